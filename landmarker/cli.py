@@ -1,0 +1,129 @@
+"""The ``landmarker`` command: train, evaluate and predict.
+
+Every subcommand exits 0 when it did its work and 2 with a one-line reason on
+stderr when its input is unusable (DESIGN.md, "Command line").
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def _add_train(sub) -> None:
+    p = sub.add_parser("train", help="train the landmark network")
+    p.add_argument("--data", required=True, help="training data as FORMAT:PATH (ytf68, dlib-xml, pts)")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--val", help="validation data as FORMAT:PATH")
+    g.add_argument("--val-fraction", type=float, default=0.1, help="share of identities held out (default 0.1)")
+    p.add_argument("--out", required=True, help="run folder for checkpoints, metrics.csv, loss_curve.png")
+    p.add_argument("--epochs", type=int, default=30)
+    p.add_argument("--img-size", type=int, default=128, help="crop side in pixels (default 128)")
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--weight-decay", type=float, default=1e-4)
+    p.add_argument("--loss", default="wing", choices=["wing", "smoothl1", "l1", "mse"])
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--detector", default="hog", choices=["hog", "haar", "none"],
+                   help="detector giving training face boxes ('none': boxes from landmarks)")
+    p.add_argument("--init", help="start from these safetensors weights (3-channel conv1 is summed to 1)")
+    p.add_argument("--resume", action="store_true", help="continue from RUN_DIR/last.pt")
+    p.add_argument("--max-train", type=int, help="use only the first N training faces (for quick runs)")
+    p.add_argument("--no-augment", action="store_true", help="train on plain centre crops")
+
+
+def _add_evaluate(sub) -> None:
+    p = sub.add_parser("evaluate", help="measure NME, failure rate and MAE on labelled data")
+    p.add_argument("--data", required=True, help="FORMAT:PATH")
+    p.add_argument("--weights", help="safetensors file (default: the shipped weights)")
+    p.add_argument("--split", choices=["all", "train", "val"], default="all",
+                   help="evaluate the identity split used by `train --val-fraction` (default: all faces)")
+    p.add_argument("--val-fraction", type=float, default=0.1)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--detector", default="hog", choices=["hog", "haar"])
+    p.add_argument("--ced", default="ced.png", help="where to write the CED curve PNG (default ced.png)")
+    p.add_argument("--json", help="also write the numbers to this JSON file")
+    p.add_argument("--update-card", action="store_true",
+                   help="record the numbers as 'validation' in the weights' model card")
+
+
+def _add_predict(sub) -> None:
+    p = sub.add_parser("predict", help="detect faces and predict 68 landmarks for images or folders")
+    p.add_argument("paths", nargs="+", help="image files or folders (walked recursively)")
+    p.add_argument("--out", required=True, help="landmarks CSV to write")
+    p.add_argument("--weights", help="safetensors file (default: the shipped weights)")
+    p.add_argument("--detector", default="hog", choices=["hog", "haar"])
+    p.add_argument("--overlay", help="folder for PNG copies with the landmarks drawn")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="landmarker", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    _add_train(sub)
+    _add_evaluate(sub)
+    _add_predict(sub)
+    return parser
+
+
+def _run_train(args) -> int:
+    from .train import TrainConfig, train
+    from .training_data import Augment
+
+    cfg = TrainConfig(
+        data=args.data,
+        out=args.out,
+        val=args.val,
+        val_fraction=args.val_fraction,
+        epochs=args.epochs,
+        img_size=args.img_size,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        weight_decay=args.weight_decay,
+        loss=args.loss,
+        seed=args.seed,
+        detector=None if args.detector == "none" else args.detector,
+        init=args.init,
+        resume=args.resume,
+        max_train=args.max_train,
+        augment=Augment(0, 0, 0, 0, 0, 0, 0) if args.no_augment else Augment(),
+    )
+    best = train(cfg)
+    if best:
+        print(
+            f"best epoch {best['epoch']}: validation NME mean {100 * best['val_nme_mean']:.2f}% "
+            f"-> {args.out}/best.safetensors"
+        )
+    return 0
+
+
+def _run_evaluate(args) -> int:
+    from .evaluate import evaluate_command
+
+    return evaluate_command(args)
+
+
+def _run_predict(args) -> int:
+    from .predict import predict_command
+
+    return predict_command(args)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``landmarker`` console script; returns the exit code."""
+    args = build_parser().parse_args(argv)
+    from .datasets import DatasetError
+    from .decode import ImageDecodeError
+
+    runner = {"train": _run_train, "evaluate": _run_evaluate, "predict": _run_predict}[args.command]
+    try:
+        return runner(args)
+    except (DatasetError, ImageDecodeError, FileNotFoundError, ValueError) as err:
+        print(f"landmarker {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"landmarker {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

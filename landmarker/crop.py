@@ -1,0 +1,138 @@
+"""The crop rule: from a face box to the square network input, and back.
+
+Face box to crop (measured on 484 ytf68 frames with dlib's HOG detector, see the
+model card): the landmarks' centre lies 0.10 box widths below the box centre and
+their extent is about 0.95 box widths, with 99% of points within 0.84 box widths
+of the box centre. The crop is therefore a square of side ``CROP_SCALE`` (1.6)
+box widths, centred ``CROP_SHIFT_Y`` (0.10) box widths below the box centre.
+
+When the detector finds no face for a labelled face (training only), a box is
+made from the landmarks' extent with the same ratios inverted
+(:func:`box_from_landmarks`), so both kinds of box give the same crops.
+
+Coordinates follow OpenCV: pixel centres sit at integer coordinates, so the
+centre of an ``N``-pixel crop is ``(N - 1) / 2``. Network targets are offsets
+from the crop centre divided by the crop side: ``t = (p - (N - 1) / 2) / N``,
+about ``[-0.5, 0.5]`` for points inside the crop.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+CROP_SCALE = 1.6
+CROP_SHIFT_Y = 0.10
+# Landmark extent (mean of width and height) in HOG box widths, median over ytf68.
+EXTENT_PER_BOX = 0.94
+
+# iBUG 300-W 68-point mirror permutation: point i of a mirrored face is point
+# FLIP_PERMUTATION[i] of the original.
+FLIP_PERMUTATION = np.array(
+    list(range(16, -1, -1))  # jaw 0-16
+    + list(range(26, 16, -1))  # brows 17-26
+    + [27, 28, 29, 30]  # nose bridge
+    + [35, 34, 33, 32, 31]  # nose base
+    + [45, 44, 43, 42, 47, 46]  # right eye <- left eye
+    + [39, 38, 37, 36, 41, 40]  # left eye <- right eye
+    + [54, 53, 52, 51, 50, 49, 48, 59, 58, 57, 56, 55]  # outer mouth
+    + [64, 63, 62, 61, 60, 67, 66, 65],  # inner mouth
+    dtype=np.int64,
+)
+
+
+def box_from_landmarks(landmarks: np.ndarray) -> tuple[float, float, float, float]:
+    """A detector-like face box ``(left, top, right, bottom)`` from ``(68, 2)`` landmarks.
+
+    Inverts the measured relation between dlib HOG boxes and landmark extents, so
+    a face the detector missed is cropped as if it had been found.
+    """
+    lo, hi = landmarks.min(axis=0), landmarks.max(axis=0)
+    extent = float(((hi - lo).mean()))
+    side = extent / EXTENT_PER_BOX
+    cx = float((lo[0] + hi[0]) / 2)
+    cy = float((lo[1] + hi[1]) / 2) - CROP_SHIFT_Y * side
+    return (cx - side / 2, cy - side / 2, cx + side / 2, cy + side / 2)
+
+
+def crop_square(box, scale: float = CROP_SCALE, shift_y: float = CROP_SHIFT_Y) -> tuple[float, float, float]:
+    """The crop square of a face box: ``(cx, cy, side)`` in image pixels.
+
+    The side is ``scale`` times the box's mean of width and height; the centre is
+    ``shift_y`` sides-of-box below the box centre.
+    """
+    l, t, r, b = box
+    size = ((r - l) + (b - t)) / 2.0
+    return (l + r) / 2.0 - 0.5, (t + b) / 2.0 - 0.5 + shift_y * size, scale * size
+
+
+def crop_matrix(
+    cx: float, cy: float, side: float, out_size: int, angle_deg: float = 0.0, flip: bool = False
+) -> np.ndarray:
+    """The 2x3 affine matrix from image pixels to crop pixels.
+
+    Maps the point ``(cx, cy)`` to the crop centre ``((N-1)/2, (N-1)/2)``, scales
+    ``side`` image pixels to ``N = out_size`` crop pixels, rotates the content by
+    ``angle_deg`` (counter-clockwise on screen) and, with ``flip``, mirrors it
+    left-right.
+
+    Returns:
+        float64 ``(2, 3)`` matrix for ``cv2.warpAffine``.
+    """
+    k = out_size / side
+    a = np.deg2rad(angle_deg)
+    cos, sin = np.cos(a) * k, np.sin(a) * k
+    c = (out_size - 1) / 2.0
+    # Rotation about the crop centre; image y points down, so this turns content counter-clockwise.
+    m = np.array([[cos, sin, 0.0], [-sin, cos, 0.0]])
+    m[:, 2] = c - m[:, :2] @ np.array([cx, cy])
+    if flip:
+        m[0] = -m[0]
+        m[0, 2] += out_size - 1
+    return m
+
+
+def apply_affine(points: np.ndarray, m: np.ndarray) -> np.ndarray:
+    """Apply a 2x3 affine matrix to ``(..., 2)`` points; returns float32 of the same shape."""
+    pts = np.asarray(points, dtype=np.float64)
+    return (pts @ m[:, :2].T + m[:, 2]).astype(np.float32)
+
+
+def invert_affine(m: np.ndarray) -> np.ndarray:
+    """The inverse of a 2x3 affine matrix."""
+    return cv2.invertAffineTransform(np.asarray(m, dtype=np.float64))
+
+
+def warp_crop(gray: np.ndarray, m: np.ndarray, out_size: int) -> np.ndarray:
+    """Warp a grayscale uint8 image ``(H, W)`` into the ``(N, N)`` crop of matrix ``m``.
+
+    Area-averages first when the crop shrinks the image by more than 2x, so small
+    crops of large photos do not alias. Borders replicate the edge pixels.
+    """
+    scale = float(np.sqrt(abs(np.linalg.det(m[:, :2]))))
+    if scale < 0.5:
+        f = int(1.0 / scale)
+        h, w = gray.shape[:2]
+        small = cv2.resize(gray, (max(1, round(w / f)), max(1, round(h / f))), interpolation=cv2.INTER_AREA)
+        sx, sy = w / small.shape[1], h / small.shape[0]
+        # pixel (u, v) of the small image sits at (sx*u + (sx-1)/2, sy*v + (sy-1)/2) of the original
+        pre = np.array([[sx, 0.0, (sx - 1) / 2], [0.0, sy, (sy - 1) / 2], [0.0, 0.0, 1.0]])
+        m, gray = m @ pre, small
+    return cv2.warpAffine(
+        gray, m, (out_size, out_size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+    )
+
+
+def to_targets(crop_points: np.ndarray, out_size: int) -> np.ndarray:
+    """Crop pixels ``(..., 68, 2)`` to network targets: offsets from the crop centre over the side."""
+    return (crop_points - (out_size - 1) / 2.0) / out_size
+
+
+def from_targets(targets: np.ndarray, out_size: int) -> np.ndarray:
+    """Network outputs ``(..., 68, 2)`` back to crop pixels (inverse of :func:`to_targets`)."""
+    return targets * out_size + (out_size - 1) / 2.0
+
+
+def normalise(crop: np.ndarray) -> np.ndarray:
+    """uint8 crop to float32 in ``[-1, 1]``."""
+    return crop.astype(np.float32) * (2.0 / 255.0) - 1.0

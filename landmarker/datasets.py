@@ -1,0 +1,235 @@
+"""Loaders for labelled 68-point landmark datasets.
+
+Three formats, named on the command line as ``FORMAT:PATH`` (DESIGN.md):
+
+- ``ytf68``: a folder with ``images/`` and ``landmarks.csv`` (header, then
+  ``file, x0, y0, ..., x67, y67``), as in udacity/P1_Facial_Keypoints.
+- ``dlib-xml``: dlib's imglab XML, the layout of ``labels_ibug_300W_train.xml`` of
+  the 300-W release: ``<image file=...><box top left width height><part name='00'
+  x y/>...``. Image paths resolve relative to the XML file; a path that leaves the
+  XML's folder is refused.
+- ``pts``: a folder (searched recursively) of images with 300-W ``.pts`` files
+  beside them (``version: 1``, ``n_points: 68``, ``{`` 68 lines of ``x y`` ``}``).
+  300-W ``.pts`` coordinates are 1-based (Matlab); they are shifted by -1 here.
+
+Every loader returns a list of :class:`FaceSample`, one per labelled face.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from defusedxml import ElementTree
+
+from .decode import is_image_name
+
+N_LANDMARKS = 68
+
+
+class DatasetError(ValueError):
+    """A dataset file is missing or malformed; the message names the file and the problem."""
+
+
+@dataclass(frozen=True)
+class FaceSample:
+    """One labelled face.
+
+    Attributes:
+        image_path: the image file.
+        landmarks: float32 ``(68, 2)``, ``(x, y)`` pixels of that image, iBUG order.
+        box: the face box given by the dataset ``(left, top, right, bottom)`` in
+            pixels, or None when the format has none.
+        identity: who the face belongs to, for identity-disjoint splits.
+    """
+
+    image_path: Path
+    landmarks: np.ndarray
+    box: tuple[float, float, float, float] | None
+    identity: str
+
+
+def ytf68_identity(file_name: str) -> str:
+    """The person of a ytf68 frame: the file stem before its last ``_`` (``Luis_Fonsi_21`` -> ``Luis_Fonsi``)."""
+    stem = Path(file_name).stem
+    return stem.rsplit("_", 1)[0] if "_" in stem else stem
+
+
+def load_ytf68(folder: str | os.PathLike) -> list[FaceSample]:
+    """Load a ytf68 folder (``images/`` + ``landmarks.csv``).
+
+    Raises:
+        DatasetError: the folder, the CSV or a listed image is missing, or a row
+            does not hold 136 numbers.
+    """
+    folder = Path(folder)
+    csv_path = folder / "landmarks.csv"
+    if not csv_path.is_file():
+        raise DatasetError(f"{csv_path}: no such file (a ytf68 folder needs images/ and landmarks.csv)")
+    samples = []
+    with open(csv_path, newline="") as fh:
+        reader = csv.reader(fh)
+        header = next(reader, None)
+        if header is None:
+            raise DatasetError(f"{csv_path}: empty file")
+        for line_no, row in enumerate(reader, start=2):
+            if not row:
+                continue
+            if len(row) != 1 + 2 * N_LANDMARKS:
+                raise DatasetError(
+                    f"{csv_path}:{line_no}: expected {1 + 2 * N_LANDMARKS} columns, got {len(row)}"
+                )
+            try:
+                pts = np.asarray(row[1:], dtype=np.float32).reshape(N_LANDMARKS, 2)
+            except ValueError:
+                raise DatasetError(f"{csv_path}:{line_no}: non-numeric landmark value") from None
+            image_path = folder / "images" / row[0]
+            if not image_path.is_file():
+                raise DatasetError(f"{csv_path}:{line_no}: image {image_path} does not exist")
+            samples.append(FaceSample(image_path, pts, None, ytf68_identity(row[0])))
+    if not samples:
+        raise DatasetError(f"{csv_path}: no labelled faces")
+    return samples
+
+
+def load_dlib_xml(xml_path: str | os.PathLike, require_landmarks: bool = True) -> list[FaceSample]:
+    """Load dlib/iBUG XML (the ``labels_ibug_300W_train.xml`` layout).
+
+    Boxes marked ``ignore='1'`` are skipped. With ``require_landmarks`` a box
+    without its 68 parts is an error; without it, such boxes are skipped.
+
+    Raises:
+        DatasetError: malformed XML, a part outside 00..67, missing parts, a missing
+            image, or an image path that escapes the XML's folder.
+    """
+    xml_path = Path(xml_path)
+    if not xml_path.is_file():
+        raise DatasetError(f"{xml_path}: no such file")
+    try:
+        root = ElementTree.parse(str(xml_path)).getroot()
+    except ElementTree.ParseError as err:
+        raise DatasetError(f"{xml_path}: malformed XML ({err})") from None
+    except Exception as err:  # defusedxml refuses entity bombs and external entities
+        raise DatasetError(f"{xml_path}: refused XML ({type(err).__name__}: {err})") from None
+    base = xml_path.parent.resolve()
+    images = root.find("images")
+    if images is None:
+        raise DatasetError(f"{xml_path}: no <images> element")
+    samples = []
+    for image_el in images.findall("image"):
+        rel = image_el.get("file")
+        if not rel:
+            raise DatasetError(f"{xml_path}: <image> without a file attribute")
+        image_path = (base / rel).resolve()
+        if not image_path.is_relative_to(base):
+            raise DatasetError(f"{xml_path}: image path {rel!r} escapes the folder {base}")
+        if not image_path.is_file():
+            raise DatasetError(f"{xml_path}: image {image_path} does not exist")
+        for box_index, box_el in enumerate(image_el.findall("box")):
+            if box_el.get("ignore", "0") not in ("0", ""):
+                continue
+            try:
+                top, left = float(box_el.get("top")), float(box_el.get("left"))
+                width, height = float(box_el.get("width")), float(box_el.get("height"))
+            except (TypeError, ValueError):
+                raise DatasetError(f"{xml_path}: {rel}: box {box_index} lacks top/left/width/height") from None
+            pts = np.full((N_LANDMARKS, 2), np.nan, dtype=np.float32)
+            for part in box_el.findall("part"):
+                try:
+                    idx = int(part.get("name"))
+                    x, y = float(part.get("x")), float(part.get("y"))
+                except (TypeError, ValueError):
+                    raise DatasetError(f"{xml_path}: {rel}: malformed <part> in box {box_index}") from None
+                if not 0 <= idx < N_LANDMARKS:
+                    raise DatasetError(f"{xml_path}: {rel}: part name {idx} outside 00..67")
+                pts[idx] = (x, y)
+            missing = int(np.isnan(pts[:, 0]).sum())
+            if missing:
+                if require_landmarks:
+                    raise DatasetError(
+                        f"{xml_path}: {rel}: box {box_index} has {N_LANDMARKS - missing} of 68 parts"
+                    )
+                continue
+            box = (left, top, left + width, top + height)
+            samples.append(FaceSample(image_path, pts, box, rel))
+    if not samples:
+        raise DatasetError(f"{xml_path}: no labelled faces")
+    return samples
+
+
+def read_pts(pts_path: str | os.PathLike) -> np.ndarray:
+    """Read a 300-W ``.pts`` file; returns float32 ``(68, 2)`` in 0-based pixels.
+
+    Raises:
+        DatasetError: not a 68-point ``.pts`` file.
+    """
+    pts_path = Path(pts_path)
+    text = pts_path.read_text(errors="replace")
+    try:
+        inner = text[text.index("{") + 1 : text.index("}")]
+        values = np.asarray(inner.split(), dtype=np.float32)
+    except ValueError:
+        raise DatasetError(f"{pts_path}: not a .pts file (needs '{{' ... '}}' with numbers)") from None
+    if values.size != 2 * N_LANDMARKS:
+        raise DatasetError(f"{pts_path}: {values.size // 2} points, expected {N_LANDMARKS}")
+    return values.reshape(N_LANDMARKS, 2) - 1.0
+
+
+def load_pts(folder: str | os.PathLike) -> list[FaceSample]:
+    """Load a folder of images with 300-W ``.pts`` files beside them (same stem).
+
+    Raises:
+        DatasetError: no image with a ``.pts`` file was found, or a ``.pts`` is malformed.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise DatasetError(f"{folder}: no such folder")
+    samples = []
+    for image_path in sorted(p for p in folder.rglob("*") if p.is_file() and is_image_name(p)):
+        pts_path = image_path.with_suffix(".pts")
+        if pts_path.is_file():
+            identity = str(image_path.relative_to(folder).with_suffix(""))
+            samples.append(FaceSample(image_path, read_pts(pts_path), None, identity))
+    if not samples:
+        raise DatasetError(f"{folder}: no images with .pts files beside them")
+    return samples
+
+
+LOADERS = {"ytf68": load_ytf68, "dlib-xml": load_dlib_xml, "pts": load_pts}
+
+
+def load_dataset(spec: str) -> list[FaceSample]:
+    """Load ``FORMAT:PATH`` where FORMAT is ``ytf68``, ``dlib-xml`` or ``pts``.
+
+    Raises:
+        DatasetError: unknown format or a malformed dataset.
+    """
+    fmt, sep, path = spec.partition(":")
+    if not sep or fmt not in LOADERS:
+        raise DatasetError(f"{spec!r}: expected FORMAT:PATH with FORMAT one of {', '.join(LOADERS)}")
+    return LOADERS[fmt](path)
+
+
+def split_by_identity(
+    samples: list[FaceSample], val_fraction: float = 0.1, seed: int = 0
+) -> tuple[list[FaceSample], list[FaceSample]]:
+    """Split samples so that no identity is in both parts.
+
+    Each identity goes to validation when a seeded CRC32 hash of its name falls
+    below ``val_fraction``: the split is the same on every machine and does not
+    move when people are added to the dataset.
+
+    Returns:
+        ``(train, val)`` lists.
+    """
+    if not 0.0 <= val_fraction < 1.0:
+        raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction}")
+    train, val = [], []
+    for sample in samples:
+        h = zlib.crc32(f"{seed}:{sample.identity}".encode()) / 2**32
+        (val if h < val_fraction else train).append(sample)
+    return train, val

@@ -1,0 +1,139 @@
+"""The one image decoder: any file a user may hold becomes an RGB uint8 array.
+
+Every other module reads image files through :func:`read_image`, so all of them
+share the same rules (DESIGN.md, "Decoding image files"):
+
+- JPEG, PNG (8/16-bit, gray, RGBA, palette), GIF, BMP, TIFF, WebP and CMYK JPEG
+  are decoded by Pillow, whatever the file's extension says;
+- EXIF orientation is applied, so the array is upright as a viewer shows it;
+- transparency is composited onto white;
+- empty, truncated and non-image files and decompression bombs raise
+  :class:`ImageDecodeError`, whose message names the file and the reason.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+# Pillow's own default (about 89 MP); a file claiming more pixels is refused
+# before its pixel data is read.
+MAX_IMAGE_PIXELS = 89_478_485
+
+IMAGE_EXTENSIONS = frozenset(
+    {".jpg", ".jpeg", ".jpe", ".png", ".gif", ".bmp", ".tif", ".tiff", ".webp"}
+)
+
+
+class ImageDecodeError(ValueError):
+    """A file could not be turned into an image. ``str(err)`` is ``"<path>: <reason>"``."""
+
+    def __init__(self, path: str | os.PathLike, reason: str):
+        self.path = str(path)
+        self.reason = reason
+        super().__init__(f"{self.path}: {reason}")
+
+
+def is_image_name(path: str | os.PathLike) -> bool:
+    """Whether a file name has an image extension (case-insensitive); used when walking folders."""
+    return Path(path).suffix.lower() in IMAGE_EXTENSIONS
+
+
+def _to_rgb(img: Image.Image) -> Image.Image:
+    """Convert any Pillow mode to RGB: 16-bit scaled to 8, alpha composited on white."""
+    mode = img.mode
+    if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
+        arr = np.asarray(img, dtype=np.float64)
+        top = 65535.0 if mode.startswith("I;16") or arr.max() > 255 else 255.0
+        arr8 = np.clip(arr / top * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        return Image.fromarray(arr8, mode="L").convert("RGB")
+    if mode == "F":
+        arr = np.asarray(img, dtype=np.float64)
+        lo, hi = float(arr.min()), float(arr.max())
+        arr8 = ((arr - lo) / (hi - lo or 1.0) * 255.0 + 0.5).astype(np.uint8)
+        return Image.fromarray(arr8, mode="L").convert("RGB")
+    if mode == "P" and "transparency" in img.info:
+        img = img.convert("RGBA")
+        mode = "RGBA"
+    if mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        rgba = img.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    if mode != "RGB":
+        return img.convert("RGB")
+    return img
+
+
+def read_image(path: str | os.PathLike, max_pixels: int = MAX_IMAGE_PIXELS) -> np.ndarray:
+    """Decode an image file into an upright RGB array.
+
+    Args:
+        path: the file. Its extension is ignored: the content decides the format.
+        max_pixels: files whose header claims more pixels than this are refused as
+            decompression bombs before their pixel data is decoded.
+
+    Returns:
+        ``numpy.ndarray`` of dtype uint8 and shape ``(H, W, 3)``, RGB, with the EXIF
+        orientation applied. For animated files (GIF, WebP), the first frame.
+
+    Raises:
+        ImageDecodeError: the file is missing, empty, not an image, truncated or
+            corrupt, or a decompression bomb. The message is ``"<path>: <reason>"``.
+    """
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        raise ImageDecodeError(path, "no such file") from None
+    except OSError as err:
+        raise ImageDecodeError(path, f"cannot read file ({err.strerror or err})") from None
+    if not path.is_file():
+        raise ImageDecodeError(path, "not a regular file")
+    if size == 0:
+        raise ImageDecodeError(path, "empty file (0 bytes)")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as img:
+                width, height = img.size
+                if width * height > max_pixels:
+                    raise ImageDecodeError(
+                        path,
+                        f"decompression bomb: header claims {width}x{height} pixels "
+                        f"(limit {max_pixels} pixels)",
+                    )
+                if getattr(img, "n_frames", 1) > 1:
+                    img.seek(0)
+                img.load()
+                img = ImageOps.exif_transpose(img)
+                rgb = _to_rgb(img)
+                arr = np.asarray(rgb, dtype=np.uint8)
+    except ImageDecodeError:
+        raise
+    except UnidentifiedImageError:
+        raise ImageDecodeError(path, "not an image file (unrecognised format)") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
+        raise ImageDecodeError(path, f"decompression bomb: {err}") from None
+    except (OSError, SyntaxError, ValueError, EOFError) as err:
+        reason = str(err) or type(err).__name__
+        if "truncated" in reason.lower():
+            reason = f"truncated or corrupt image data ({reason})"
+        else:
+            reason = f"corrupt image data ({reason})"
+        raise ImageDecodeError(path, reason) from None
+    if arr.ndim != 3 or arr.shape[2] != 3 or arr.shape[0] == 0 or arr.shape[1] == 0:
+        raise ImageDecodeError(path, f"unexpected decoded shape {arr.shape}")
+    return np.ascontiguousarray(arr)
+
+
+def to_gray(image: np.ndarray) -> np.ndarray:
+    """RGB uint8 ``(H, W, 3)`` to grayscale uint8 ``(H, W)`` (ITU-R BT.601 luma, as OpenCV)."""
+    import cv2
+
+    if image.ndim == 2:
+        return image
+    return cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)

@@ -1,0 +1,38 @@
+"""Finding image files under the paths a user gives."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from .decode import is_image_name
+
+
+def find_images(paths) -> list[tuple[Path, str]]:
+    """Expand files and folders into ``(path, name)`` pairs, in a stable order.
+
+    A folder is walked recursively for files with an image extension (any case);
+    their ``name`` is the path relative to that folder with POSIX separators. A
+    file given directly is taken whatever its extension, named as given.
+    Hidden files and folders (names starting with ``.``) are skipped.
+
+    Raises:
+        FileNotFoundError: a path does not exist.
+    """
+    out: list[tuple[Path, str]] = []
+    for p in paths:
+        p = Path(p)
+        if p.is_dir():
+            found = []
+            for root, dirs, files in os.walk(p):
+                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+                for f in files:
+                    if not f.startswith(".") and is_image_name(f):
+                        fp = Path(root) / f
+                        found.append((fp, fp.relative_to(p).as_posix()))
+            out.extend(sorted(found, key=lambda t: t[1]))
+        elif p.exists():
+            out.append((p, p.as_posix()))
+        else:
+            raise FileNotFoundError(f"{p}: no such file or folder")
+    return out

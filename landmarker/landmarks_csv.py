@@ -1,0 +1,61 @@
+"""The ``landmarks.csv`` file format (DESIGN.md, "Files written").
+
+Header, then one row per face:
+``image,face,left,top,right,bottom,score,x0,y0,x1,y1,...,x67,y67``. ``image`` is the
+path relative to the folder given (POSIX separators); ``face`` counts from 0 in
+order of box area, largest first.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+
+from .predictor import Face
+
+HEADER = ["image", "face", "left", "top", "right", "bottom", "score"] + [
+    f"{axis}{i}" for i in range(68) for axis in ("x", "y")
+]
+
+
+def face_row(image: str, index: int, face: Face) -> list[str]:
+    """One CSV row for face number ``index`` of ``image`` (coordinates to 0.01 px)."""
+    score = "" if face.score is None or math.isnan(face.score) else f"{face.score:.4f}"
+    return (
+        [image, str(index)]
+        + [f"{v:.2f}" for v in face.box]
+        + [score]
+        + [f"{v:.2f}" for v in np.asarray(face.landmarks, dtype=np.float64).reshape(-1)]
+    )
+
+
+def read_landmarks_csv(path: str | os.PathLike) -> dict[str, list[Face]]:
+    """Read a ``landmarks.csv``; returns image -> faces in file order (largest first).
+
+    Raises:
+        ValueError: the header or a row does not follow the format (names file and line).
+    """
+    path = Path(path)
+    faces: dict[str, list[Face]] = {}
+    with open(path, newline="") as fh:
+        reader = csv.reader(fh)
+        header = next(reader, None)
+        if header != HEADER:
+            raise ValueError(f"{path}: not a landmarks.csv (header must start image,face,left,top,...)")
+        for line_no, row in enumerate(reader, start=2):
+            if not row:
+                continue
+            if len(row) != len(HEADER):
+                raise ValueError(f"{path}:{line_no}: {len(row)} columns, expected {len(HEADER)}")
+            try:
+                box = tuple(float(v) for v in row[2:6])
+                score = float(row[6]) if row[6] else float("nan")
+                pts = np.asarray(row[7:], dtype=np.float32).reshape(68, 2)
+            except ValueError:
+                raise ValueError(f"{path}:{line_no}: non-numeric value") from None
+            faces.setdefault(row[0], []).append(Face(box, score, pts))
+    return faces

@@ -1,0 +1,96 @@
+"""Landmark accuracy metrics: inter-ocular NME, failure rate, MAE, CED.
+
+NME follows the 300-W convention (Sagonas et al., "300 Faces In-the-Wild
+Challenge", 2016): mean point-to-point Euclidean error over the 68 points,
+divided by the inter-ocular distance, the distance between the outer eye
+corners (points 36 and 45).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+FAILURE_THRESHOLD = 0.10
+LEFT_EYE_CORNER, RIGHT_EYE_CORNER = 36, 45
+
+
+def inter_ocular(gt: np.ndarray) -> np.ndarray:
+    """Distance between points 36 and 45 of ``(..., 68, 2)`` landmarks; shape ``(...)``, pixels."""
+    return np.linalg.norm(gt[..., LEFT_EYE_CORNER, :] - gt[..., RIGHT_EYE_CORNER, :], axis=-1)
+
+
+def point_errors(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
+    """Euclidean error per point; ``(n, 68, 2)`` inputs give ``(n, 68)``, pixels."""
+    return np.linalg.norm(np.asarray(pred, np.float64) - np.asarray(gt, np.float64), axis=-1)
+
+
+def nme(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
+    """Inter-ocular NME per face: ``(n, 68, 2)`` each, returns float64 ``(n,)`` (unitless).
+
+    Raises:
+        ValueError: shapes differ, or a face has zero inter-ocular distance.
+    """
+    pred, gt = np.asarray(pred), np.asarray(gt)
+    if pred.shape != gt.shape:
+        raise ValueError(f"prediction shape {pred.shape} differs from ground truth {gt.shape}")
+    iod = inter_ocular(np.asarray(gt, np.float64))
+    if np.any(iod <= 0):
+        raise ValueError("a ground-truth face has zero inter-ocular distance")
+    return point_errors(pred, gt).mean(axis=-1) / iod
+
+
+def summarise(nmes: np.ndarray, maes: np.ndarray | None = None, threshold: float = FAILURE_THRESHOLD) -> dict:
+    """Mean and median NME, failure rate (share of faces with NME > ``threshold``) and MAE.
+
+    Args:
+        nmes: ``(n,)`` NME per face; ``inf`` counts as a failure (e.g. an undetected face).
+        maes: ``(n,)`` mean absolute point error per face in pixels, or None.
+    """
+    nmes = np.asarray(nmes, dtype=np.float64)
+    finite = nmes[np.isfinite(nmes)]
+    out = {
+        "faces": int(nmes.size),
+        "nme_mean": float(finite.mean()) if finite.size else float("nan"),
+        "nme_median": float(np.median(nmes)) if nmes.size else float("nan"),
+        "failure_rate": float((nmes > threshold).mean()) if nmes.size else float("nan"),
+    }
+    if maes is not None:
+        maes = np.asarray(maes, dtype=np.float64)
+        out["mae_px"] = float(maes[np.isfinite(maes)].mean()) if maes.size else float("nan")
+    return out
+
+
+def ced_curve(nmes: np.ndarray, max_nme: float = 0.10, steps: int = 201) -> tuple[np.ndarray, np.ndarray]:
+    """Cumulative error distribution: share of faces with NME <= x, for x in ``[0, max_nme]``.
+
+    Returns:
+        ``(x, fraction)``, each float64 ``(steps,)``.
+    """
+    x = np.linspace(0.0, max_nme, steps)
+    nmes = np.sort(np.asarray(nmes, dtype=np.float64))
+    frac = np.searchsorted(nmes, x, side="right") / max(1, nmes.size)
+    return x, frac
+
+
+def plot_ced(curves: dict[str, np.ndarray], path, max_nme: float = 0.10, title: str = "CED") -> None:
+    """Write a CED plot PNG with one curve per entry of ``curves`` (label -> per-face NMEs)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5.5, 4.2), dpi=120)
+    for label, nmes in curves.items():
+        x, frac = ced_curve(nmes, max_nme)
+        auc = float(np.trapezoid(frac, x) / max_nme)
+        ax.plot(x * 100, frac * 100, label=f"{label} (AUC@{max_nme:.2f} = {auc:.3f})")
+    ax.set_xlabel("inter-ocular NME (%)")
+    ax.set_ylabel("faces (%)")
+    ax.set_xlim(0, max_nme * 100)
+    ax.set_ylim(0, 100)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right", fontsize=8)
+    ax.set_title(title)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)

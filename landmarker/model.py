@@ -1,0 +1,112 @@
+"""The landmark network and its weight files.
+
+A torchvision ResNet18 (He et al., "Deep Residual Learning for Image Recognition",
+CVPR 2016) with a 1-channel ``conv1`` for grayscale crops and a 136-output ``fc``
+regressing the 68 ``(x, y)`` targets (offsets from the crop centre over the crop
+side, see :mod:`landmarker.crop`).
+
+Weights are stored as safetensors (no pickle) with a JSON model card beside them
+(``<stem>.json``), which holds everything needed to crop and normalise the input.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+from torchvision.models import resnet18
+
+N_OUTPUTS = 68 * 2
+SHIPPED_WEIGHTS = Path(__file__).resolve().parent / "weights" / "resnet18_ytf68.safetensors"
+
+
+def build_model() -> nn.Module:
+    """ResNet18 with ``conv1`` taking 1 channel and ``fc`` giving 136 outputs (random init)."""
+    model = resnet18(weights=None, num_classes=N_OUTPUTS)
+    model.conv1 = nn.Conv2d(1, 64, kernel_size=7, stride=2, padding=3, bias=False)
+    return model
+
+
+def adapt_state_dict(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Make a ResNet18 state dict fit :func:`build_model`.
+
+    A 3-channel ``conv1.weight`` ``(64, 3, 7, 7)`` (e.g. ImageNet weights) is summed
+    over its input channels to ``(64, 1, 7, 7)``: a gray image ``g`` repeated in
+    three channels gives the same response, since ``sum_c w_c * g = (sum_c w_c) * g``.
+    An ``fc`` of another size is dropped so the new head starts fresh.
+    """
+    state = dict(state)
+    w = state.get("conv1.weight")
+    if w is not None and w.shape[1] == 3:
+        state["conv1.weight"] = w.sum(dim=1, keepdim=True)
+    if "fc.weight" in state and state["fc.weight"].shape[0] != N_OUTPUTS:
+        state.pop("fc.weight")
+        state.pop("fc.bias", None)
+    return state
+
+
+def card_path(weights_path: str | os.PathLike) -> Path:
+    """The model card beside a weights file: same stem, ``.json``."""
+    return Path(weights_path).with_suffix(".json")
+
+
+def save_weights(model: nn.Module, path: str | os.PathLike, card: dict, half: bool = False) -> None:
+    """Write ``model``'s state dict as safetensors (fp16 with ``half``) and ``card`` as JSON beside it."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
+    if half:
+        state = {k: (v.half() if v.is_floating_point() else v) for k, v in state.items()}
+    tmp = path.with_name(path.name + ".tmp")
+    save_file(state, str(tmp))
+    os.replace(tmp, path)
+    tmp_card = card_path(path).with_name(card_path(path).name + ".tmp")
+    tmp_card.write_text(json.dumps(card, indent=2) + "\n")
+    os.replace(tmp_card, card_path(path))
+
+
+def load_card(weights_path: str | os.PathLike) -> dict:
+    """The JSON model card of a weights file.
+
+    Raises:
+        FileNotFoundError: no card beside the weights.
+        ValueError: the card is not valid JSON.
+    """
+    path = card_path(weights_path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: model card missing (expected beside {weights_path})")
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{path}: not valid JSON ({err})") from None
+
+
+def load_model(weights_path: str | os.PathLike | None = None) -> tuple[nn.Module, dict]:
+    """Load weights (default: the shipped ones) into a fresh network in eval mode, fp32.
+
+    Returns:
+        ``(model, card)``.
+
+    Raises:
+        FileNotFoundError: the weights or their card are missing.
+        ValueError: the file is not safetensors or does not fit the network.
+    """
+    path = Path(weights_path) if weights_path is not None else SHIPPED_WEIGHTS
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such weights file")
+    card = load_card(path)
+    try:
+        state = load_file(str(path))
+    except Exception as err:
+        raise ValueError(f"{path}: not a safetensors weights file ({err})") from None
+    model = build_model()
+    try:
+        model.load_state_dict({k: v.float() for k, v in adapt_state_dict(state).items()})
+    except RuntimeError as err:
+        raise ValueError(f"{path}: weights do not fit ResNet18-68: {str(err).splitlines()[0]}") from None
+    model.eval()
+    return model, card

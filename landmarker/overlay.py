@@ -1,0 +1,54 @@
+"""Drawing faces and landmarks on images, for checking predictions by eye."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image
+
+# Colours (RGB) of the iBUG regions: jaw, brows, nose, eyes, mouth.
+REGIONS = [
+    (range(0, 17), (255, 210, 0), False),
+    (range(17, 22), (255, 120, 0), False),
+    (range(22, 27), (255, 120, 0), False),
+    (range(27, 31), (0, 200, 255), False),
+    (range(31, 36), (0, 200, 255), False),
+    (range(36, 42), (0, 255, 90), True),
+    (range(42, 48), (0, 255, 90), True),
+    (range(48, 60), (255, 60, 160), True),
+    (range(60, 68), (255, 60, 160), True),
+]
+
+
+def draw_faces(image: np.ndarray, faces) -> np.ndarray:
+    """A copy of an RGB uint8 ``(H, W, 3)`` image with each face's box and 68 landmarks drawn.
+
+    ``faces`` are objects with ``box`` ``(l, t, r, b)`` and ``landmarks`` ``(68, 2)``.
+    Line widths scale with the face size.
+    """
+    out = np.ascontiguousarray(image.copy())
+    for face in faces:
+        l, t, r, b = face.box
+        size = max(r - l, b - t)
+        thick = max(1, int(round(size / 150)))
+        cv2.rectangle(out, (int(l), int(t)), (int(r), int(b)), (255, 255, 255), thick, cv2.LINE_AA)
+        pts = np.asarray(face.landmarks, dtype=np.float64)
+        for idx, colour, closed in REGIONS:
+            poly = np.round(pts[list(idx)] * 16).astype(np.int32)
+            cv2.polylines(out, [poly], closed, colour, thick, cv2.LINE_AA, shift=4)
+        radius = max(1, int(round(size / 100)))
+        for x, y in pts:
+            cv2.circle(out, (int(round(x * 16)), int(round(y * 16))), radius * 16, (255, 0, 0), -1, cv2.LINE_AA, shift=4)
+    return out
+
+
+def save_png(image: np.ndarray, path: str | os.PathLike) -> None:
+    """Write an RGB uint8 image as PNG through a temporary file and a rename (never half-written)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    Image.fromarray(image).save(tmp, format="PNG")
+    os.replace(tmp, path)

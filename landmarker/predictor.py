@@ -1,0 +1,142 @@
+"""Serving the landmark model: :class:`Landmarker` finds faces and predicts 68 points.
+
+Pipeline per image: detector -> face boxes -> crop rule from the model card ->
+grayscale crops through the network in batches -> landmarks mapped back to image
+pixels with the inverse crop transform.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from . import crop as C
+from .decode import to_gray
+from .detect import make_detector
+from .model import load_model
+
+
+@dataclass(frozen=True)
+class Face:
+    """One face found in an image.
+
+    Attributes:
+        box: ``(left, top, right, bottom)`` in image pixels.
+        score: the detector's score (higher is surer; ``nan`` for given boxes).
+        landmarks: float32 ``(68, 2)``, ``(x, y)`` image pixels, iBUG 300-W order.
+    """
+
+    box: tuple[float, float, float, float]
+    score: float
+    landmarks: np.ndarray
+
+
+class Landmarker:
+    """Detect faces and predict their 68 landmarks.
+
+    Args:
+        weights: a safetensors file with its model card beside it; None loads the
+            weights shipped in ``landmarker/weights/``.
+        detector: ``"hog"`` (dlib, default), ``"haar"`` (OpenCV), or any callable
+            mapping an RGB image to a list of :class:`landmarker.detect.Detection`.
+        device: torch device; default CUDA when available, else CPU.
+        batch_size: most face crops per network call.
+        num_threads: torch CPU threads (None leaves torch's default).
+
+    Raises:
+        FileNotFoundError, ValueError: missing or unusable weights.
+    """
+
+    def __init__(
+        self,
+        weights: str | os.PathLike | None = None,
+        detector="hog",
+        device: str | torch.device | None = None,
+        batch_size: int = 64,
+        num_threads: int | None = None,
+    ):
+        if num_threads is not None:
+            torch.set_num_threads(num_threads)
+        self.model, self.card = load_model(weights)
+        self.device = torch.device(device) if device else torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        self.model.to(self.device)
+        self.img_size = int(self.card["input"]["img_size"])
+        rule = self.card.get("crop_rule", {})
+        self.crop_scale = float(rule.get("crop_scale", C.CROP_SCALE))
+        self.crop_shift_y = float(rule.get("crop_shift_y", C.CROP_SHIFT_Y))
+        self.detector = make_detector(detector) if isinstance(detector, str) else detector
+        self.batch_size = batch_size
+
+    def _crops(self, gray: np.ndarray, boxes) -> tuple[np.ndarray, list[np.ndarray]]:
+        crops, inverses = [], []
+        for box in boxes:
+            cx, cy, side = C.crop_square(box, self.crop_scale, self.crop_shift_y)
+            if not side > 0:
+                raise ValueError(f"face box {tuple(box)} has no area")
+            m = C.crop_matrix(cx, cy, side, self.img_size)
+            crops.append(C.normalise(C.warp_crop(gray, m, self.img_size)))
+            inverses.append(C.invert_affine(m))
+        return np.stack(crops) if crops else np.zeros((0, self.img_size, self.img_size), np.float32), inverses
+
+    def _run(self, crops: np.ndarray) -> np.ndarray:
+        outs = []
+        with torch.inference_mode():
+            for i in range(0, len(crops), self.batch_size):
+                x = torch.from_numpy(crops[i : i + self.batch_size][:, None]).to(self.device)
+                outs.append(self.model(x).float().cpu().numpy())
+        if not outs:
+            return np.zeros((0, 68, 2), np.float32)
+        return C.from_targets(np.concatenate(outs).reshape(-1, 68, 2), self.img_size)
+
+    def predict_boxes(self, image: np.ndarray, boxes: Sequence[Sequence[float]]) -> np.ndarray:
+        """Landmarks for given face boxes of one image.
+
+        Args:
+            image: RGB uint8 ``(H, W, 3)`` or gray ``(H, W)``.
+            boxes: ``(left, top, right, bottom)`` boxes in pixels.
+
+        Returns:
+            float32 ``(len(boxes), 68, 2)`` in image pixels.
+        """
+        return self.predict_boxes_many([image], [boxes])[0]
+
+    def predict_boxes_many(self, images: Sequence[np.ndarray], boxes: Sequence[Sequence]) -> list[np.ndarray]:
+        """Landmarks for the boxes of several images, all crops batched through the network.
+
+        Returns:
+            one float32 ``(k_i, 68, 2)`` array per image.
+        """
+        all_crops, all_inv, counts = [], [], []
+        for image, bxs in zip(images, boxes):
+            crops, inv = self._crops(to_gray(image), bxs)
+            all_crops.append(crops)
+            all_inv.extend(inv)
+            counts.append(len(inv))
+        crop_pts = self._run(np.concatenate(all_crops) if all_crops else np.zeros((0, 1, 1), np.float32))
+        pts = np.stack([C.apply_affine(p, m) for p, m in zip(crop_pts, all_inv)]) if all_inv else crop_pts
+        out, start = [], 0
+        for k in counts:
+            out.append(pts[start : start + k].astype(np.float32))
+            start += k
+        return out
+
+    def predict(self, image: np.ndarray) -> list[Face]:
+        """Detect every face in an RGB uint8 ``(H, W, 3)`` image and predict its landmarks.
+
+        Returns:
+            list of :class:`Face`, largest box first (empty when no face is found).
+        """
+        return self.predict_many([image])[0]
+
+    def predict_many(self, images: Sequence[np.ndarray]) -> list[list[Face]]:
+        """:meth:`predict` for several images, their faces batched through the network together."""
+        detections = [self.detector(image) for image in images]
+        landmarks = self.predict_boxes_many(images, [[d.box for d in dets] for dets in detections])
+        return [
+            [Face(d.box, d.score, lm) for d, lm in zip(dets, lms)]
+            for dets, lms in zip(detections, landmarks)
+        ]

@@ -1,0 +1,55 @@
+import numpy as np
+import pytest
+import torch
+
+from landmarker.model import adapt_state_dict, build_model, load_model, save_weights
+
+
+@pytest.mark.parametrize("size", [64, 128, 224])
+def test_model_maps_gray_crops_to_136_outputs(size):
+    model = build_model().eval()
+    with torch.no_grad():
+        out = model(torch.zeros(2, 1, size, size))
+    assert out.shape == (2, 136)
+
+
+def test_three_channel_conv1_is_summed_to_gray():
+    from torchvision.models import resnet18
+
+    torch.manual_seed(0)
+    rgb = resnet18(weights=None)
+    state = adapt_state_dict(rgb.state_dict())
+    assert state["conv1.weight"].shape == (64, 1, 7, 7)
+    assert "fc.weight" not in state  # 1000-class head dropped
+    gray = torch.rand(1, 1, 32, 32)
+    expected = torch.nn.functional.conv2d(gray.repeat(1, 3, 1, 1), rgb.conv1.weight, stride=2, padding=3)
+    got = torch.nn.functional.conv2d(gray, state["conv1.weight"], stride=2, padding=3)
+    torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
+    model = build_model()
+    model.load_state_dict(state, strict=False)
+
+
+def test_weights_round_trip_through_safetensors(tmp_path):
+    model = build_model().eval()
+    save_weights(model, tmp_path / "w.safetensors", {"input": {"img_size": 64}}, half=False)
+    loaded, card = load_model(tmp_path / "w.safetensors")
+    assert card["input"]["img_size"] == 64
+    x = torch.rand(1, 1, 64, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(x), model(x))
+
+
+def test_missing_card_is_a_clear_error(tmp_path):
+    from safetensors.torch import save_file
+
+    save_file({"a": torch.zeros(1)}, str(tmp_path / "x.safetensors"))
+    with pytest.raises(FileNotFoundError, match="model card"):
+        load_model(tmp_path / "x.safetensors")
+
+
+def test_shipped_weights_load_with_card():
+    model, card = load_model()
+    assert card["input"]["img_size"] in (96, 128, 160, 224)
+    assert card["validation"]["nme_mean"] < 0.07
+    assert not model.training
+    assert all(np.isfinite(p.detach().numpy()).all() for p in model.parameters())

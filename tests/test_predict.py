@@ -1,0 +1,81 @@
+import csv
+
+import numpy as np
+import pytest
+
+from landmarker.cli import main as landmarker_main
+from landmarker.datasets import load_ytf68
+from landmarker.decode import read_image
+from landmarker.evaluate import evaluate_samples
+from landmarker.landmarks_csv import HEADER, read_landmarks_csv
+from landmarker.predictor import Landmarker
+
+
+@pytest.fixture(scope="module")
+def model():
+    return Landmarker()
+
+
+def _plausible(lm, box):
+    l, t, r, b = box
+    size = r - l
+    assert lm.shape == (68, 2) and lm.dtype == np.float32
+    # every point near the face box
+    assert (lm[:, 0] > l - 0.5 * size).all() and (lm[:, 0] < r + 0.5 * size).all()
+    assert (lm[:, 1] > t - 0.5 * size).all() and (lm[:, 1] < b + 0.7 * size).all()
+    left_eye, right_eye = lm[36:42].mean(0), lm[42:48].mean(0)
+    assert left_eye[0] < lm[30, 0] < right_eye[0]  # nose tip between the eyes
+    assert max(left_eye[1], right_eye[1]) < lm[30, 1] < lm[62, 1] < lm[8, 1]  # eyes, nose, mouth, chin
+
+
+def test_portraits_get_one_plausible_face(model, data_dir):
+    for path in sorted((data_dir / "portraits").glob("*.jpg")):
+        faces = model.predict(read_image(path))
+        assert len(faces) == 1, path
+        _plausible(faces[0].landmarks, faces[0].box)
+
+
+def test_group_photo_faces_sorted_by_area_and_batched_consistently(model, data_dir):
+    image = read_image(data_dir / "dlib-faces" / "2008_002470.jpg")
+    faces = model.predict(image)
+    assert len(faces) >= 3
+    areas = [(f.box[2] - f.box[0]) * (f.box[3] - f.box[1]) for f in faces]
+    assert areas == sorted(areas, reverse=True)
+    one_by_one = np.stack([model.predict_boxes(image, [f.box])[0] for f in faces])
+    np.testing.assert_allclose(np.stack([f.landmarks for f in faces]), one_by_one, atol=1e-2)
+
+
+def test_accuracy_on_labelled_frames(model, data_dir):
+    res = evaluate_samples(model, load_ytf68(data_dir / "ytf68-mini"))
+    assert res["detected"].all()
+    assert res["nme"].mean() < 0.08, res["nme"]
+
+
+def test_blank_image_has_no_face(model):
+    assert model.predict(np.full((300, 300, 3), 128, np.uint8)) == []
+
+
+def test_haar_detector_finds_portrait(data_dir):
+    faces = Landmarker(detector="haar").predict(read_image(data_dir / "portraits" / "A000360.jpg"))
+    assert len(faces) >= 1
+    _plausible(faces[0].landmarks, faces[0].box)
+
+
+def test_predict_cli_writes_csv_and_overlays(tmp_path, data_dir):
+    folder = tmp_path / "photos"
+    (folder / "nested").mkdir(parents=True)
+    for p in (data_dir / "portraits").glob("*.jpg"):
+        (folder / "nested" / p.name).write_bytes(p.read_bytes())
+    (folder / "broken.jpg").write_text("not an image")
+    out = tmp_path / "landmarks.csv"
+    assert landmarker_main(["predict", str(folder), "--out", str(out), "--overlay", str(tmp_path / "ov")]) == 0
+    with open(out) as fh:
+        assert next(csv.reader(fh)) == HEADER
+    faces = read_landmarks_csv(out)
+    assert sorted(faces) == ["nested/A000360.jpg", "nested/S000033.jpg"]
+    assert (tmp_path / "ov" / "nested" / "A000360.jpg.png").is_file()
+
+
+def test_predict_cli_missing_path_exits_2(tmp_path, capsys):
+    assert landmarker_main(["predict", str(tmp_path / "nope"), "--out", str(tmp_path / "x.csv")]) == 2
+    assert "nope" in capsys.readouterr().err

@@ -1,0 +1,69 @@
+import csv
+
+import numpy as np
+import torch
+
+from landmarker.cli import main as landmarker_main
+from landmarker.datasets import load_dlib_xml, load_ytf68
+from landmarker.model import build_model, load_model
+from landmarker.train import landmark_loss, wing_loss
+from landmarker.training_data import LandmarkDataset, build_cache
+
+
+def test_overfits_a_handful_of_faces(data_dir):
+    torch.manual_seed(0)
+    samples = load_ytf68(data_dir / "ytf68-mini") + load_dlib_xml(
+        data_dir / "dlib-faces" / "training_with_face_landmarks.xml"
+    )[:4]
+    data = LandmarkDataset(build_cache(samples, 64, detector=None, n_jobs=1), aug=None)
+    x = torch.stack([data[i][0] for i in range(len(data))])
+    y = torch.stack([data[i][1] for i in range(len(data))])
+    model = build_model()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    losses = []
+    for _ in range(40):
+        loss = landmark_loss("mse", model(x), y, 64)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert losses[-1] < losses[0] / 10, losses
+
+
+def test_wing_loss_matches_the_paper_formula():
+    w, eps = 10.0, 2.0
+    x = torch.tensor([0.5, 3.0, 9.9, 10.0, 25.0])
+    c = w - w * np.log(1 + w / eps)
+    expected = [w * np.log(1 + v / eps) if v < w else v - c for v in x.tolist()]
+    for v, e in zip(x, expected):
+        assert wing_loss(v[None], torch.zeros(1)).item() == np_approx(e)
+    # continuous at |x| = w
+    assert abs(wing_loss(torch.tensor([w - 1e-4]), torch.zeros(1)) - wing_loss(torch.tensor([w + 1e-4]), torch.zeros(1))) < 1e-3
+
+
+def np_approx(v):
+    import pytest
+
+    return pytest.approx(v, rel=1e-5)
+
+
+def test_train_cli_writes_run_and_resumes(tmp_path, data_dir):
+    data = f"ytf68:{data_dir / 'ytf68-mini'}"
+    run = tmp_path / "run"
+    args = ["train", "--data", data, "--val", data, "--out", str(run), "--img-size", "32",
+            "--batch-size", "4", "--detector", "none", "--loss", "mse"]
+    assert landmarker_main(args + ["--epochs", "2"]) == 0
+    for name in ("metrics.csv", "loss_curve.png", "last.pt", "best.safetensors", "best.json"):
+        assert (run / name).is_file(), name
+    rows = list(csv.DictReader(open(run / "metrics.csv")))
+    assert [r["epoch"] for r in rows] == ["1", "2"]
+    assert landmarker_main(args + ["--epochs", "3", "--resume"]) == 0
+    rows = list(csv.DictReader(open(run / "metrics.csv")))
+    assert [r["epoch"] for r in rows] == ["1", "2", "3"]
+    model, card = load_model(run / "best.safetensors")
+    assert card["input"]["img_size"] == 32 and card["training"]["loss"] == "mse"
+
+
+def test_train_cli_reports_bad_data(tmp_path, capsys):
+    assert landmarker_main(["train", "--data", f"ytf68:{tmp_path}", "--out", str(tmp_path / "r")]) == 2
+    assert "landmarks.csv" in capsys.readouterr().err
