@@ -1,0 +1,129 @@
+"""The canonical frame that faces are aligned into, and its border points.
+
+Coordinates follow OpenCV: pixel ``(row i, column j)`` has its centre at ``(x=j, y=i)``,
+so a ``W x H`` image spans pixel centres ``0..W-1`` by ``0..H-1``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ._checks import check_points
+
+#: Index ranges of the iBUG 300-W 68-point scheme used here.
+LEFT_EYE = slice(36, 42)   # the eye on the image's left (the subject's right eye)
+RIGHT_EYE = slice(42, 48)  # the eye on the image's right
+N_BORDER = 8
+
+_BORDER_MODES = ("replicate", "reflect", "constant")
+
+
+@dataclass(frozen=True)
+class CanonicalFrame:
+    """Output geometry of face alignment: size and where the two eye centres land.
+
+    Attributes:
+        width, height: output size in pixels (default 450 x 550, portrait).
+        eye_y: height of both eye centres as a fraction of ``height`` (default 0.42).
+        eye_distance: distance between the eye centres as a fraction of ``width``
+            (default 0.25). With the defaults the whole head, the neck and the top of
+            the shoulders fit in the frame for a typical frontal headshot.
+        border: how pixels outside the source photo are filled when the frame reaches
+            past its edge: ``"replicate"`` (edge pixels stretched, default),
+            ``"reflect"`` (mirror) or ``"constant"`` (``fill`` colour).
+        fill: RGB colour used by ``border="constant"``.
+
+    Raises:
+        ValueError: non-positive size, eye positions outside the frame, unknown border.
+    """
+
+    width: int = 450
+    height: int = 550
+    eye_y: float = 0.42
+    eye_distance: float = 0.25
+    border: str = "replicate"
+    fill: tuple[int, int, int] = (128, 128, 128)
+
+    def __post_init__(self) -> None:
+        for name in ("width", "height"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 2:
+                raise ValueError(f"CanonicalFrame.{name} must be an integer >= 2, got {v!r}")
+        if not (0.0 < float(self.eye_y) < 1.0):
+            raise ValueError(f"CanonicalFrame.eye_y must be a fraction in (0, 1), got {self.eye_y!r}")
+        if not (0.0 < float(self.eye_distance) < 1.0):
+            raise ValueError(
+                f"CanonicalFrame.eye_distance must be a fraction in (0, 1), got {self.eye_distance!r}"
+            )
+        if self.border not in _BORDER_MODES:
+            raise ValueError(f"CanonicalFrame.border must be one of {_BORDER_MODES}, got {self.border!r}")
+        if len(tuple(self.fill)) != 3:
+            raise ValueError(f"CanonicalFrame.fill must be an (R, G, B) triple, got {self.fill!r}")
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """``(width, height)`` in pixels."""
+        return (int(self.width), int(self.height))
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        """NumPy shape of an aligned image: ``(height, width, 3)``."""
+        return (int(self.height), int(self.width), 3)
+
+    @property
+    def eye_left(self) -> tuple[float, float]:
+        """``(x, y)`` pixel position of the image-left eye centre (mean of points 36-41)."""
+        cx = (self.width - 1) / 2.0
+        return (cx - self.eye_distance * self.width / 2.0, self.eye_y * (self.height - 1))
+
+    @property
+    def eye_right(self) -> tuple[float, float]:
+        """``(x, y)`` pixel position of the image-right eye centre (mean of points 42-47)."""
+        cx = (self.width - 1) / 2.0
+        return (cx + self.eye_distance * self.width / 2.0, self.eye_y * (self.height - 1))
+
+    @property
+    def eyes(self) -> np.ndarray:
+        """float64 ``(2, 2)``: ``[eye_left, eye_right]``."""
+        return np.array([self.eye_left, self.eye_right], dtype=np.float64)
+
+
+def border_points(width: int, height: int) -> np.ndarray:
+    """The 8 border points of a ``width x height`` image: 4 corners and 4 edge midpoints.
+
+    Added to the 68 landmarks (giving 76 points) so that the Delaunay triangulation
+    covers the whole frame and hair, shoulders and background are warped along with
+    the face. Order: top-left, top-middle, top-right, right-middle, bottom-right,
+    bottom-middle, bottom-left, left-middle, at pixel centres (corners at
+    ``(0, 0)`` and ``(width-1, height-1)``).
+
+    Returns:
+        float32 ``(8, 2)`` array of ``(x, y)`` pixel coordinates.
+
+    Raises:
+        ValueError: width or height below 2.
+    """
+    if isinstance(width, bool) or isinstance(height, bool):
+        raise ValueError("width and height must be integers")
+    w, h = int(width), int(height)
+    if w != width or h != height or w < 2 or h < 2:
+        raise ValueError(f"border_points needs integer width and height >= 2, got {width!r} x {height!r}")
+    r, b = w - 1.0, h - 1.0
+    return np.array(
+        [[0, 0], [r / 2, 0], [r, 0], [r, b / 2], [r, b], [r / 2, b], [0, b], [0, b / 2]],
+        dtype=np.float32,
+    )
+
+
+def with_border(points, width: int, height: int) -> np.ndarray:
+    """``points`` (k, 2) with the 8 :func:`border_points` appended: float64 ``(k + 8, 2)``."""
+    pts = check_points(points, "points")
+    return np.concatenate([pts, border_points(width, height).astype(np.float64)], axis=0)
+
+
+def eye_centres(landmarks: np.ndarray) -> np.ndarray:
+    """Eye centres of one face: float64 ``(2, 2)``, ``[mean of points 36-41, mean of 42-47]``."""
+    lm = np.asarray(landmarks, dtype=np.float64)
+    return np.stack([lm[LEFT_EYE].mean(axis=0), lm[RIGHT_EYE].mean(axis=0)])

@@ -1,0 +1,93 @@
+"""Deterministic, memory-bounded parallel maps over faces (joblib's loky process pool).
+
+Two rules make parallel results reproducible and memory flat:
+
+- Work for reductions is cut into chunks of a FIXED size (:data:`CHUNK_SIZE`, independent
+  of ``n_jobs``); each chunk is one task returning a partial result and the caller folds
+  the partial results in chunk order, so the arithmetic - and the result, bit for bit - is
+  the same for any ``n_jobs``.
+- Results come back in order through a sliding window: at most ``2 * n_jobs`` tasks are
+  submitted ahead of the consumer, so a slow consumer (e.g. a video encoder) never makes
+  finished results pile up. (``joblib.Parallel(return_as="generator")`` keeps dispatching
+  as workers finish, whatever the consumer does.)
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any
+
+from joblib import effective_n_jobs
+from joblib.externals.loky import get_reusable_executor
+
+from ._checks import check_n_jobs
+
+#: Faces per task of a reduction (mean face). Fixed so results do not depend on ``n_jobs``.
+CHUNK_SIZE = 8
+
+
+def chunk_bounds(n: int, chunk_size: int = CHUNK_SIZE) -> list[tuple[int, int]]:
+    """``[(start, stop), ...]`` covering ``range(n)`` in chunks of ``chunk_size``."""
+    if chunk_size < 1:
+        raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
+    return [(s, min(s + chunk_size, n)) for s in range(0, n, chunk_size)]
+
+
+def ordered_map(fn: Callable[[Any], Any], items: Iterable, n_jobs: int = 1,
+                lookahead: int | None = None) -> Iterator[Any]:
+    """``fn(item)`` for each item, yielded lazily and in order.
+
+    Args:
+        fn: a picklable callable (module-level function or ``functools.partial`` of one).
+        items: iterable of picklable items, read lazily.
+        n_jobs: worker processes (``1`` = run here, ``-1`` = all cores), via joblib's loky
+            reusable executor.
+        lookahead: tasks in flight ahead of the consumer (default ``2 * n_jobs``).
+
+    Yields:
+        The results in the order of ``items``. A worker's exception is re-raised here.
+    """
+    n = effective_n_jobs(check_n_jobs(n_jobs))
+    if n == 1:
+        for item in items:
+            yield fn(item)
+        return
+    window = max(1, int(lookahead) if lookahead else 2 * n)
+    executor = get_reusable_executor(max_workers=n)
+    source = iter(items)
+    pending = deque(executor.submit(fn, item) for item in itertools.islice(source, window))
+    try:
+        while pending:
+            result = pending.popleft().result()
+            for item in itertools.islice(source, 1):  # keep the window full
+                pending.append(executor.submit(fn, item))
+            yield result
+    finally:
+        for future in pending:
+            future.cancel()
+
+
+def _run_chunk(task, worker: Callable[..., Any], shared: dict) -> Any:
+    chunk, start = task
+    return worker(chunk, start=start, **shared)
+
+
+def map_chunks(worker: Callable[..., Any], items: Sequence, n_jobs: int = 1,
+               chunk_size: int = CHUNK_SIZE, **shared: Any) -> Iterator[Any]:
+    """Run ``worker(items[start:stop], start=start, **shared)`` for each fixed-size chunk.
+
+    Args:
+        worker: a picklable (module-level) function.
+        items: the per-face work items (each chunk's slice is sent to a worker).
+        n_jobs: worker processes (``1`` = in this process, ``-1`` = all cores).
+        chunk_size: items per task; keep the default for results independent of ``n_jobs``.
+        shared: keyword arguments passed to every call.
+
+    Yields:
+        Each chunk's result, in chunk order.
+    """
+    tasks = ((items[s:e], s) for s, e in chunk_bounds(len(items), chunk_size))
+    return ordered_map(functools.partial(_run_chunk, worker=worker, shared=shared), tasks, n_jobs)
