@@ -6,8 +6,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from defusedxml import ElementTree
 from PIL import Image
+
+from helpers import dlib_faces
 
 from morphkit import (
     CanonicalFrame, align_face, align_landmarks, caricature, eye_centres, face_mask, mean_face,
@@ -18,16 +19,6 @@ DATA = Path(__file__).resolve().parent / "data" / "dlib-faces"
 SMALL = CanonicalFrame(width=150, height=184)
 
 
-def _dlib_faces(xml_name: str):
-    """(image path, float32 (68, 2) landmarks) for each box of a dlib/iBUG XML file."""
-    root = ElementTree.parse(str(DATA / xml_name)).getroot()
-    faces = []
-    for image_el in root.find("images").findall("image"):
-        for box in image_el.findall("box"):
-            pts = {int(p.get("name")): (float(p.get("x")), float(p.get("y"))) for p in box.findall("part")}
-            if len(pts) == 68:
-                faces.append((DATA / image_el.get("file"), np.array([pts[i] for i in range(68)], np.float32)))
-    return faces
 
 
 @functools.lru_cache(maxsize=None)
@@ -40,7 +31,7 @@ def _read(path: Path) -> np.ndarray:
 @pytest.fixture(scope="module")
 def faces():
     """All real faces: list of (image, landmarks), largest faces first."""
-    found = _dlib_faces("testing_with_face_landmarks.xml") + _dlib_faces("training_with_face_landmarks.xml")
+    found = dlib_faces("testing_with_face_landmarks.xml") + dlib_faces("training_with_face_landmarks.xml")
     found.sort(key=lambda f: -np.ptp(f[1][:, 0]))
     return [(_read(p), lm) for p, lm in found]
 

@@ -5,8 +5,9 @@ from pathlib import Path
 import imageio_ffmpeg
 import numpy as np
 import pytest
-from defusedxml import ElementTree
 from PIL import Image
+
+from helpers import dlib_faces
 
 from morphkit import (
     CanonicalFrame, align_face, image_grid, morph_sequence_frames, morph_sequence_length, write_video,
@@ -16,21 +17,11 @@ DATA = Path(__file__).resolve().parent / "data" / "dlib-faces"
 ODD = CanonicalFrame(width=121, height=151)  # odd on purpose: MP4 needs even sizes
 
 
-def _dlib_faces(xml_name: str):
-    """(image path, float32 (68, 2) landmarks) for each box of a dlib/iBUG XML file."""
-    root = ElementTree.parse(str(DATA / xml_name)).getroot()
-    faces = []
-    for image_el in root.find("images").findall("image"):
-        for box in image_el.findall("box"):
-            pts = {int(p.get("name")): (float(p.get("x")), float(p.get("y"))) for p in box.findall("part")}
-            if len(pts) == 68:
-                faces.append((DATA / image_el.get("file"), np.array([pts[i] for i in range(68)], np.float32)))
-    return faces
 
 
 @pytest.fixture(scope="module")
 def three_faces():
-    found = _dlib_faces("testing_with_face_landmarks.xml")
+    found = dlib_faces("testing_with_face_landmarks.xml")
     found.sort(key=lambda f: -np.ptp(f[1][:, 0]))
     picked = found[:3]
     return [np.asarray(Image.open(p).convert("RGB")) for p, _ in picked], np.stack([lm for _, lm in picked])

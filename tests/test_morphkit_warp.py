@@ -5,8 +5,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from defusedxml import ElementTree
 from PIL import Image
+
+from helpers import dlib_faces
 
 from morphkit import (
     CanonicalFrame, WarpTarget, align_face, border_points, piecewise_affine_warp, signed_areas,
@@ -16,21 +17,11 @@ from morphkit import (
 DATA = Path(__file__).resolve().parent / "data" / "dlib-faces"
 
 
-def _dlib_faces(xml_name: str):
-    """(image path, float32 (68, 2) landmarks) for each box of a dlib/iBUG XML file."""
-    root = ElementTree.parse(str(DATA / xml_name)).getroot()
-    faces = []
-    for image_el in root.find("images").findall("image"):
-        for box in image_el.findall("box"):
-            pts = {int(p.get("name")): (float(p.get("x")), float(p.get("y"))) for p in box.findall("part")}
-            if len(pts) == 68:
-                faces.append((DATA / image_el.get("file"), np.array([pts[i] for i in range(68)], np.float32)))
-    return faces
 
 
 @pytest.fixture(scope="module")
 def aligned_face():
-    path, lm = max(_dlib_faces("testing_with_face_landmarks.xml"),
+    path, lm = max(dlib_faces("testing_with_face_landmarks.xml"),
                    key=lambda f: np.ptp(f[1][:, 0]))  # the largest face
     image = np.asarray(Image.open(path).convert("RGB"))
     return align_face(image, lm, CanonicalFrame())
