@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from landmarker.detect import DEFAULT_DETECTOR, DETECTORS
+
 
 def _common(p, n_jobs_default=1) -> None:
     p.add_argument("--n-jobs", type=int, default=n_jobs_default, help="parallel worker processes (-1: one per core)")
@@ -27,8 +29,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output folder")
     _common(p)
     p.add_argument("--weights", help="safetensors file (default: the shipped weights)")
-    p.add_argument("--detector", default="hog", choices=["hog", "haar"])
+    p.add_argument("--detector", default=DEFAULT_DETECTOR, choices=DETECTORS,
+                   help=f"face detector (default {DEFAULT_DETECTOR}: HOG, with a Haar-verified fallback)")
     p.add_argument("--overlay", action="store_true", help="also write OUT/overlays/<image>.png with the landmarks drawn")
+    p.add_argument("--format", default="csv", choices=["csv", "dlib-xml"],
+                   help="dlib-xml: also write OUT/landmarks.xml (dlib/iBUG 300-W XML, integer pixels)")
+    p.add_argument("--restart", action="store_true",
+                   help="start over; by default a run resumes what an earlier run left in --out")
+    p.add_argument("--backend", choices=["loky", "dask"],
+                   help="run the work on local processes (loky, default) or a Dask cluster (dask)")
+    p.add_argument("--scheduler", help="Dask scheduler address, e.g. tcp://10.0.0.5:8786 (implies --backend dask)")
 
     p = sub.add_parser("team-means", help="one mean face per group + a labelled comparison grid")
     p.add_argument("collection", help="folder of portraits (groups from --manifest, else sub-folders)")
@@ -55,10 +65,18 @@ def main(argv: list[str] | None = None) -> int:
         if args.job == "bulk-label":
             from .bulk_label import bulk_label
 
-            c = bulk_label(args.archive, args.out, args.n_jobs, args.weights, args.detector, args.overlay)
+            try:
+                c = bulk_label(args.archive, args.out, args.n_jobs, args.weights, args.detector, args.overlay,
+                               restart=args.restart, fmt=args.format, backend=args.backend, scheduler=args.scheduler)
+            except KeyboardInterrupt:
+                print("jobs bulk-label: interrupted; run the same command again to resume", file=sys.stderr)
+                return 130
+            resumed = f" ({c['resumed']} done by an earlier run)" if c["resumed"] else ""
+            xml = f", {args.out}/landmarks.xml" if c["xml"] else ""
             print(
                 f"bulk-label: {c['files']} files, {c['ok']} ok, {c['no_face']} no_face, {c['error']} error, "
-                f"{c['faces']} faces, {c['seconds']:.1f} s -> {args.out}/landmarks.csv, {args.out}/report.csv"
+                f"{c['faces']} faces, {c['seconds']:.1f} s{resumed} -> {args.out}/landmarks.csv, "
+                f"{args.out}/report.csv{xml}"
             )
         elif args.job == "team-means":
             from .team_means import team_means

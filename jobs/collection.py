@@ -21,6 +21,7 @@ import numpy as np
 from joblib import Parallel, delayed
 from tqdm import tqdm
 
+from landmarker.detect import DEFAULT_DETECTOR
 from landmarker.files import find_images
 from landmarker.landmarks_csv import read_landmarks_csv
 
@@ -120,7 +121,7 @@ def attach_landmarks(
     landmarks_csv: str | os.PathLike | None = None,
     n_jobs: int = 1,
     weights: str | None = None,
-    detector: str = "hog",
+    detector: str = DEFAULT_DETECTOR,
 ) -> list[Portrait]:
     """Fill in ``landmarks`` (largest face), ``faces`` and ``note`` of each portrait.
 
@@ -174,7 +175,7 @@ def write_report(portraits: list[Portrait], path: str | os.PathLike) -> None:
     """``image,group,status,faces,message`` per portrait (status ``used`` or ``skipped``)."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w", newline="") as fh:
+    with open(tmp, "w", newline="", encoding="utf-8") as fh:
         w = csv.writer(fh)
         w.writerow(["image", "group", "status", "faces", "message"])
         for p in portraits:

@@ -5,10 +5,15 @@ share the same rules (DESIGN.md, "Decoding image files"):
 
 - JPEG, PNG (8/16-bit, gray, RGBA, palette), GIF, BMP, TIFF, WebP and CMYK JPEG
   are decoded by Pillow, whatever the file's extension says;
-- EXIF orientation is applied, so the array is upright as a viewer shows it;
+- 16-bit samples are scaled to 8 bits (``v * 255 / 65535``);
+- EXIF orientation is applied, so the array is upright as a viewer shows it (a
+  malformed EXIF block is ignored, leaving the image as stored);
 - transparency is composited onto white;
+- AVIF is read when Pillow was built with it, HEIC/HEIF when the optional
+  ``pillow-heif`` package is installed (else a clear error says so);
 - empty, truncated and non-image files and decompression bombs raise
-  :class:`ImageDecodeError`, whose message names the file and the reason.
+  :class:`ImageDecodeError`, whose message names the file and the reason; so does
+  any other failure of the decoder (never another exception).
 """
 
 from __future__ import annotations
@@ -25,8 +30,21 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 MAX_IMAGE_PIXELS = 89_478_485
 
 IMAGE_EXTENSIONS = frozenset(
-    {".jpg", ".jpeg", ".jpe", ".png", ".gif", ".bmp", ".tif", ".tiff", ".webp"}
+    {".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".gif", ".bmp", ".tif", ".tiff", ".webp",
+     ".avif", ".heic", ".heif"}
 )
+
+try:  # optional: iPhone photos (HEIC) become readable when pillow-heif is installed
+    from pillow_heif import register_heif_opener
+
+    register_heif_opener()
+    _HEIF = True
+except ImportError:
+    _HEIF = False
+
+# ISO-BMFF brands (bytes 8-12, after "ftyp") of HEIC/HEIF and AVIF files
+_HEIF_BRANDS = (b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1")
+_AVIF_BRANDS = (b"avif", b"avis")
 
 
 class ImageDecodeError(ValueError):
@@ -46,9 +64,12 @@ def is_image_name(path: str | os.PathLike) -> bool:
 def _to_rgb(img: Image.Image) -> Image.Image:
     """Convert any Pillow mode to RGB: 16-bit scaled to 8, alpha composited on white."""
     mode = img.mode
-    if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
+    if mode.startswith("I;16") or mode == "I":
         arr = np.asarray(img, dtype=np.float64)
-        top = 65535.0 if mode.startswith("I;16") or arr.max() > 255 else 255.0
+        if mode == "I":  # 32-bit integers: take the smallest range that holds them
+            top = 255.0 if arr.max() <= 255 else 65535.0 if arr.max() <= 65535 else float(arr.max())
+        else:
+            top = 65535.0
         arr8 = np.clip(arr / top * 255.0 + 0.5, 0, 255).astype(np.uint8)
         return Image.fromarray(arr8, mode="L").convert("RGB")
     if mode == "F":
@@ -68,6 +89,30 @@ def _to_rgb(img: Image.Image) -> Image.Image:
     return img
 
 
+def _upright(img: Image.Image) -> Image.Image:
+    """Apply the EXIF orientation; a malformed EXIF block leaves the image as stored."""
+    try:
+        return ImageOps.exif_transpose(img)
+    except Exception:  # noqa: BLE001 - broken EXIF must not make a readable image unreadable
+        return img
+
+
+def _unidentified_reason(path: Path) -> str:
+    """Why Pillow recognised no format: names HEIC and AVIF files this build cannot read."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(12)
+    except OSError:
+        head = b""
+    if head[4:8] == b"ftyp" and head[8:12] in _HEIF_BRANDS:
+        if _HEIF:
+            return "HEIC/HEIF image that pillow-heif could not read (corrupt or unsupported)"
+        return "HEIC/HEIF image: not readable without the pillow-heif package (or convert it to JPEG)"
+    if head[4:8] == b"ftyp" and head[8:12] in _AVIF_BRANDS:
+        return "AVIF image: this Pillow build cannot read AVIF (or convert it to JPEG)"
+    return "not an image file (unrecognised format)"
+
+
 def read_image(path: str | os.PathLike, max_pixels: int = MAX_IMAGE_PIXELS) -> np.ndarray:
     """Decode an image file into an upright RGB array.
 
@@ -81,8 +126,10 @@ def read_image(path: str | os.PathLike, max_pixels: int = MAX_IMAGE_PIXELS) -> n
         orientation applied. For animated files (GIF, WebP), the first frame.
 
     Raises:
-        ImageDecodeError: the file is missing, empty, not an image, truncated or
-            corrupt, or a decompression bomb. The message is ``"<path>: <reason>"``.
+        ImageDecodeError: the file is missing, unreadable, empty, not an image (or a
+            HEIC file without pillow-heif), truncated or corrupt, a decompression bomb,
+            or too large for memory. The message is ``"<path>: <reason>"``. No other
+            exception escapes for a bad file.
     """
     path = Path(path)
     try:
@@ -103,21 +150,25 @@ def read_image(path: str | os.PathLike, max_pixels: int = MAX_IMAGE_PIXELS) -> n
                 if width * height > max_pixels:
                     raise ImageDecodeError(
                         path,
-                        f"decompression bomb: header claims {width}x{height} pixels "
-                        f"(limit {max_pixels} pixels)",
+                        f"decompression bomb guard: header claims {width}x{height} pixels "
+                        f"({width * height / 1e6:.0f} MP; limit {max_pixels / 1e6:.0f} MP)",
                     )
                 if getattr(img, "n_frames", 1) > 1:
                     img.seek(0)
                 img.load()
-                img = ImageOps.exif_transpose(img)
+                img = _upright(img)
                 rgb = _to_rgb(img)
                 arr = np.asarray(rgb, dtype=np.uint8)
     except ImageDecodeError:
         raise
     except UnidentifiedImageError:
-        raise ImageDecodeError(path, "not an image file (unrecognised format)") from None
+        raise ImageDecodeError(path, _unidentified_reason(path)) from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
         raise ImageDecodeError(path, f"decompression bomb: {err}") from None
+    except PermissionError:
+        raise ImageDecodeError(path, "cannot read file (permission denied)") from None
+    except MemoryError:
+        raise ImageDecodeError(path, "not enough memory to decode the image") from None
     except (OSError, SyntaxError, ValueError, EOFError) as err:
         reason = str(err) or type(err).__name__
         if "truncated" in reason.lower():
@@ -125,6 +176,8 @@ def read_image(path: str | os.PathLike, max_pixels: int = MAX_IMAGE_PIXELS) -> n
         else:
             reason = f"corrupt image data ({reason})"
         raise ImageDecodeError(path, reason) from None
+    except Exception as err:  # a decoder failing in a way Pillow does not document
+        raise ImageDecodeError(path, f"corrupt image data ({type(err).__name__}: {err})") from None
     if arr.ndim != 3 or arr.shape[2] != 3 or arr.shape[0] == 0 or arr.shape[1] == 0:
         raise ImageDecodeError(path, f"unexpected decoded shape {arr.shape}")
     return np.ascontiguousarray(arr)

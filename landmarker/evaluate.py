@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from .backends import default_onnx_path
 from .datasets import FaceSample, load_dataset, split_by_identity
 from .decode import read_image
 from .metrics import FAILURE_THRESHOLD, nme, plot_ced, point_errors, summarise
@@ -58,7 +59,7 @@ def evaluate_command(args) -> int:
         samples = val if args.split == "val" else train
     if not samples:
         raise ValueError(f"{args.data}: no faces in split {args.split!r}")
-    model = Landmarker(args.weights, detector=args.detector)
+    model = Landmarker(args.weights, detector=args.detector, backend=getattr(args, "backend", "torch"))
     res = evaluate_samples(model, samples)
     stats = summarise(res["nme"], res["mae"])
     nme_undet = np.where(res["detected"], res["nme"], np.inf)
@@ -78,7 +79,8 @@ def evaluate_command(args) -> int:
     if args.json:
         Path(args.json).write_text(json.dumps(stats, indent=2) + "\n")
     if args.update_card:
-        weights = Path(args.weights) if args.weights else SHIPPED_WEIGHTS
+        default = default_onnx_path() if getattr(args, "backend", "torch") == "onnx" else SHIPPED_WEIGHTS
+        weights = Path(args.weights) if args.weights else default
         card = load_card(weights)
         card["validation"] = {
             "command": "landmarker evaluate " + " ".join(

@@ -16,6 +16,10 @@ def find_images(paths) -> list[tuple[Path, str]]:
     file given directly is taken whatever its extension, named as given.
     Hidden files and folders (names starting with ``.``) are skipped.
 
+    Names are text that any UTF-8 file can hold: bytes of a file name that are not
+    UTF-8 (old archives in Latin-1 or CP437) appear as ``\\xNN`` escapes in
+    ``name``, while ``path`` still opens the file.
+
     Raises:
         FileNotFoundError: a path does not exist.
     """
@@ -29,10 +33,19 @@ def find_images(paths) -> list[tuple[Path, str]]:
                 for f in files:
                     if not f.startswith(".") and is_image_name(f):
                         fp = Path(root) / f
-                        found.append((fp, fp.relative_to(p).as_posix()))
+                        found.append((fp, printable_name(fp.relative_to(p).as_posix())))
             out.extend(sorted(found, key=lambda t: t[1]))
         elif p.exists():
-            out.append((p, p.as_posix()))
+            out.append((p, printable_name(p.as_posix())))
         else:
             raise FileNotFoundError(f"{p}: no such file or folder")
     return out
+
+
+def printable_name(name: str) -> str:
+    """``name`` with undecodable file-name bytes (``os.fsdecode``'s surrogate escapes) as ``\\xNN``."""
+    try:
+        name.encode("utf-8")
+        return name
+    except UnicodeEncodeError:
+        return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")

@@ -7,6 +7,13 @@ side, see :mod:`landmarker.crop`).
 
 Weights are stored as safetensors (no pickle) with a JSON model card beside them
 (``<stem>.json``), which holds everything needed to crop and normalise the input.
+
+Two heads: ``direct`` (``fc`` 512 -> 136, plain regression) and ``pca`` (the shape
+layer of ShapeNet, Kopaczka, Schock and Merhof, "Super-realtime facial landmark
+detection and shape fitting by deep regression of shape model parameters",
+arXiv 1902.03459): ``fc`` predicts K PCA scores of the training shapes and a fixed
+layer adds ``mean + sum(score_k * sqrt(variance_k) * eigenvector_k)``, so every
+output is a plausible shape. Both give the same 136 outputs.
 """
 
 from __future__ import annotations
@@ -24,11 +31,60 @@ N_OUTPUTS = 68 * 2
 SHIPPED_WEIGHTS = Path(__file__).resolve().parent / "weights" / "resnet18_ytf68.safetensors"
 
 
-def build_model() -> nn.Module:
-    """ResNet18 with ``conv1`` taking 1 channel and ``fc`` giving 136 outputs (random init)."""
+HEADS = ("direct", "pca")
+
+
+class PCAShapeHead(nn.Module):
+    """Shape-model head: 512 features -> K scores -> 136 shape targets.
+
+    ``out = mean + scores @ basis`` with ``basis`` the K eigenvectors scaled by their
+    standard deviations, so scores are about unit variance. ``mean`` ``(136,)`` and
+    ``basis`` ``(K, 136)`` are fixed buffers (saved with the weights); only the
+    linear layer to the scores is trained. It starts at zero, i.e. at the mean shape.
+    """
+
+    def __init__(self, in_features: int, components: int):
+        super().__init__()
+        self.scores = nn.Linear(in_features, components)
+        nn.init.zeros_(self.scores.weight)
+        nn.init.zeros_(self.scores.bias)
+        self.register_buffer("mean", torch.zeros(N_OUTPUTS))
+        self.register_buffer("basis", torch.zeros(components, N_OUTPUTS))
+
+    def set_shape_model(self, mean: torch.Tensor, basis: torch.Tensor) -> None:
+        """Install the PCA mean ``(136,)`` and scaled eigenvectors ``(K, 136)``."""
+        self.mean.copy_(mean)
+        self.basis.copy_(basis)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.mean + self.scores(x) @ self.basis
+
+
+def build_model(head: str = "direct", pca_components: int = 0) -> nn.Module:
+    """ResNet18 with ``conv1`` taking 1 channel and a head giving 136 outputs (random init).
+
+    Args:
+        head: ``"direct"`` (``fc`` 512 -> 136) or ``"pca"`` (:class:`PCAShapeHead`).
+        pca_components: K, for ``head="pca"``.
+
+    Raises:
+        ValueError: unknown head or K < 1 for the PCA head.
+    """
     model = resnet18(weights=None, num_classes=N_OUTPUTS)
     model.conv1 = nn.Conv2d(1, 64, kernel_size=7, stride=2, padding=3, bias=False)
+    if head == "pca":
+        if pca_components < 1 or pca_components > N_OUTPUTS:
+            raise ValueError(f"--pca-components must be 1..{N_OUTPUTS}, got {pca_components}")
+        model.fc = PCAShapeHead(model.fc.in_features, pca_components)
+    elif head != "direct":
+        raise ValueError(f"unknown head {head!r}; choose one of {', '.join(HEADS)}")
     return model
+
+
+def model_from_card(card: dict) -> nn.Module:
+    """:func:`build_model` with the head described by a model card's ``head`` entry."""
+    head = card.get("head") or {"type": "direct"}
+    return build_model(head.get("type", "direct"), int(head.get("components", 0)))
 
 
 def adapt_state_dict(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -103,7 +159,7 @@ def load_model(weights_path: str | os.PathLike | None = None) -> tuple[nn.Module
         state = load_file(str(path))
     except Exception as err:
         raise ValueError(f"{path}: not a safetensors weights file ({err})") from None
-    model = build_model()
+    model = model_from_card(card)
     try:
         model.load_state_dict({k: v.float() for k, v in adapt_state_dict(state).items()})
     except RuntimeError as err:

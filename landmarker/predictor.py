@@ -15,9 +15,9 @@ import numpy as np
 import torch
 
 from . import crop as C
+from .backends import load_backend
 from .decode import to_gray
-from .detect import make_detector
-from .model import load_model
+from .detect import DEFAULT_DETECTOR, make_detector
 
 
 @dataclass(frozen=True)
@@ -39,13 +39,20 @@ class Landmarker:
     """Detect faces and predict their 68 landmarks.
 
     Args:
-        weights: a safetensors file with its model card beside it; None loads the
-            weights shipped in ``landmarker/weights/``.
-        detector: ``"hog"`` (dlib, default), ``"haar"`` (OpenCV), or any callable
-            mapping an RGB image to a list of :class:`landmarker.detect.Detection`.
-        device: torch device; default CUDA when available, else CPU.
+        weights: a safetensors file (``backend="torch"``) or an ``.onnx`` export
+            (``backend="onnx"``, see :mod:`landmarker.onnx_export`) with its model card
+            beside it; None loads the weights shipped in ``landmarker/weights/``
+            (for onnx: ``resnet18_ytf68.onnx`` there, if exported).
+        detector: ``"hog+haar"`` (default: dlib's HOG with a Haar-verified fallback),
+            ``"hog"`` (dlib), ``"haar"`` (OpenCV), or any callable mapping an RGB image
+            to a list of :class:`landmarker.detect.Detection` (see :mod:`landmarker.detect`).
+            Named detectors search photos over 24 MP at a reduced size.
+        device: torch device; default CUDA when available, else CPU (torch backend only).
         batch_size: most face crops per network call.
-        num_threads: torch CPU threads (None leaves torch's default).
+        num_threads: CPU threads: torch's (process-wide) or ONNX Runtime's intra-op
+            threads (None leaves the library's default).
+        backend: ``"torch"`` (default) or ``"onnx"`` (ONNX Runtime, CPU); see
+            :mod:`landmarker.backends`.
 
     Raises:
         FileNotFoundError, ValueError: missing or unusable weights.
@@ -54,16 +61,16 @@ class Landmarker:
     def __init__(
         self,
         weights: str | os.PathLike | None = None,
-        detector="hog",
+        detector=DEFAULT_DETECTOR,
         device: str | torch.device | None = None,
         batch_size: int = 64,
         num_threads: int | None = None,
+        backend: str = "torch",
     ):
-        if num_threads is not None:
-            torch.set_num_threads(num_threads)
-        self.model, self.card = load_model(weights)
-        self.device = torch.device(device) if device else torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        self.model.to(self.device)
+        self.backend = load_backend(backend, weights, device, batch_size, num_threads)
+        self.card = self.backend.card
+        self.model = getattr(self.backend, "model", None)  # the torch module (torch backend only)
+        self.device = getattr(self.backend, "device", torch.device("cpu"))
         self.img_size = int(self.card["input"]["img_size"])
         rule = self.card.get("crop_rule", {})
         self.crop_scale = float(rule.get("crop_scale", C.CROP_SCALE))
@@ -83,14 +90,11 @@ class Landmarker:
         return np.stack(crops) if crops else np.zeros((0, self.img_size, self.img_size), np.float32), inverses
 
     def _run(self, crops: np.ndarray) -> np.ndarray:
-        outs = []
-        with torch.inference_mode():
-            for i in range(0, len(crops), self.batch_size):
-                x = torch.from_numpy(crops[i : i + self.batch_size][:, None]).to(self.device)
-                outs.append(self.model(x).float().cpu().numpy())
-        if not outs:
+        """Normalised crops float32 ``(N, S, S)`` -> landmarks in crop pixels float32 ``(N, 68, 2)``."""
+        if len(crops) == 0:
             return np.zeros((0, 68, 2), np.float32)
-        return C.from_targets(np.concatenate(outs).reshape(-1, 68, 2), self.img_size)
+        self.backend.batch_size = self.batch_size
+        return C.from_targets(self.backend(crops).reshape(-1, 68, 2), self.img_size).astype(np.float32)
 
     def predict_boxes(self, image: np.ndarray, boxes: Sequence[Sequence[float]]) -> np.ndarray:
         """Landmarks for given face boxes of one image.

@@ -1,11 +1,13 @@
 """Training loop for the landmark ResNet18.
 
-Loss: wing loss (Feng et al., "Wing Loss for Robust Facial Landmark Localisation
-with Convolutional Neural Networks", CVPR 2018) on crop-pixel coordinates with the
-paper's ``w = 10``, ``epsilon = 2``. Like L1 it is not dominated by a few large
-errors, and its log region amplifies the small and medium errors that decide NME
-once training has converged; the paper reports it beating L1, L2 and smooth-L1 on
-300-W and AFLW. ``--loss`` offers smooth-L1, L1 and MSE for comparison.
+Loss (``--loss``, default ``mse``): mean squared error on crop-pixel coordinates.
+Measured here from scratch (ResNet18, 128 px, ytf68): MSE converged far faster than
+wing loss (Feng et al., "Wing Loss for Robust Facial Landmark Localisation with
+Convolutional Neural Networks", CVPR 2018; ``w = 10``, ``epsilon = 2``): validation
+NME after 4 epochs 16.5% against 17.9%, and on an overfitting check the MSE loss fell
+380,000-fold in 100 steps against 5.6-fold for wing. Wing loss's log region pays off
+once errors are small, so it is offered for fine-tuning from trained weights
+(``--init``), with smooth-L1 and L1 for comparison.
 
 Optimiser: AdamW, one epoch of linear warm-up then cosine decay to zero.
 Each epoch: validation (NME on un-augmented crops), ``metrics.csv``,
@@ -68,10 +70,12 @@ class TrainConfig:
     val_fraction: float = 0.1
     epochs: int = 30
     img_size: int = 128
-    batch_size: int = 64
+    batch_size: int = 32
     lr: float = 1e-3
     weight_decay: float = 1e-4
-    loss: str = "wing"
+    loss: str = "mse"
+    head: str = "direct"
+    pca_components: int = 24
     seed: int = 0
     detector: str | None = "hog"
     init: str | None = None
@@ -164,7 +168,11 @@ def train(cfg: TrainConfig) -> dict:
     val_set = LandmarkDataset(val_cache, None)
     val_gt = np.stack([augment_free_landmarks(val_cache, i) for i in range(len(val_cache))])
 
-    model = build_model()
+    model = build_model(cfg.head, cfg.pca_components)
+    if cfg.head == "pca":
+        mean, basis, explained = fit_shape_model(train_set, cfg.pca_components, cfg.seed)
+        model.fc.set_shape_model(mean, basis)
+        print(f"PCA shape model: {cfg.pca_components} components explain {100 * explained:.2f}% of the variance")
     if cfg.init:
         from safetensors.torch import load_file
 
@@ -274,6 +282,38 @@ def train(cfg: TrainConfig) -> dict:
     return best_row or {}
 
 
+def fit_shape_model(dataset: LandmarkDataset, components: int, seed: int = 0, passes: int = 2):
+    """PCA shape model of a training set's augmented target shapes (ShapeNet's shape layer).
+
+    Shapes are the ``(136,)`` network targets of ``passes`` augmented passes over the
+    dataset, so the model covers the rotations, scales, shifts and mirrors seen in
+    training (Kopaczka et al., arXiv 1902.03459, fit pose by extra parameters; here
+    PCA of posed shapes absorbs them).
+
+    Returns:
+        ``(mean (136,), basis (K, 136), explained)``: float32 tensors, the eigenvectors
+        scaled by their standard deviations, and the share of variance the K explain.
+
+    Raises:
+        ValueError: fewer shapes than components.
+    """
+    rng_state = dataset.rng
+    shapes = []
+    for p in range(passes):
+        dataset.reseed(seed, 10_000 + p)
+        shapes.extend(dataset[i][1].numpy() for i in range(len(dataset)))
+    dataset.rng = rng_state
+    y = np.asarray(shapes, np.float64)
+    if len(y) <= components:
+        raise ValueError(f"{len(y)} training shapes cannot fit {components} PCA components")
+    mean = y.mean(axis=0)
+    _, sv, vt = np.linalg.svd(y - mean, full_matrices=False)
+    var = sv**2 / (len(y) - 1)
+    basis = vt[:components] * np.sqrt(var[:components])[:, None]
+    explained = float(var[:components].sum() / var.sum())
+    return torch.from_numpy(mean.astype(np.float32)), torch.from_numpy(basis.astype(np.float32)), explained
+
+
 def augment_free_landmarks(cache, i: int) -> np.ndarray:
     """Ground-truth landmarks of face ``i`` in its un-augmented crop pixels, ``(68, 2)``."""
     n = cache.img_size
@@ -285,7 +325,9 @@ def model_card(cfg: TrainConfig, row: dict, n_train: int, n_val: int) -> dict:
     """The JSON model card written beside trained weights."""
     cfg_dict = asdict(cfg)
     return {
-        "architecture": "torchvision resnet18, conv1 1->64 (7x7, stride 2), fc 512->136",
+        "architecture": "torchvision resnet18, conv1 1->64 (7x7, stride 2), "
+        + ("fc 512->136" if cfg.head == "direct" else f"fc 512->{cfg.pca_components} PCA scores -> 136 (ShapeNet shape layer)"),
+        "head": {"type": cfg.head} if cfg.head == "direct" else {"type": "pca", "components": cfg.pca_components},
         "input": {
             "img_size": cfg.img_size,
             "channels": "grayscale (ITU-R BT.601 luma)",
@@ -324,7 +366,7 @@ METRIC_FIELDS = ["epoch", "train_loss", "val_loss", "val_nme_mean", "val_nme_med
 
 def _write_metrics(path: Path, rows: list[dict]) -> None:
     tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", newline="") as fh:
+    with open(tmp, "w", newline="", encoding="utf-8") as fh:
         w = csv.DictWriter(fh, fieldnames=METRIC_FIELDS)
         w.writeheader()
         for r in rows:

@@ -53,3 +53,24 @@ def test_shipped_weights_load_with_card():
     assert card["validation"]["nme_mean"] < 0.07
     assert not model.training
     assert all(np.isfinite(p.detach().numpy()).all() for p in model.parameters())
+
+
+def test_pca_head_outputs_mean_plus_scaled_eigenvectors(tmp_path):
+    torch.manual_seed(0)
+    model = build_model("pca", 3).eval()
+    mean, basis = torch.rand(136), torch.rand(3, 136)
+    model.fc.set_shape_model(mean, basis)
+    with torch.no_grad():
+        torch.testing.assert_close(model(torch.zeros(2, 1, 64, 64)), mean.expand(2, 136))  # scores start at 0
+        model.fc.scores.bias.copy_(torch.tensor([1.0, 0.0, -2.0]))
+        torch.testing.assert_close(model(torch.zeros(1, 1, 64, 64))[0], mean + basis[0] - 2 * basis[2])
+    save_weights(model, tmp_path / "p.safetensors", {"input": {"img_size": 64}, "head": {"type": "pca", "components": 3}})
+    loaded, _ = load_model(tmp_path / "p.safetensors")
+    x = torch.rand(1, 1, 64, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(x), model(x))
+
+
+def test_unknown_head_is_refused():
+    with pytest.raises(ValueError, match="head"):
+        build_model("mlp")

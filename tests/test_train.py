@@ -67,3 +67,22 @@ def test_train_cli_writes_run_and_resumes(tmp_path, data_dir):
 def test_train_cli_reports_bad_data(tmp_path, capsys):
     assert landmarker_main(["train", "--data", f"ytf68:{tmp_path}", "--out", str(tmp_path / "r")]) == 2
     assert "landmarks.csv" in capsys.readouterr().err
+
+
+def test_pca_shape_model_reconstructs_training_shapes(data_dir):
+    from landmarker.train import fit_shape_model
+    from landmarker.training_data import Augment
+
+    samples = load_dlib_xml(data_dir / "dlib-faces" / "training_with_face_landmarks.xml")
+    data = LandmarkDataset(build_cache(samples, 32, detector=None, n_jobs=1), aug=Augment())
+    mean, basis, explained = fit_shape_model(data, 8, seed=0)
+    assert mean.shape == (136,) and basis.shape == (8, 136) and 0.5 < explained <= 1.0
+    # components are orthogonal, ordered by variance
+    norms = basis.norm(dim=1)
+    assert (norms[:-1] >= norms[1:]).all()
+    unit = basis / norms[:, None]
+    torch.testing.assert_close(unit @ unit.T, torch.eye(8), atol=1e-4, rtol=0)
+    # the shapes seen project onto the model with small residual
+    y = torch.stack([data[i][1] for i in range(len(data))]) - mean
+    resid = y - (y @ unit.T) @ unit
+    assert resid.norm() < 0.5 * y.norm()

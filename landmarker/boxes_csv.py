@@ -1,0 +1,102 @@
+"""Face boxes given by the user (``landmarker predict --boxes FILE``) instead of a detector.
+
+The file is a CSV with a header holding at least the columns
+``image,left,top,right,bottom`` (any order, other columns ignored), one row per
+face box in pixels; an image may have several rows. ``image`` names an image the
+way ``landmarks.csv`` does (the path relative to the folder given, POSIX
+separators) or by its file name alone when that is unique.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+from pathlib import Path, PurePosixPath
+
+Box = tuple[float, float, float, float]
+COLUMNS = ("image", "left", "top", "right", "bottom")
+
+
+def read_boxes_csv(path: str | os.PathLike) -> dict[str, list[Box]]:
+    """Read a boxes file; returns image (as written) -> boxes ``(left, top, right, bottom)`` in file order.
+
+    Raises:
+        FileNotFoundError: no such file.
+        ValueError: not a CSV with the columns above, a non-numeric or non-finite
+            coordinate, or a box without area (the message names the file and line).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such boxes file")
+    boxes: dict[str, list[Box]] = {}
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as fh:
+            reader = csv.DictReader(fh)
+            header = [h.strip() for h in (reader.fieldnames or [])]
+            missing = [c for c in COLUMNS if c not in header]
+            if missing:
+                raise ValueError(f"{path}: boxes file lacks column(s) {', '.join(missing)} (needs {','.join(COLUMNS)})")
+            reader.fieldnames = header
+            for row in reader:
+                line = reader.line_num
+                name = (row.get("image") or "").strip()
+                if not name:
+                    raise ValueError(f"{path}:{line}: empty image name")
+                try:
+                    box = tuple(float(row[c]) for c in COLUMNS[1:])
+                except (TypeError, ValueError):
+                    raise ValueError(f"{path}:{line}: non-numeric box coordinate") from None
+                if not all(math.isfinite(v) for v in box):
+                    raise ValueError(f"{path}:{line}: non-finite box coordinate")
+                if not (box[2] > box[0] and box[3] > box[1]):
+                    raise ValueError(f"{path}:{line}: box {box} has no area (needs right > left, bottom > top)")
+                boxes.setdefault(name, []).append(box)
+    except UnicodeDecodeError:
+        raise ValueError(f"{path}: not a text CSV file") from None
+    except csv.Error as err:
+        raise ValueError(f"{path}: not a readable CSV ({err})") from None
+    if not boxes:
+        raise ValueError(f"{path}: no boxes in the file")
+    return boxes
+
+
+def match_boxes(
+    path: str | os.PathLike, boxes: dict[str, list[Box]], images: list[tuple[Path, str]]
+) -> dict[str, list[Box]]:
+    """Attach the boxes of a boxes file to the images found (:func:`landmarker.files.find_images`).
+
+    A box's ``image`` matches, in this order: an image's name (its path relative
+    to the folder given; ``\\`` read as ``/``); the same file on disk (an absolute
+    path or one relative to the working folder); a bare file name that exactly
+    one image has.
+
+    Args:
+        path: the boxes file (for messages).
+        boxes: :func:`read_boxes_csv`'s result.
+        images: ``(path, name)`` pairs of the images found.
+
+    Returns:
+        name -> boxes, for the images that have boxes.
+
+    Raises:
+        ValueError: an ``image`` matches no image found, or several by file name.
+    """
+    names = {name for _, name in images}
+    by_path = {os.path.normcase(os.path.abspath(p)): name for p, name in images}
+    by_file: dict[str, list[str]] = {}
+    for _, name in images:
+        by_file.setdefault(PurePosixPath(name).name, []).append(name)
+    out: dict[str, list[Box]] = {}
+    for given, bxs in boxes.items():
+        key = PurePosixPath(given.replace("\\", "/")).as_posix()
+        name = key if key in names else by_path.get(os.path.normcase(os.path.abspath(key)))
+        if name is None and "/" not in key:
+            found = by_file.get(key, [])
+            if len(found) > 1:
+                raise ValueError(f"{path}: image {given!r} matches several images ({', '.join(found[:3])}); give its path")
+            name = found[0] if found else None
+        if name is None:
+            raise ValueError(f"{path}: unknown image {given!r} (not among the images given)")
+        out.setdefault(name, []).extend(bxs)
+    return out

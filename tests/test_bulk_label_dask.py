@@ -1,0 +1,69 @@
+"""bulk-label on a Dask cluster (a real scheduler and worker process on 127.0.0.1)."""
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from jobs.__main__ import main as jobs_main
+from jobs.backends import parallel_backend
+from landmarker.landmarks_csv import read_landmarks_csv
+
+distributed = pytest.importorskip("distributed")
+
+DATA = Path(__file__).resolve().parent / "data"
+
+
+def _models_loaded():
+    import jobs.bulk_label
+
+    return len(jobs.bulk_label._MODELS)
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    with distributed.LocalCluster(
+        n_workers=1, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None
+    ) as c:
+        yield c
+
+
+def _report(out: Path) -> list[list[str]]:
+    with open(out / "report.csv", newline="") as fh:
+        return list(csv.reader(fh))
+
+
+def test_dask_cluster_labels_like_a_local_run(cluster, tmp_path, capsys):
+    arch = tmp_path / "archive"
+    arch.mkdir()
+    for p in (DATA / "portraits").glob("*.jpg"):
+        (arch / p.name).write_bytes(p.read_bytes())
+    (arch / "group.jpg").write_bytes((DATA / "dlib-faces" / "2008_001009.jpg").read_bytes())
+    (arch / "notes.jpg").write_text("not an image")
+    local, remote = tmp_path / "local", tmp_path / "dask"
+    assert jobs_main(["bulk-label", str(arch), "--out", str(local), "--n-jobs", "1"]) == 0
+    argv = ["bulk-label", str(arch), "--out", str(remote), "--backend", "dask", "--scheduler", cluster.scheduler_address]
+    assert jobs_main(argv) == 0
+    assert "4 files, 3 ok, 0 no_face, 1 error" in capsys.readouterr().out.strip().splitlines()[-1]
+    with distributed.Client(cluster.scheduler_address) as client:
+        assert list(client.run(_models_loaded).values()) == [1]  # the worker process did the work
+    assert _report(remote) == _report(local)
+    a, b = read_landmarks_csv(local / "landmarks.csv"), read_landmarks_csv(remote / "landmarks.csv")
+    assert a.keys() == b.keys() and sum(len(f) for f in a.values()) >= 3
+    for name in a:
+        assert len(a[name]) == len(b[name])
+        for fa, fb in zip(a[name], b[name]):
+            np.testing.assert_allclose(fb.landmarks, fa.landmarks, atol=1e-3, err_msg=name)
+
+
+def test_dask_needs_a_scheduler(tmp_path, capsys):
+    (tmp_path / "a.jpg").write_bytes((DATA / "portraits" / "A000360.jpg").read_bytes())
+    assert jobs_main(["bulk-label", str(tmp_path), "--out", str(tmp_path / "o"), "--backend", "dask"]) == 2
+    assert "--scheduler" in capsys.readouterr().err
+
+
+def test_unreachable_scheduler_is_a_clear_error():
+    with pytest.raises(ValueError, match="cannot reach the Dask scheduler at tcp://127.0.0.1:9"):
+        with parallel_backend("dask", "tcp://127.0.0.1:9", 1, 1, connect_timeout=1):
+            pass

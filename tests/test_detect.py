@@ -1,0 +1,171 @@
+"""Face detectors: the default HOG+Haar finds faces HOG misses and no false ones; huge photos."""
+
+import inspect
+import tracemalloc
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from landmarker.crop import box_from_landmarks
+from landmarker.datasets import load_ytf68
+from landmarker.decode import read_image
+from landmarker.detect import (
+    DEFAULT_DETECTOR,
+    DETECTORS,
+    Downscaled,
+    HaarDetector,
+    HogDetector,
+    HogHaarDetector,
+    box_iou,
+    haar_to_hog_box,
+    make_detector,
+)
+from landmarker.predictor import Landmarker
+
+DATA = Path(__file__).resolve().parent / "data"
+
+
+@pytest.fixture(scope="module")
+def auto():
+    return make_detector("hog+haar")
+
+
+@pytest.fixture(scope="module")
+def hog():
+    return make_detector("hog")
+
+
+def test_default_is_hog_plus_haar_everywhere():
+    assert DEFAULT_DETECTOR == "hog+haar" and set(DETECTORS) >= {"hog+haar", "hog", "haar"}
+    assert isinstance(make_detector().detector, HogHaarDetector)
+    assert isinstance(make_detector("hog").detector, HogDetector)
+    assert isinstance(make_detector("haar").detector, HaarDetector)
+    assert inspect.signature(Landmarker.__init__).parameters["detector"].default == "hog+haar"
+    from landmarker.cli import build_parser
+
+    assert build_parser().parse_args(["predict", "x.jpg", "--out", "o.csv"]).detector == "hog+haar"
+    with pytest.raises(ValueError, match="unknown detector 'cnn'"):
+        make_detector("cnn")
+
+
+def test_no_face_on_dogs_where_haar_alone_finds_some(auto, data_dir):
+    dogs = read_image(data_dir / "dlib-faces" / "dogs.jpg")
+    assert len(HaarDetector()(dogs)) > 0  # the cascade alone takes dogs for faces
+    assert auto(dogs) == []
+    assert auto(np.ascontiguousarray(dogs[:, ::-1])) == []
+
+
+def _noise_and_blank():
+    rng = np.random.default_rng(1)
+    images = []
+    for i in range(6):
+        img = rng.integers(0, 256, (300 + 20 * i, 400, 3), dtype=np.uint8)
+        if i % 2:
+            img = cv2.normalize(cv2.GaussianBlur(img, (0, 0), 1 + i), None, 0, 255, cv2.NORM_MINMAX)
+        images.append(img)
+    y, x = np.mgrid[0:320, 0:480].astype(np.float32)
+    images.append(np.full((320, 480, 3), 128, np.uint8))
+    images.append(np.zeros((700, 900, 3), np.uint8))
+    images.append(np.dstack([x / 480 * 255, y / 320 * 255, np.full_like(x, 90)]).astype(np.uint8))
+    r = np.hypot(x - 240, y - 160)
+    images.append(np.repeat((r / r.max() * 255).astype(np.uint8)[..., None], 3, 2))
+    return images
+
+
+def test_no_face_on_noise_or_blank_images(auto):
+    for i, img in enumerate(_noise_and_blank()):
+        assert auto(img) == [], i
+
+
+def test_portraits_give_hogs_box(auto, hog, data_dir):
+    for path in sorted((data_dir / "portraits").glob("*.jpg")):
+        image = read_image(path)
+        faces = auto(image)
+        assert len(faces) == 1, path
+        assert faces[0] == hog(image)[0]  # where HOG is sure, the default is HOG
+
+
+def test_group_photo_keeps_every_hog_face(auto, hog, data_dir):
+    image = read_image(data_dir / "dlib-faces" / "2008_002470.jpg")
+    found = auto(image)
+    assert all(d in found for d in hog(image))
+    areas = [d.area for d in found]
+    assert areas == sorted(areas, reverse=True)
+
+
+def test_finds_faces_hog_misses(auto, hog, data_dir):
+    samples = load_ytf68(data_dir / "ytf68-hard")
+    assert len(samples) == 2
+    for s in samples:
+        image = read_image(s.image_path)
+        truth = box_from_landmarks(s.landmarks)
+        assert not any(box_iou(d.box, truth) > 0.3 for d in hog(image)), s.image_path
+        faces = auto(image)
+        assert len(faces) == 1, s.image_path
+        assert box_iou(faces[0].box, truth) > 0.5, s.image_path
+        assert faces[0].score < 0  # a fallback face scores below HOG's threshold
+
+
+def test_haar_box_is_mapped_to_hog_geometry():
+    l, t, r, b = haar_to_hog_box((100.0, 200.0, 200.0, 300.0))
+    assert r - l == pytest.approx(90.0) and b - t == pytest.approx(90.0)
+    assert (l + r) / 2 == pytest.approx(150.0) and (t + b) / 2 == pytest.approx(256.5)
+
+
+# ---- huge photos ---------------------------------------------------------------------------
+
+K = 20  # 225 x 275 portrait -> 4500 x 5500 = 24.75 MP
+
+
+@pytest.fixture(scope="module")
+def portrait():
+    return read_image(DATA / "portraits" / "A000360.jpg")
+
+
+def test_small_images_are_searched_as_they_are(portrait):
+    seen = []
+    Downscaled(lambda im: seen.append(im) or [])(portrait)
+    assert seen[0] is portrait
+
+
+def test_huge_photo_is_searched_small_and_boxes_map_back(portrait, hog):
+    big = cv2.resize(portrait, None, fx=K, fy=K, interpolation=cv2.INTER_NEAREST)
+    assert big.shape[0] * big.shape[1] > 24_000_000
+    seen = []
+
+    def spy(image):
+        seen.append(image.shape)
+        return hog(image)
+
+    # area-averaging K x K blocks of a nearest-neighbour upscale gives back the portrait exactly
+    found = Downscaled(spy, search_side=max(portrait.shape[:2]))(big)
+    assert seen == [portrait.shape]
+    expected = [np.array(d.box) * K for d in hog(portrait)]
+    assert len(found) == len(expected) == 1
+    np.testing.assert_allclose(found[0].box, expected[0], atol=1e-6)
+    # the default searches at a 2400-px long side
+    seen.clear()
+    found = Downscaled(spy)(big)
+    assert max(seen[0][:2]) == 2400 and len(found) == 1
+    assert box_iou(np.array(found[0].box) / K, hog(portrait)[0].box) > 0.5
+
+
+def test_huge_photo_landmarks_from_full_resolution(portrait):
+    model = Landmarker(detector=make_detector(search_side=max(portrait.shape[:2])))
+    small = model.predict(portrait)[0]
+    big = cv2.resize(portrait, None, fx=K, fy=K, interpolation=cv2.INTER_CUBIC)
+    tracemalloc.start()
+    try:
+        faces = model.predict(big)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert len(faces) == 1
+    side = small.box[2] - small.box[0]
+    # pixel centres: x_small = (x_big + 0.5) / K - 0.5
+    err = np.linalg.norm((faces[0].landmarks + 0.5) / K - 0.5 - small.landmarks, axis=1) / side
+    assert err.mean() < 0.08 and err.max() < 0.25, (err.mean(), err.max())
+    # one full-size gray copy (H*W bytes) and small ones: no extra full-size RGB or gray copy
+    assert peak < 1.5 * big.shape[0] * big.shape[1], peak / 1e6
