@@ -27,7 +27,7 @@ demo: $(STAMP)
 	@echo "  republicans.mp4                          morph movie through one group (morph-movie)"
 
 test: $(STAMP)
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q --durations=10
 
 clean:
 	rm -rf out .pytest_cache

@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 from joblib import effective_n_jobs
-from joblib.externals.loky import get_reusable_executor
+from joblib.executor import get_memmapping_executor
 
 from ._checks import check_n_jobs
 
@@ -43,8 +43,11 @@ def ordered_map(fn: Callable[[Any], Any], items: Iterable, n_jobs: int = 1,
     Args:
         fn: a picklable callable (module-level function or ``functools.partial`` of one).
         items: iterable of picklable items, read lazily.
-        n_jobs: worker processes (``1`` = run here, ``-1`` = all cores), via joblib's loky
-            reusable executor.
+        n_jobs: worker processes (``1`` = run here, ``-1`` = all cores), via the reusable
+            loky executor that ``joblib.Parallel`` uses too. (Taking loky's own
+            ``get_reusable_executor`` instead leaves a process-wide executor that a later
+            ``joblib.Parallel`` call reuses and fails on: joblib needs its memmapping
+            subclass.)
         lookahead: tasks in flight ahead of the consumer (default ``2 * n_jobs``).
 
     Yields:
@@ -56,7 +59,7 @@ def ordered_map(fn: Callable[[Any], Any], items: Iterable, n_jobs: int = 1,
             yield fn(item)
         return
     window = max(1, int(lookahead) if lookahead else 2 * n)
-    executor = get_reusable_executor(max_workers=n)
+    executor = get_memmapping_executor(n)
     source = iter(items)
     pending = deque(executor.submit(fn, item) for item in itertools.islice(source, window))
     try:

@@ -174,3 +174,17 @@ def test_parallel_map_keeps_a_bounded_window(tmp_path):
     assert 2 <= len(list(tmp_path.iterdir())) <= 4
     assert sum(1 for _ in gen) == 19
     assert len(list(tmp_path.iterdir())) == 20
+
+
+def test_parallel_map_leaves_joblib_parallel_working():
+    """After morphkit's parallel map, joblib.Parallel in the same process still runs
+    (loky's own reusable executor broke joblib's next call: no _temp_folder_manager)."""
+    import operator
+
+    from joblib import Parallel, delayed
+
+    from morphkit.parallel import ordered_map
+
+    assert list(ordered_map(abs, [-1, -2, -3], n_jobs=2)) == [1, 2, 3]
+    assert Parallel(n_jobs=2)(delayed(operator.neg)(i) for i in range(4)) == [0, -1, -2, -3]
+    assert list(ordered_map(abs, [-4, -5], n_jobs=2)) == [4, 5]
