@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
 import os
 from contextlib import contextmanager
@@ -33,7 +34,7 @@ from typing import Callable, Iterator
 
 import numpy as np
 
-from landmarker.landmarks_csv import HEADER, face_row
+from landmarker.landmarks_csv import HEADER, face_row, iter_landmarks_csv
 
 REPORT_HEADER = ["image", "status", "faces", "message"]
 STATUSES = ("ok", "no_face", "error")
@@ -303,28 +304,14 @@ def faces_by_image(path: str | os.PathLike) -> Iterator[tuple[str, list[tuple[tu
     """Stream a ``landmarks.csv``: ``(image, [(box, landmarks (68, 2) float32), ...])``.
 
     Consecutive rows of one image are grouped; one image is held in memory at a time.
+    Rows are parsed by :func:`landmarker.landmarks_csv.iter_landmarks_csv`.
 
     Raises:
         OutputError: a row does not follow the format (names file and line).
     """
-    path = Path(path)
-    with open(path, newline="", encoding=ENCODING[0], errors=ENCODING[1]) as fh:
-        reader = csv.reader(fh)
-        if next(reader, None) != HEADER:
-            raise OutputError(f"{path}: not a landmarks.csv")
-        name, faces = None, []
-        for row in reader:
-            if len(row) != len(HEADER):
-                raise OutputError(f"{path}:{reader.line_num}: {len(row)} columns, expected {len(HEADER)}")
-            try:
-                box = tuple(float(v) for v in row[2:6])
-                pts = np.asarray(row[7:], dtype=np.float32).reshape(68, 2)
-            except ValueError:
-                raise OutputError(f"{path}:{reader.line_num}: non-numeric value") from None
-            if row[0] != name and faces:
-                yield name, faces
-                faces = []
-            name = row[0]
-            faces.append((box, pts))
-        if faces:
-            yield name, faces
+    rows = iter_landmarks_csv(path, errors=ENCODING[1])
+    try:
+        for name, group in itertools.groupby(rows, key=lambda row: row[0]):
+            yield name, [(face.box, face.landmarks) for _, face in group]
+    except ValueError as err:
+        raise OutputError(str(err)) from None

@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import math
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -33,29 +34,43 @@ def face_row(image: str, index: int, face: Face) -> list[str]:
     )
 
 
+def iter_landmarks_csv(path: str | os.PathLike, errors: str = "strict") -> Iterator[tuple[str, Face]]:
+    """Stream a ``landmarks.csv`` row by row: ``(image, Face)``, in file order.
+
+    ``Face.box`` is ``(left, top, right, bottom)`` float pixels, ``score`` a float
+    (``nan`` when empty), ``landmarks`` float32 ``(68, 2)`` ``(x, y)`` pixels. Blank
+    lines are skipped. The file is read as UTF-8; ``errors`` is the codec's error
+    handler (``"surrogateescape"`` keeps file names that are not UTF-8).
+
+    Raises:
+        ValueError: the header or a row does not follow the format (names file and line).
+    """
+    path = Path(path)
+    with open(path, newline="", encoding="utf-8", errors=errors) as fh:
+        reader = csv.reader(fh)
+        if next(reader, None) != HEADER:
+            raise ValueError(f"{path}: not a landmarks.csv (header must start image,face,left,top,...)")
+        for row in reader:
+            if not row:
+                continue
+            if len(row) != len(HEADER):
+                raise ValueError(f"{path}:{reader.line_num}: {len(row)} columns, expected {len(HEADER)}")
+            try:
+                box = tuple(float(v) for v in row[2:6])
+                score = float(row[6]) if row[6] else float("nan")
+                pts = np.asarray(row[7:], dtype=np.float32).reshape(68, 2)
+            except ValueError:
+                raise ValueError(f"{path}:{reader.line_num}: non-numeric value") from None
+            yield row[0], Face(box, score, pts)
+
+
 def read_landmarks_csv(path: str | os.PathLike) -> dict[str, list[Face]]:
     """Read a ``landmarks.csv``; returns image -> faces in file order (largest first).
 
     Raises:
         ValueError: the header or a row does not follow the format (names file and line).
     """
-    path = Path(path)
     faces: dict[str, list[Face]] = {}
-    with open(path, newline="") as fh:
-        reader = csv.reader(fh)
-        header = next(reader, None)
-        if header != HEADER:
-            raise ValueError(f"{path}: not a landmarks.csv (header must start image,face,left,top,...)")
-        for line_no, row in enumerate(reader, start=2):
-            if not row:
-                continue
-            if len(row) != len(HEADER):
-                raise ValueError(f"{path}:{line_no}: {len(row)} columns, expected {len(HEADER)}")
-            try:
-                box = tuple(float(v) for v in row[2:6])
-                score = float(row[6]) if row[6] else float("nan")
-                pts = np.asarray(row[7:], dtype=np.float32).reshape(68, 2)
-            except ValueError:
-                raise ValueError(f"{path}:{line_no}: non-numeric value") from None
-            faces.setdefault(row[0], []).append(Face(box, score, pts))
+    for image, face in iter_landmarks_csv(path):
+        faces.setdefault(image, []).append(face)
     return faces

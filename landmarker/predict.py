@@ -39,6 +39,12 @@ def faces_for_boxes(model: Landmarker, images, boxes) -> list[list[Face]]:
     Args:
         images: RGB uint8 ``(H, W, 3)`` arrays.
         boxes: per image, a list of ``(left, top, right, bottom)`` boxes in pixels.
+
+    Returns:
+        per image, :class:`Face` objects (landmarks float32 ``(68, 2)`` ``(x, y)`` px).
+
+    Raises:
+        ValueError: a box without area.
     """
     ordered = [sorted(bxs, key=lambda b: -(b[2] - b[0]) * (b[3] - b[1])) for bxs in boxes]
     landmarks = model.predict_boxes_many(images, ordered)

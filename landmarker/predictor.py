@@ -111,8 +111,15 @@ class Landmarker:
     def predict_boxes_many(self, images: Sequence[np.ndarray], boxes: Sequence[Sequence]) -> list[np.ndarray]:
         """Landmarks for the boxes of several images, all crops batched through the network.
 
+        Args:
+            images: RGB uint8 ``(H, W, 3)`` or gray ``(H, W)`` arrays.
+            boxes: per image, ``k_i`` boxes ``(left, top, right, bottom)`` in pixels.
+
         Returns:
-            one float32 ``(k_i, 68, 2)`` array per image.
+            one float32 ``(k_i, 68, 2)`` array of ``(x, y)`` pixels per image, boxes in the given order.
+
+        Raises:
+            ValueError: a box without area.
         """
         all_crops, all_inv, counts = [], [], []
         for image, bxs in zip(images, boxes):
@@ -132,7 +139,8 @@ class Landmarker:
         """Detect every face in an RGB uint8 ``(H, W, 3)`` image and predict its landmarks.
 
         Returns:
-            list of :class:`Face`, largest box first (empty when no face is found).
+            list of :class:`Face` (box ``(l, t, r, b)`` px, detector score, landmarks float32
+            ``(68, 2)`` ``(x, y)`` px), largest box first (empty when no face is found).
         """
         return self.predict_many([image])[0]
 

@@ -150,16 +150,6 @@ def _bmp(src, p):
     return _rgb(src), 0
 
 
-def _png_named_jpg(src, p):
-    _save(src, p, "PNG")
-    return _rgb(src), 0
-
-
-def _jpeg_named_png(src, p):
-    _save(src, p, "JPEG", quality=95)
-    return _rgb(src), 3
-
-
 def _animated_gif(src, p):
     first = src.convert("P")
     _save(first, p, "GIF", save_all=True, append_images=[src.transpose(Image.Transpose.ROTATE_180).convert("P")])
@@ -193,8 +183,8 @@ GOOD = {
     "UPPER.JPEG": _jpeg,
     "UPPER.PNG": _png,
     "chrome download.jfif": _jpeg,
-    "really a png.jpg": _png_named_jpg,
-    "really a jpeg.png": _jpeg_named_png,
+    "really a png.jpg": _png,  # the writers name the format, so the extension lies
+    "really a jpeg.png": _jpeg,
     "animated.gif": _animated_gif,
     "pages.tiff": _multipage_tiff,
     "Zoë Ω 照片.jpg": _jpeg,
