@@ -37,6 +37,16 @@ def _add_train(sub) -> None:
     p.add_argument("--resume", action="store_true", help="continue from RUN_DIR/last.pt")
     p.add_argument("--max-train", type=int, help="use only the first N training faces (for quick runs)")
     p.add_argument("--no-augment", action="store_true", help="train on plain centre crops")
+    p.add_argument("--augment-strength", type=float, default=1.0,
+                   help="multiply the rotation, scale, shift, brightness and contrast ranges (default 1.0: "
+                   "+-15 deg, +-10%% scale, +-6%% shift)")
+    p.add_argument("--boxes", help="CSV of face boxes (image,left,top,right,bottom) to choose training boxes "
+                   "from instead of running the detector (e.g. the boxes of tools/compact_ytf68.py)")
+    p.add_argument("--save-every", type=int, default=1,
+                   help="write last.pt, metrics.csv and loss_curve.png every N epochs (default 1; best.safetensors "
+                   "is written whenever validation improves)")
+    p.add_argument("--workers", type=int, default=0,
+                   help="DataLoader worker processes for augmentation (default 0: in the training process)")
 
 
 def _add_evaluate(sub) -> None:
@@ -126,7 +136,10 @@ def _run_train(args) -> int:
         init=args.init,
         resume=args.resume,
         max_train=args.max_train,
-        augment=Augment(0, 0, 0, 0, 0, 0, 0) if args.no_augment else Augment(),
+        boxes=args.boxes,
+        workers=args.workers,
+        save_every=args.save_every,
+        augment=Augment(0, 0, 0, 0, 0, 0, 0) if args.no_augment else Augment().scaled(args.augment_strength),
     )
     best = train(cfg)
     if best:

@@ -25,6 +25,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
 from torch import nn
@@ -34,7 +35,7 @@ from . import crop as C
 from .datasets import FaceSample, load_dataset, split_by_identity
 from .metrics import nme, summarise
 from .model import adapt_state_dict, build_model, save_weights
-from .training_data import Augment, LandmarkDataset, build_cache
+from .training_data import Augment, LandmarkDataset, build_cache, reseed_worker, training_boxes
 
 LOSSES = ("wing", "smoothl1", "l1", "mse")
 
@@ -78,6 +79,9 @@ class TrainConfig:
     pca_components: int = 24
     seed: int = 0
     detector: str | None = "hog"
+    boxes: str | None = None
+    workers: int = 0
+    save_every: int = 1
     init: str | None = None
     resume: bool = False
     half_weights: bool = True
@@ -126,7 +130,8 @@ def _plot_curves(rows: list[dict], path: Path) -> None:
     plt.close(fig)
 
 
-def _split(cfg: TrainConfig) -> tuple[list[FaceSample], list[FaceSample]]:
+def _split(cfg: TrainConfig) -> tuple[list[FaceSample], list[FaceSample], list[FaceSample]]:
+    """``(train, val, every sample loaded)``; ``--max-train`` trims ``train`` only."""
     samples = load_dataset(cfg.data)
     if cfg.val:
         train, val = samples, load_dataset(cfg.val)
@@ -138,7 +143,7 @@ def _split(cfg: TrainConfig) -> tuple[list[FaceSample], list[FaceSample]]:
         raise ValueError(f"{cfg.data}: no training faces left after the split")
     if not val:
         raise ValueError(f"{cfg.data}: the validation split is empty; raise --val-fraction or pass --val")
-    return train, val
+    return train, val, samples + (val if cfg.val else [])
 
 
 def train(cfg: TrainConfig) -> dict:
@@ -157,13 +162,24 @@ def train(cfg: TrainConfig) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(cfg.seed)
     device = _device()
+    if cfg.workers:
+        # DataLoader workers are forked from this process: an OpenCV thread pool
+        # started here (augmentation for the PCA fit, validation crops) is not
+        # there in the fork, and a worker's next parallel OpenCV call can wait on
+        # it for ever (seen: a --head pca run on a GPU stopped at epoch 14). One
+        # OpenCV thread per process never starts the pool; the workers are the
+        # parallelism.
+        cv2.setNumThreads(1)
     if device.type == "cpu":
         torch.set_num_threads(os.cpu_count() or 1)
+    else:
+        torch.backends.cudnn.benchmark = True
 
-    train_samples, val_samples = _split(cfg)
+    train_samples, val_samples, all_samples = _split(cfg)
     cache_dir = out / "cache"
-    train_cache = build_cache(train_samples, cfg.img_size, cfg.detector, cache_dir, desc="train faces")
-    val_cache = build_cache(val_samples, cfg.img_size, cfg.detector, cache_dir, desc="val faces")
+    given = training_boxes(cfg.boxes, all_samples) if cfg.boxes else None
+    train_cache = build_cache(train_samples, cfg.img_size, cfg.detector, cache_dir, desc="train faces", boxes=given)
+    val_cache = build_cache(val_samples, cfg.img_size, cfg.detector, cache_dir, desc="val faces", boxes=given)
     train_set = LandmarkDataset(train_cache, cfg.augment, cfg.seed)
     val_set = LandmarkDataset(val_cache, None)
     val_gt = np.stack([augment_free_landmarks(val_cache, i) for i in range(len(val_cache))])
@@ -179,8 +195,7 @@ def train(cfg: TrainConfig) -> dict:
         missing = model.load_state_dict(adapt_state_dict(load_file(cfg.init)), strict=False)
         print(f"initialised from {cfg.init} (missing: {len(missing.missing_keys)} tensors)")
     model.to(device)
-    if device.type == "cpu":
-        model = model.to(memory_format=torch.channels_last)
+    model = model.to(memory_format=torch.channels_last)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     steps_per_epoch = math.ceil(len(train_set) / cfg.batch_size)
     total = cfg.epochs * steps_per_epoch
@@ -219,14 +234,20 @@ def train(cfg: TrainConfig) -> dict:
         train_set.reseed(cfg.seed, epoch)
         gen = torch.Generator().manual_seed(cfg.seed * 1000 + epoch)
         loader = torch.utils.data.DataLoader(
-            train_set, batch_size=cfg.batch_size, shuffle=True, generator=gen, drop_last=len(train_set) > cfg.batch_size
+            train_set,
+            batch_size=cfg.batch_size,
+            shuffle=True,
+            generator=gen,
+            drop_last=len(train_set) > cfg.batch_size,
+            num_workers=cfg.workers,
+            worker_init_fn=reseed_worker if cfg.workers else None,
+            pin_memory=device.type == "cuda",
         )
         losses = []
         bar = tqdm(loader, desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="batch", leave=False)
         for x, y in bar:
-            x, y = x.to(device), y.to(device)
-            if device.type == "cpu":
-                x = x.contiguous(memory_format=torch.channels_last)
+            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+            x = x.contiguous(memory_format=torch.channels_last)
             loss = landmark_loss(cfg.loss, model(x), y, cfg.img_size)
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -259,20 +280,21 @@ def train(cfg: TrainConfig) -> dict:
         if improved:
             best, best_row = row["val_nme_mean"], row
             save_weights(model, out / "best.safetensors", model_card(cfg, row, len(train_set), len(val_set)), cfg.half_weights)
-        torch.save(
-            {
-                "model": model.state_dict(),
-                "optimizer": opt.state_dict(),
-                "scheduler": sched.state_dict(),
-                "epoch": epoch + 1,
-                "best": best,
-                "torch_rng": torch.get_rng_state(),
-            },
-            out / "last.pt.tmp",
-        )
-        os.replace(out / "last.pt.tmp", last_path)
         _write_metrics(out / "metrics.csv", rows)
-        _plot_curves(rows, out / "loss_curve.png")
+        if (epoch + 1) % max(1, cfg.save_every) == 0 or epoch + 1 == cfg.epochs:
+            torch.save(
+                {
+                    "model": model.state_dict(),
+                    "optimizer": opt.state_dict(),
+                    "scheduler": sched.state_dict(),
+                    "epoch": epoch + 1,
+                    "best": best,
+                    "torch_rng": torch.get_rng_state(),
+                },
+                out / "last.pt.tmp",
+            )
+            os.replace(out / "last.pt.tmp", last_path)
+            _plot_curves(rows, out / "loss_curve.png")
         print(
             f"epoch {epoch + 1}/{cfg.epochs}: train loss {row['train_loss']:.4f}, val loss {val_loss:.4f}, "
             f"val NME mean {100 * row['val_nme_mean']:.2f}% median {100 * row['val_nme_median']:.2f}% "

@@ -26,7 +26,7 @@ from tqdm import tqdm
 from . import crop as C
 from .datasets import FaceSample
 from .decode import read_image, to_gray
-from .detect import box_iou, make_detector
+from .detect import Detection, box_iou, make_detector
 
 CACHE_VERSION = 2
 MATCH_IOU = 0.3
@@ -71,8 +71,8 @@ def face_box_for(sample: FaceSample, detections) -> tuple[tuple[float, float, fl
     return lm_box, "landmarks"
 
 
-def _context_of(samples: list[FaceSample], img_size: int, detector_name: str | None):
-    detector = make_detector(detector_name) if detector_name else None
+def _context_of(samples: list[FaceSample], img_size: int, detector_name: str | None, boxes=None):
+    detector = make_detector(detector_name) if detector_name and boxes is None else None
     out = []
     by_image: dict[Path, list[FaceSample]] = {}
     for s in samples:
@@ -80,7 +80,10 @@ def _context_of(samples: list[FaceSample], img_size: int, detector_name: str | N
     for image_path, faces in by_image.items():
         image = read_image(image_path)
         gray = to_gray(image)
-        dets = detector(image) if detector is not None else []
+        if boxes is not None:
+            dets = [Detection(tuple(b), 0.0) for b in boxes.get(image_path, [])]
+        else:
+            dets = detector(image) if detector is not None else []
         for s in faces:
             box, source = face_box_for(s, dets)
             cx, cy, side = C.crop_square(box)
@@ -90,12 +93,14 @@ def _context_of(samples: list[FaceSample], img_size: int, detector_name: str | N
     return out
 
 
-def _cache_key(samples: list[FaceSample], img_size: int, detector: str | None) -> str:
+def _cache_key(samples: list[FaceSample], img_size: int, detector: str | None, boxes=None) -> str:
     h = hashlib.sha1()
     h.update(json.dumps([CACHE_VERSION, img_size, detector, C.CROP_SCALE, C.CROP_SHIFT_Y]).encode())
     for s in samples:
         h.update(str(s.image_path).encode())
         h.update(s.landmarks.tobytes())
+        if boxes is not None:
+            h.update(json.dumps(boxes.get(s.image_path, [])).encode())
     return h.hexdigest()[:16]
 
 
@@ -106,6 +111,7 @@ def build_cache(
     cache_dir: str | os.PathLike | None = None,
     n_jobs: int = -1,
     desc: str = "caching faces",
+    boxes: dict[Path, list[tuple[float, float, float, float]]] | None = None,
 ) -> ContextCache:
     """Decode each image once, find each face's box and store its context crop.
 
@@ -113,6 +119,10 @@ def build_cache(
         samples: labelled faces.
         img_size: network input side ``N`` in pixels; context crops are ``2N``.
         detector: ``"hog"``, ``"haar"`` or None (boxes from the dataset or landmarks only).
+        boxes: given face boxes ``(left, top, right, bottom)`` in pixels per image
+            path (``landmarker train --boxes``), used instead of the detector: each
+            labelled face takes the given box it overlaps best, exactly as it would
+            take a detector's box; an image without boxes falls back as above.
         cache_dir: if given, the cache is saved there as ``faces-<key>.npz`` and
             reloaded on the next call with the same samples and settings.
         n_jobs: joblib workers for decoding and detection.
@@ -122,13 +132,13 @@ def build_cache(
     """
     path = None
     if cache_dir is not None:
-        path = Path(cache_dir) / f"faces-{_cache_key(samples, img_size, detector)}.npz"
+        path = Path(cache_dir) / f"faces-{_cache_key(samples, img_size, detector, boxes)}.npz"
         if path.is_file():
             with np.load(path, allow_pickle=False) as z:
                 return ContextCache(z["images"], z["landmarks"], z["box_source"], int(z["img_size"]))
     chunks = [samples[i : i + 64] for i in range(0, len(samples), 64)]
     results = Parallel(n_jobs=n_jobs, return_as="generator")(
-        delayed(_context_of)(chunk, img_size, detector) for chunk in chunks
+        delayed(_context_of)(chunk, img_size, detector, _boxes_of(chunk, boxes)) for chunk in chunks
     )
     items = []
     with tqdm(total=len(samples), desc=desc, unit="face") as bar:
@@ -149,6 +159,34 @@ def build_cache(
     return cache
 
 
+def _boxes_of(chunk: list[FaceSample], boxes):
+    if boxes is None:
+        return None
+    return {s.image_path: boxes[s.image_path] for s in chunk if s.image_path in boxes}
+
+
+def training_boxes(path: str | os.PathLike, samples: list[FaceSample]) -> dict[Path, list[tuple[float, float, float, float]]]:
+    """Read a boxes CSV (``image,left,top,right,bottom``, :mod:`landmarker.boxes_csv`) for training.
+
+    ``image`` names a training image by its path (as the dataset gives it, or the
+    same file on disk) or by its file name alone when that is unique.
+
+    Returns:
+        image path -> boxes ``(left, top, right, bottom)`` in pixels.
+
+    Raises:
+        FileNotFoundError: no such file.
+        ValueError: a malformed file, or a box for an image that is not in the data
+            (the message names the file and the image).
+    """
+    from .boxes_csv import match_boxes, read_boxes_csv
+
+    paths = list(dict.fromkeys(s.image_path for s in samples))
+    by_name = {p.as_posix(): p for p in paths}
+    matched = match_boxes(path, read_boxes_csv(path), [(p, p.as_posix()) for p in paths])
+    return {by_name[name]: bxs for name, bxs in matched.items()}
+
+
 @dataclass
 class Augment:
     """Augmentation ranges (all uniform).
@@ -165,6 +203,24 @@ class Augment:
     brightness: float = 25.0
     contrast: float = 0.3
     blur_p: float = 0.15
+
+    def scaled(self, strength: float) -> "Augment":
+        """These ranges times ``strength`` (rotation, scale, shift, brightness, contrast; not the probabilities).
+
+        Raises:
+            ValueError: a negative strength.
+        """
+        if strength < 0:
+            raise ValueError(f"augmentation strength must be >= 0, got {strength}")
+        return Augment(
+            self.rotation_deg * strength,
+            self.scale * strength,
+            self.shift * strength,
+            self.flip_p,
+            self.brightness * strength,
+            self.contrast * strength,
+            self.blur_p,
+        )
 
 
 def augmented_crop(
@@ -204,6 +260,21 @@ def augmented_crop(
     return np.clip(f, 0, 255).astype(np.uint8), pts
 
 
+def reseed_worker(worker_id: int) -> None:
+    """DataLoader ``worker_init_fn``: give each worker its own augmentation stream.
+
+    Workers start as copies of the dataset, so without this every worker would draw
+    the same rotations, scales and flips. Worker ``i`` continues from the seed of
+    the dataset's last :meth:`LandmarkDataset.reseed` with ``i`` appended.
+    """
+    import cv2
+
+    cv2.setNumThreads(1)
+    info = torch.utils.data.get_worker_info()
+    if info is not None and isinstance(info.dataset, LandmarkDataset):
+        info.dataset.rng = np.random.default_rng([*info.dataset.seed, 1 + worker_id])
+
+
 class LandmarkDataset(torch.utils.data.Dataset):
     """Torch dataset over a :class:`ContextCache`.
 
@@ -215,10 +286,12 @@ class LandmarkDataset(torch.utils.data.Dataset):
     def __init__(self, cache: ContextCache, aug: Augment | None = None, seed: int = 0):
         self.cache = cache
         self.aug = aug
+        self.seed = [seed]
         self.rng = np.random.default_rng(seed)
 
     def reseed(self, *seed: int) -> None:
-        self.rng = np.random.default_rng(list(seed))
+        self.seed = list(seed)
+        self.rng = np.random.default_rng(self.seed)
 
     def __len__(self) -> int:
         return len(self.cache)
