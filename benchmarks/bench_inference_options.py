@@ -25,7 +25,8 @@ def flipped_predict(model: Landmarker, image: np.ndarray, boxes) -> np.ndarray:
     """Landmarks predicted on the mirrored image, mapped back: ``(k, 68, 2)``."""
     w = image.shape[1]
     mirrored = np.ascontiguousarray(image[:, ::-1])
-    mboxes = [(w - 1 - b[2], b[1], w - 1 - b[0], b[3]) for b in boxes]
+    # boxes are in edge coordinates (landmarker.crop.crop_square), landmarks in pixel centres
+    mboxes = [(w - b[2], b[1], w - b[0], b[3]) for b in boxes]
     lm = model.predict_boxes(mirrored, mboxes)
     lm[..., 0] = w - 1 - lm[..., 0]
     return lm[:, C.FLIP_PERMUTATION]
