@@ -219,7 +219,7 @@ def train(cfg: TrainConfig) -> dict:
         sched.load_state_dict(ckpt["scheduler"])
         start_epoch, best = int(ckpt["epoch"]), float(ckpt["best"])
         torch.set_rng_state(ckpt["torch_rng"])
-        rows = _read_metrics(out / "metrics.csv")[:start_epoch]
+        rows = read_metrics(out / "metrics.csv")[:start_epoch]
         print(f"resumed {last_path} at epoch {start_epoch} (best validation NME {best:.4f})")
 
     sources = {k: int((train_cache.box_source == k).sum()) for k in ("detector", "dataset", "landmarks")}
@@ -396,7 +396,9 @@ def _write_metrics(path: Path, rows: list[dict]) -> None:
     os.replace(tmp, path)
 
 
-def _read_metrics(path: Path) -> list[dict]:
+def read_metrics(path: str | os.PathLike) -> list[dict]:
+    """The rows of a run's ``metrics.csv`` (epoch as int, the rest as float); ``[]`` when there is none yet."""
+    path = Path(path)
     if not path.is_file():
         return []
     with open(path, newline="") as fh:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -212,15 +212,8 @@ class Augment:
         """
         if strength < 0:
             raise ValueError(f"augmentation strength must be >= 0, got {strength}")
-        return Augment(
-            self.rotation_deg * strength,
-            self.scale * strength,
-            self.shift * strength,
-            self.flip_p,
-            self.brightness * strength,
-            self.contrast * strength,
-            self.blur_p,
-        )
+        ranges = ("rotation_deg", "scale", "shift", "brightness", "contrast")
+        return replace(self, **{name: getattr(self, name) * strength for name in ranges})
 
 
 def augmented_crop(
@@ -266,10 +259,9 @@ def reseed_worker(worker_id: int) -> None:
     Workers start as copies of the dataset, so without this every worker would draw
     the same rotations, scales and flips. Worker ``i`` continues from the seed of
     the dataset's last :meth:`LandmarkDataset.reseed` with ``i`` appended.
+    (:func:`landmarker.train.train` also keeps OpenCV to one thread before the
+    workers fork, so they never inherit a thread pool they do not have.)
     """
-    import cv2
-
-    cv2.setNumThreads(1)
     info = torch.utils.data.get_worker_info()
     if info is not None and isinstance(info.dataset, LandmarkDataset):
         info.dataset.rng = np.random.default_rng([*info.dataset.seed, 1 + worker_id])

@@ -77,14 +77,18 @@ def test_compact_copy_gives_the_same_training_crops(tmp_path, data_dir):
     assert diff.mean() < 4.0, diff.mean()
 
 
-def test_train_cli_takes_boxes_and_saves_every_n_epochs(tmp_path, data_dir):
+def test_train_cli_takes_boxes_and_saves_every_n_epochs(tmp_path, data_dir, capsys):
+    from landmarker.crop import box_from_landmarks
+
     samples = load_ytf68(data_dir / "ytf68-mini")
-    _write_boxes(tmp_path / "boxes.csv", [[s.image_path.name, 40, 60, 140, 160] for s in samples[:2]])
+    # boxes for two of the four frames only: those two take them, the others fall back
+    _write_boxes(tmp_path / "boxes.csv", [[s.image_path.name, *box_from_landmarks(s.landmarks)] for s in samples[:2]])
     data = f"ytf68:{data_dir / 'ytf68-mini'}"
     run = tmp_path / "run"
     args = ["train", "--data", data, "--val", data, "--out", str(run), "--img-size", "32", "--batch-size", "4",
             "--epochs", "3", "--save-every", "5", "--boxes", str(tmp_path / "boxes.csv"), "--workers", "1"]
     assert landmarker_main(args) == 0
+    assert "train boxes from {'detector': 2, 'dataset': 0, 'landmarks': 2}" in capsys.readouterr().out
     rows = list(csv.DictReader(open(run / "metrics.csv")))
     assert [r["epoch"] for r in rows] == ["1", "2", "3"]
     # last.pt only at the end (epoch 3 < 5); it resumes from there

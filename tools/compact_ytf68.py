@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import sys
 from pathlib import Path
 
 import cv2
@@ -29,13 +28,11 @@ import numpy as np
 from joblib import Parallel, delayed
 from PIL import Image
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from landmarker import crop as C  # noqa: E402
-from landmarker.datasets import load_ytf68  # noqa: E402
-from landmarker.decode import read_image, to_gray  # noqa: E402
-from landmarker.detect import make_detector  # noqa: E402
-from landmarker.training_data import face_box_for  # noqa: E402
+from landmarker import crop as C
+from landmarker.datasets import load_ytf68
+from landmarker.decode import read_image, to_gray
+from landmarker.detect import make_detector
+from landmarker.training_data import face_box_for
 
 
 def _compact(chunk, out_images: Path, detector: str, max_img_size: int, margin: float, quality: int):

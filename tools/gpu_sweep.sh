@@ -7,7 +7,7 @@
 set -u
 BUDGET=${1:-420}
 python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site .whl/*.whl || exit 1
-export PYTHONPATH=/tmp/site
+export PYTHONPATH=/tmp/site:$PWD  # the repo is not installed there
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader
 python3 -c "import torch, torchvision; print('torch', torch.__version__, torchvision.__version__, torch.cuda.is_available())"
 S="--save-every 20"

@@ -26,6 +26,8 @@ import sys
 import time
 from pathlib import Path
 
+from landmarker.train import read_metrics
+
 COMMON = ["--val-fraction", "0.1", "--seed", "0", "--batch-size", "32"]
 
 
@@ -51,14 +53,6 @@ def _wait(procs, deadline):
     return {n: p.poll() for n, p in procs.items()}
 
 
-def _rows(run_dir: Path):
-    path = run_dir / "metrics.csv"
-    if not path.is_file():
-        return []
-    with open(path, newline="") as fh:
-        return list(csv.DictReader(fh))
-
-
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", required=True)
@@ -79,8 +73,8 @@ def main(argv=None) -> int:
     _wait(calib, time.time() + 240)
     epoch_s = {}
     for n in runs:
-        rows = _rows(out / f"calib-{n}")
-        epoch_s[n] = float(rows[-1]["seconds"]) if rows else float("nan")
+        rows = read_metrics(out / f"calib-{n}" / "metrics.csv")
+        epoch_s[n] = rows[-1]["seconds"] if rows else float("nan")
     print("calibration (s/epoch with all runs at once):", epoch_s, f"{time.time() - t_start:.0f}s", flush=True)
 
     failed = [n for n, t in epoch_s.items() if t != t]
@@ -102,13 +96,13 @@ def main(argv=None) -> int:
         w.writerow(["run", "args", "exit", "epochs_done", "best_epoch", "val_nme_mean", "val_nme_median",
                     "val_failure_rate", "s_per_epoch"])
         for n, e in runs.items():
-            rows = _rows(out / n)
+            rows = read_metrics(out / n / "metrics.csv")
             if not rows:
                 w.writerow([n, e, codes[n], 0, "", "", "", "", ""])
                 continue
-            best = min(rows, key=lambda r: float(r["val_nme_mean"]))
+            best = min(rows, key=lambda r: r["val_nme_mean"])
             w.writerow([n, e, codes[n], len(rows), best["epoch"], best["val_nme_mean"], best["val_nme_median"],
-                        best["val_failure_rate"], f"{sum(float(r['seconds']) for r in rows) / len(rows):.2f}"])
+                        best["val_failure_rate"], f"{sum(r['seconds'] for r in rows) / len(rows):.2f}"])
     print((out / "summary.csv").read_text(), f"total {time.time() - t_start:.0f}s", flush=True)
     return 0
 
