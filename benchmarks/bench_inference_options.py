@@ -3,7 +3,9 @@
 Compares, for the same weights, boxes and faces: plain prediction, test-time flip
 averaging (predict on the mirrored image, un-mirror with the 68-point permutation,
 average), two-pass crop refinement (re-crop from the first prediction's landmark box,
-predict again) and both.
+predict again) and both. Also prints the mean (x, y) error of plain predictions and of
+predictions on the mirrored image mapped back: a gap between the two means the labels are
+not mirror-symmetric (ytf68's are not; see the model card's ``flip_p_note``).
 
     .venv/bin/python benchmarks/bench_inference_options.py [--weights FILE] [--n N]
 """
@@ -42,11 +44,14 @@ def main() -> None:
     val = val[: args.n] if args.n else val
     model = Landmarker(args.weights, detector="hog")
     preds = {k: [] for k in ("plain", "flip", "refine", "refine+flip")}
+    mirrored = []
     for s in val:
         image = read_image(s.image_path)
         box, _ = face_box_for(FaceSample(s.image_path, s.landmarks, None, s.identity), model.detector(image))
         p1 = model.predict_boxes(image, [box])
-        f1 = (p1 + flipped_predict(model, image, [box])) / 2
+        m1 = flipped_predict(model, image, [box])
+        mirrored.append(m1[0])
+        f1 = (p1 + m1) / 2
         box2 = C.box_from_landmarks(p1[0])
         p2 = model.predict_boxes(image, [box2])
         box2f = C.box_from_landmarks(f1[0])
@@ -55,6 +60,9 @@ def main() -> None:
             preds[k].append(v[0])
     gt = np.stack([s.landmarks for s in val])
     print(f"{len(val)} validation faces, weights {args.weights or 'shipped'}")
+    for name, p in (("plain", preds["plain"]), ("mirrored image, mapped back", mirrored)):
+        dx, dy = (np.stack(p) - gt).mean(axis=(0, 1))
+        print(f"mean error of {name}: x {dx:+.2f} px, y {dy:+.2f} px")
     print("| test-time option | NME mean | NME median | failure rate | extra network passes |")
     print("| --- | --- | --- | --- | --- |")
     for k, extra in zip(preds, ("0", "1", "1", "3")):

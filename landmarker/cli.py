@@ -40,6 +40,9 @@ def _add_train(sub) -> None:
     p.add_argument("--augment-strength", type=float, default=1.0,
                    help="multiply the rotation, scale, shift, brightness and contrast ranges (default 1.0: "
                    "+-15 deg, +-10%% scale, +-6%% shift)")
+    p.add_argument("--flip-p", type=float, default=0.5,
+                   help="probability of a mirrored training crop (default 0.5; 0 keeps a dataset's left-right "
+                   "labelling convention, see the model card)")
     p.add_argument("--boxes", help="CSV of face boxes (image,left,top,right,bottom) to choose training boxes "
                    "from instead of running the detector (e.g. the boxes of tools/compact_ytf68.py)")
     p.add_argument("--save-every", type=int, default=1,
@@ -139,7 +142,7 @@ def _run_train(args) -> int:
         boxes=args.boxes,
         workers=args.workers,
         save_every=args.save_every,
-        augment=Augment(0, 0, 0, 0, 0, 0, 0) if args.no_augment else Augment().scaled(args.augment_strength),
+        augment=Augment(0, 0, 0, 0, 0, 0, 0) if args.no_augment else Augment(flip_p=args.flip_p).scaled(args.augment_strength),
     )
     best = train(cfg)
     if best:

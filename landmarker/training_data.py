@@ -204,6 +204,11 @@ class Augment:
     contrast: float = 0.3
     blur_p: float = 0.15
 
+    def __post_init__(self) -> None:
+        for name in ("flip_p", "blur_p"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} is a probability in [0, 1], got {getattr(self, name)}")
+
     def scaled(self, strength: float) -> "Augment":
         """These ranges times ``strength`` (rotation, scale, shift, brightness, contrast; not the probabilities).
 

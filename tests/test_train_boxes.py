@@ -2,6 +2,7 @@
 
 import csv
 import importlib.util
+import json
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +13,15 @@ from landmarker.cli import main as landmarker_main
 from landmarker.datasets import load_ytf68
 from landmarker.decode import read_image
 from landmarker.detect import make_detector
-from landmarker.training_data import Augment, ContextCache, LandmarkDataset, build_cache, reseed_worker, training_boxes
+from landmarker.training_data import (
+    Augment,
+    ContextCache,
+    LandmarkDataset,
+    augmented_crop,
+    build_cache,
+    reseed_worker,
+    training_boxes,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -86,9 +95,11 @@ def test_train_cli_takes_boxes_and_saves_every_n_epochs(tmp_path, data_dir, caps
     data = f"ytf68:{data_dir / 'ytf68-mini'}"
     run = tmp_path / "run"
     args = ["train", "--data", data, "--val", data, "--out", str(run), "--img-size", "32", "--batch-size", "4",
-            "--epochs", "3", "--save-every", "5", "--boxes", str(tmp_path / "boxes.csv"), "--workers", "1"]
+            "--epochs", "3", "--save-every", "5", "--boxes", str(tmp_path / "boxes.csv"), "--workers", "1",
+            "--flip-p", "0"]
     assert landmarker_main(args) == 0
     assert "train boxes from {'detector': 2, 'dataset': 0, 'landmarks': 2}" in capsys.readouterr().out
+    assert json.load(open(run / "best.json"))["training"]["augment"]["flip_p"] == 0
     rows = list(csv.DictReader(open(run / "metrics.csv")))
     assert [r["epoch"] for r in rows] == ["1", "2", "3"]
     # last.pt only at the end (epoch 3 < 5); it resumes from there
@@ -124,3 +135,22 @@ def test_augment_strength_scales_ranges_not_probabilities():
     assert double.flip_p == base.flip_p and double.blur_p == base.blur_p
     with pytest.raises(ValueError, match="strength"):
         base.scaled(-1)
+
+
+@pytest.mark.parametrize("flip_p, mirrored", [(0.0, 0), (1.0, 20)])
+def test_flip_p_sets_how_often_crops_are_mirrored(flip_p, mirrored):
+    # a context crop bright on its left half: a mirrored crop is bright on its right
+    n = 32
+    ctx = np.zeros((2 * n, 2 * n), np.uint8)
+    ctx[:, :n] = 255
+    pts = np.full((68, 2), n, np.float32)
+    rng = np.random.default_rng(0)
+    aug = Augment(brightness=0, contrast=0, blur_p=0, flip_p=flip_p)
+    crops = [augmented_crop(ctx, pts, n, rng, aug)[0] for _ in range(20)]
+    assert sum(c[:, : n // 4].mean() < c[:, -n // 4 :].mean() for c in crops) == mirrored
+
+
+@pytest.mark.parametrize("field", ["flip_p", "blur_p"])
+def test_probabilities_outside_0_1_are_refused(field):
+    with pytest.raises(ValueError, match=field):
+        Augment(**{field: 1.5})

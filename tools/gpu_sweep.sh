@@ -2,8 +2,8 @@
 # The training sweep of issue 4, run on a rented GPU (the `device` tool) from the repo root:
 #   bash tools/gpu_sweep.sh BUDGET_SECONDS [NAME="train args" ...]   (default: the six runs below)
 # Needs runs/ytf68-compact (tools/compact_ytf68.py) and .whl/defusedxml-*.whl carried along.
-# Writes $OUT/summary.csv, $OUT/logs.tgz and the three best runs' weights, split into
-# parts under 16 MB ($OUT/NAME.safetensors.partN; join with cat).
+# Writes $OUT/summary.csv, $OUT/logs.tgz and the KEEP (default 2) best runs' weights, split into
+# parts under 16 MB ($OUT/NAME.safetensors.partN; join with cat). $OUT takes 8 files and 64 MiB.
 set -u
 BUDGET=${1:-420}
 python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site .whl/*.whl || exit 1
@@ -29,7 +29,7 @@ import csv, os, subprocess
 out = os.environ["OUT"]
 rows = [r for r in csv.DictReader(open("/tmp/sweep/summary.csv")) if r["val_nme_mean"]]
 rows.sort(key=lambda r: float(r["val_nme_mean"]))
-for r in rows[:3]:
+for r in rows[: int(os.environ.get("KEEP", 2))]:
     src = f"/tmp/sweep/{r['run']}/best.safetensors"
     subprocess.run(["split", "-b", "15M", "-d", src, f"{out}/{r['run']}.safetensors.part"], check=True)
     print("returned", r["run"], r["val_nme_mean"])
