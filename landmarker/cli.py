@@ -142,7 +142,11 @@ def _run_train(args) -> int:
         boxes=args.boxes,
         workers=args.workers,
         save_every=args.save_every,
-        augment=Augment(0, 0, 0, 0, 0, 0, 0) if args.no_augment else Augment(flip_p=args.flip_p).scaled(args.augment_strength),
+        augment=(
+            Augment(0, 0, 0, 0, 0, 0, 0)
+            if args.no_augment
+            else Augment(flip_p=args.flip_p).scaled(args.augment_strength)
+        ),
     )
     best = train(cfg)
     if best:
