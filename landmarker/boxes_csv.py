@@ -61,6 +61,23 @@ def read_boxes_csv(path: str | os.PathLike) -> dict[str, list[Box]]:
     return boxes
 
 
+def write_boxes_csv(path: str | os.PathLike, rows) -> None:
+    """Write a boxes file that :func:`read_boxes_csv` reads.
+
+    Args:
+        path: the file to write (UTF-8, header ``image,left,top,right,bottom``).
+        rows: ``(image, left, top, right, bottom)`` tuples, coordinates in pixels,
+            written with 3 decimals.
+
+    Raises:
+        OSError: the file cannot be written.
+    """
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(COLUMNS)
+        w.writerows([image, *(f"{float(v):.3f}" for v in box)] for image, *box in rows)
+
+
 def match_boxes(
     path: str | os.PathLike, boxes: dict[str, list[Box]], images: list[tuple[Path, str]]
 ) -> dict[str, list[Box]]:

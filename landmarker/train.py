@@ -158,6 +158,10 @@ def train(cfg: TrainConfig) -> dict:
     """
     if cfg.loss not in LOSSES:
         raise ValueError(f"unknown loss {cfg.loss!r}; choose one of {', '.join(LOSSES)}")
+    if cfg.save_every < 1:
+        raise ValueError(f"--save-every must be >= 1, got {cfg.save_every}")
+    if cfg.workers < 0:
+        raise ValueError(f"--workers must be >= 0, got {cfg.workers}")
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(cfg.seed)
@@ -281,7 +285,7 @@ def train(cfg: TrainConfig) -> dict:
             best, best_row = row["val_nme_mean"], row
             save_weights(model, out / "best.safetensors", model_card(cfg, row, len(train_set), len(val_set)), cfg.half_weights)
         _write_metrics(out / "metrics.csv", rows)
-        if (epoch + 1) % max(1, cfg.save_every) == 0 or epoch + 1 == cfg.epochs:
+        if (epoch + 1) % cfg.save_every == 0 or epoch + 1 == cfg.epochs:
             torch.save(
                 {
                     "model": model.state_dict(),

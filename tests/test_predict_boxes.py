@@ -98,3 +98,14 @@ def test_ambiguous_file_name_is_refused(tmp_path):
     with pytest.raises(ValueError, match="several"):
         match_boxes(boxes, read_boxes_csv(boxes), images)
     assert match_boxes(boxes, {"./x/a.jpg": [(1, 2, 3, 4)]}, images) == {"x/a.jpg": [(1, 2, 3, 4)]}
+
+
+def test_written_boxes_read_back(tmp_path):
+    from landmarker.boxes_csv import write_boxes_csv
+
+    rows = [("a.jpg", 1.25, 2.5, 30.0, 40.125), ("sub/b.jpg", 0, 0, 10, 10), ("a.jpg", 5, 6, 7, 8)]
+    write_boxes_csv(tmp_path / "b.csv", rows)
+    assert read_boxes_csv(tmp_path / "b.csv") == {
+        "a.jpg": [(1.25, 2.5, 30.0, 40.125), (5.0, 6.0, 7.0, 8.0)],
+        "sub/b.jpg": [(0.0, 0.0, 10.0, 10.0)],
+    }

@@ -9,6 +9,9 @@ import numpy as np
 import pytest
 import torch
 
+from PIL import Image
+
+from landmarker.boxes_csv import write_boxes_csv
 from landmarker.cli import main as landmarker_main
 from landmarker.datasets import load_ytf68
 from landmarker.decode import read_image
@@ -26,20 +29,13 @@ from landmarker.training_data import (
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _write_boxes(path, rows):
-    with open(path, "w", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(["image", "left", "top", "right", "bottom"])
-        w.writerows(rows)
-
-
 def test_given_boxes_are_chosen_as_the_detector_boxes_are(tmp_path, data_dir):
     samples = load_ytf68(data_dir / "ytf68-mini")
     hog = make_detector("hog")
     rows = [[s.image_path.name, *d.box] for s in samples for d in hog(read_image(s.image_path))]
     # a box far from the face must not be taken
     rows.append([samples[0].image_path.name, 0, 0, 5, 5])
-    _write_boxes(tmp_path / "boxes.csv", rows)
+    write_boxes_csv(tmp_path / "boxes.csv", rows)
     detected = build_cache(samples, 32, detector="hog", n_jobs=1)
     given = build_cache(samples, 32, detector="hog", n_jobs=1, boxes=training_boxes(tmp_path / "boxes.csv", samples))
     assert list(given.box_source) == list(detected.box_source)
@@ -53,7 +49,7 @@ def test_given_boxes_are_chosen_as_the_detector_boxes_are(tmp_path, data_dir):
 
 def test_boxes_of_an_unknown_image_are_refused(tmp_path, data_dir):
     samples = load_ytf68(data_dir / "ytf68-mini")
-    _write_boxes(tmp_path / "boxes.csv", [["Nobody_01.jpg", 1, 1, 50, 50]])
+    write_boxes_csv(tmp_path / "boxes.csv", [["Nobody_01.jpg", 1, 1, 50, 50]])
     with pytest.raises(ValueError, match="Nobody_01.jpg"):
         training_boxes(tmp_path / "boxes.csv", samples)
 
@@ -74,8 +70,9 @@ def test_compact_copy_gives_the_same_training_crops(tmp_path, data_dir):
     copy = load_ytf68(dst)
     assert [s.identity for s in copy] == [s.identity for s in original]
     for s in copy:
+        with Image.open(s.image_path) as stored:
+            assert stored.mode == "L"  # grayscale: the network sees luma only
         img = read_image(s.image_path)
-        assert img.ndim == 2 or img.shape[2] == 3
         assert max(img.shape[:2]) < max(read_image(data_dir / "ytf68-mini" / "images" / s.image_path.name).shape[:2])
     want = build_cache(original, 32, detector="hog", n_jobs=1)
     got = build_cache(copy, 32, detector=None, n_jobs=1, boxes=training_boxes(dst / "boxes.csv", copy))
@@ -91,7 +88,7 @@ def test_train_cli_takes_boxes_and_saves_every_n_epochs(tmp_path, data_dir, caps
 
     samples = load_ytf68(data_dir / "ytf68-mini")
     # boxes for two of the four frames only: those two take them, the others fall back
-    _write_boxes(tmp_path / "boxes.csv", [[s.image_path.name, *box_from_landmarks(s.landmarks)] for s in samples[:2]])
+    write_boxes_csv(tmp_path / "boxes.csv", [[s.image_path.name, *box_from_landmarks(s.landmarks)] for s in samples[:2]])
     data = f"ytf68:{data_dir / 'ytf68-mini'}"
     run = tmp_path / "run"
     args = ["train", "--data", data, "--val", data, "--out", str(run), "--img-size", "32", "--batch-size", "4",
@@ -154,3 +151,12 @@ def test_flip_p_sets_how_often_crops_are_mirrored(flip_p, mirrored):
 def test_probabilities_outside_0_1_are_refused(field):
     with pytest.raises(ValueError, match=field):
         Augment(**{field: 1.5})
+
+
+@pytest.mark.parametrize("option, value", [("--save-every", "0"), ("--workers", "-1")])
+def test_train_refuses_a_bad_save_every_or_workers(tmp_path, data_dir, capsys, option, value):
+    data = f"ytf68:{data_dir / 'ytf68-mini'}"
+    args = ["train", "--data", data, "--val", data, "--out", str(tmp_path / "run"), option, value]
+    assert landmarker_main(args) != 0
+    assert f"{option} must be" in capsys.readouterr().err
+    assert not (tmp_path / "run" / "metrics.csv").exists()

@@ -29,6 +29,7 @@ from joblib import Parallel, delayed
 from PIL import Image
 
 from landmarker import crop as C
+from landmarker.boxes_csv import write_boxes_csv
 from landmarker.datasets import load_ytf68
 from landmarker.decode import read_image, to_gray
 from landmarker.detect import make_detector
@@ -86,12 +87,7 @@ def main(argv=None) -> int:
         w.writerow([""] + [str(i) for i in range(136)])
         for name, pts, _ in rows:
             w.writerow([name] + [f"{v:.3f}" for v in pts.reshape(-1)])
-    with open(dst / "boxes.csv", "w", newline="", encoding="utf-8") as fh:
-        w = csv.writer(fh)
-        w.writerow(["image", "left", "top", "right", "bottom"])
-        for name, _, boxes in rows:
-            for b in boxes:
-                w.writerow([name] + [f"{float(v):.3f}" for v in b])
+    write_boxes_csv(dst / "boxes.csv", [(name, *b) for name, _, boxes in rows for b in boxes])
     size = sum(f.stat().st_size for f in (dst / "images").iterdir())
     n_boxes = sum(len(b) for _, _, b in rows)
     print(f"{len(rows)} frames, {n_boxes} detector boxes, images {size / 1e6:.1f} MB -> {dst}")
