@@ -1,9 +1,12 @@
 """Landmark accuracy and speed: dlib's 68-point shape predictor vs ours (PyTorch and ONNX Runtime).
 
-One process, the same images and the same face boxes for all three methods:
+One process, the same images and the same face boxes for all three methods, on each
+``--data`` set (repeatable; default the shared ytf68):
 
-- images: the identity-held-out ytf68 validation split (``split_by_identity(samples,
-  0.1, 0)``, the split training holds out), ``--n`` faces spread evenly over it;
+- images: for a ``ytf68`` set, its identity-held-out validation split
+  (``split_by_identity(samples, 0.1, 0)``, the split training holds out), ``--n`` faces
+  spread evenly over it; for a ``dlib-xml`` or ``pts`` set, all its faces (``--n`` is
+  ignored: these sets are small and were not trained on);
 - boxes: the dlib HOG detector's box for each labelled face (IoU > 0.3 with the box
   made from its landmarks, as training and ``landmarker evaluate`` match them). A face
   the detector misses counts as a failure (NME = inf) for all three methods;
@@ -18,9 +21,22 @@ the ``shape_predictor`` call; for ours crop + network + mapping back
 (``Landmarker.predict_boxes_many``), once one image at a time (the faces of one
 image in one batch) and once with all faces batched (``--batch-size``). Each is the
 best of ``--repeat`` passes, in ms per face. Accuracy: inter-ocular NME (points 36
-and 45), failure = NME > 0.10. Writes a CED plot to ``--out-dir``.
+and 45), failure = NME > 0.10, and the mean signed (x, y) offset of the predictions
+(``landmarker.metrics.mean_offset_iod``, % of the inter-ocular distance): a
+labelling-convention difference between a method's training data and a test set shows
+there. One table row per (dataset, method). Writes one CED plot per dataset and a JSON
+of all rows to ``--out-dir``.
 
     .venv/bin/python benchmarks/landmarks_vs_dlib.py --n 60
+
+ytf68 validation plus both dlib-faces XMLs (dlib-faces' labels come from dlib's own
+predictor, so dlib scores flatteringly there; its timings rest on 18-25 faces, so read
+the timing columns on the ytf68 rows):
+
+    D=../shared/datasets
+    .venv/bin/python benchmarks/landmarks_vs_dlib.py --n 100 --data ytf68:$D/ytf68 \\
+        --data dlib-xml:$D/dlib-faces/testing_with_face_landmarks.xml \\
+        --data dlib-xml:$D/dlib-faces/training_with_face_landmarks.xml
 """
 
 from __future__ import annotations
@@ -58,11 +74,23 @@ def dlib_model_path() -> Path:
         return Path(list(spec.submodule_search_locations)[0]) / "models" / "shape_predictor_68_face_landmarks.dat"
 
 
+def is_ytf68(spec: str) -> bool:
+    """Whether ``spec`` names a ytf68 set (the training data: measured on its held-out split)."""
+    return spec.partition(":")[0] == "ytf68"
+
+
 def load_faces(spec: str, n: int | None):
-    """The validation faces: ``n`` spread evenly over the split (all when None)."""
+    """The faces to measure on.
+
+    ytf68: the identity-held-out validation split, ``n`` faces spread evenly over it
+    (all when None). Other formats: every face of the set (``n`` is not applied).
+    """
     from landmarker.datasets import load_dataset, split_by_identity
 
-    _, val = split_by_identity(load_dataset(spec), 0.1, 0)
+    samples = load_dataset(spec)
+    if not is_ytf68(spec):
+        return samples
+    _, val = split_by_identity(samples, 0.1, 0)
     if n is not None and n < len(val):
         val = [val[i] for i in np.unique(np.linspace(0, len(val) - 1, n).round().astype(int))]
     return val
@@ -136,46 +164,26 @@ def best_of(repeat: int, fn):
     return res, best
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", default=DEFAULT_DATA, help="FORMAT:PATH (default: the shared ytf68)")
-    ap.add_argument("--n", type=int, help="use N validation faces spread over the split (default: all)")
-    ap.add_argument("--weights", help="safetensors weights (default: shipped)")
-    ap.add_argument("--onnx", help="ONNX export to use (default: export --weights into --out-dir)")
-    ap.add_argument("--batch-size", type=int, default=64, help="faces per network call when batching all faces")
-    ap.add_argument("--repeat", type=int, default=3, help="timed passes per method; the fastest counts")
-    ap.add_argument("--out-dir", type=Path, default=Path("out/bench"))
-    args = ap.parse_args()
+def measure_dataset(samples, models, args):
+    """Time and score every method on one set; ``None`` when the detector found none of its faces.
 
-    import dlib
-    import onnxruntime
-    import torch
-
+    Returns:
+        dict with ``n``, ``images``, ``found``, ``curves`` (method -> per-face NME, inf
+        for missed faces), ``results`` (method -> numbers) and ``diff`` (largest PyTorch
+        vs ONNX landmark difference, px).
+    """
     from landmarker.decode import read_image
-    from landmarker.detect import HogDetector
-    from landmarker.metrics import FAILURE_THRESHOLD, nme, plot_ced, summarise
-    from landmarker.onnx_export import export_onnx
-    from landmarker.predictor import Landmarker
+    from landmarker.metrics import mean_offset_iod, nme, summarise
 
-    threads = os.cpu_count() or 1
-    torch.set_num_threads(threads)
-    args.out_dir.mkdir(parents=True, exist_ok=True)
-    onnx_path = Path(args.onnx) if args.onnx else export_onnx(args.weights, args.out_dir / "landmarker.onnx")
-
-    samples = load_faces(args.data, args.n)
+    dlib_sp, hog, torch_model, onnx_model = models
     n = len(samples)
     images = {s.image_path: read_image(s.image_path) for s in samples}
-    hog = HogDetector()
     boxes = detector_boxes(samples, images, hog)
     groups = group_by_image(samples, boxes)
     found = sum(b is not None for b in boxes)
     if not found:
-        raise SystemExit("the HOG detector found none of the faces")
+        return None
     gt = np.stack([s.landmarks for s in samples]).astype(np.float32)
-
-    dlib_sp = dlib.shape_predictor(str(dlib_model_path()))
-    torch_model = Landmarker(args.weights, detector=None, batch_size=args.batch_size, num_threads=threads)
-    onnx_model = Landmarker(onnx_path, backend="onnx", detector=None, batch_size=args.batch_size, num_threads=threads)
 
     warm = groups[: min(4, len(groups))]
     runs = {}
@@ -190,39 +198,109 @@ def main() -> None:
         }
 
     detected = np.array([b is not None for b in boxes])
-    curves, rows, results = {}, [], {}
+    curves, results = {}, {}
     for label, timed in runs.items():
         pred = timed["single"][0]
         per_face = np.full(n, np.inf)
         per_face[detected] = nme(pred[detected], gt[detected])
         stats = summarise(per_face)
+        dx, dy = mean_offset_iod(pred[detected], gt[detected])
+        stats["offset_x_iod"], stats["offset_y_iod"] = float(dx), float(dy)
+        stats["detected"] = found
         ms = {k: 1000 * v[1] / found for k, v in timed.items()}
         curves[label] = per_face
         results[label] = {**stats, **{f"ms_per_face_{k}": v for k, v in ms.items()}}
-        batched = f"{ms['batched']:.2f}" if "batched" in ms else "—"
-        rows.append(f"| {label} | {ms['single']:.2f} | {batched} | {100 * stats['nme_mean']:.2f} | "
-                    f"{100 * stats['nme_median']:.2f} | {100 * stats['failure_rate']:.1f} |")
-    diff = np.nanmax(np.abs(runs["ours, PyTorch"]["single"][0] - runs["ours, ONNX Runtime"]["single"][0]))
+    diff = float(np.nanmax(np.abs(runs["ours, PyTorch"]["single"][0] - runs["ours, ONNX Runtime"]["single"][0])))
+    return {"n": n, "images": len(images), "found": found, "curves": curves, "results": results, "diff": diff}
 
-    ced = args.out_dir / "ced_landmarks_vs_dlib.png"
-    plot_ced(curves, ced, title=f"CED, ytf68 identity-held-out val, {n} faces")
+
+def table_row(name: str, label: str, r: dict) -> str:
+    """One Markdown row: dataset, method, timings, NME, failure rate, mean offset (numbers in %)."""
+    batched = f"{r['ms_per_face_batched']:.2f}" if "ms_per_face_batched" in r else "—"
+    return (f"| {name} | {label} | {r['ms_per_face_single']:.2f} | {batched} | {100 * r['nme_mean']:.2f} | "
+            f"{100 * r['nme_median']:.2f} | {100 * r['failure_rate']:.1f} | {100 * r['offset_x_iod']:+.2f} | "
+            f"{100 * r['offset_y_iod']:+.2f} |")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", action="append",
+                    help="FORMAT:PATH, repeatable; ytf68 sets are measured on their held-out val split, "
+                    "dlib-xml and pts sets on all faces (default: the shared ytf68)")
+    ap.add_argument("--n", type=int, help="use N validation faces spread over a ytf68 split (default: all)")
+    ap.add_argument("--weights", help="safetensors weights (default: shipped)")
+    ap.add_argument("--onnx", help="ONNX export to use (default: export --weights into --out-dir)")
+    ap.add_argument("--batch-size", type=int, default=64, help="faces per network call when batching all faces")
+    ap.add_argument("--repeat", type=int, default=3, help="timed passes per method; the fastest counts")
+    ap.add_argument("--out-dir", type=Path, default=Path("out/bench"))
+    args = ap.parse_args()
+    specs = args.data or [DEFAULT_DATA]
+
+    import dlib
+    import onnxruntime
+    import torch
+
+    from landmarker.detect import HogDetector
+    from landmarker.evaluate import dataset_name
+    from landmarker.metrics import FAILURE_THRESHOLD, plot_ced
+    from landmarker.onnx_export import export_onnx
+    from landmarker.predictor import Landmarker
+
+    faces = [(spec, load_faces(spec, args.n)) for spec in specs]  # a bad spec fails before any work
+    names = [dataset_name(spec) for spec in specs]
+    if len(set(names)) < len(names):
+        names = list(specs)
+
+    threads = os.cpu_count() or 1
+    torch.set_num_threads(threads)
+    args.out_dir.mkdir(parents=True, exist_ok=True)
+    onnx_path = Path(args.onnx) if args.onnx else export_onnx(args.weights, args.out_dir / "landmarker.onnx")
+    models = (
+        dlib.shape_predictor(str(dlib_model_path())),
+        HogDetector(),
+        Landmarker(args.weights, detector=None, batch_size=args.batch_size, num_threads=threads),
+        Landmarker(onnx_path, backend="onnx", detector=None, batch_size=args.batch_size, num_threads=threads),
+    )
+
+    rows, results, notes = [], {}, []
+    for (spec, samples), name in zip(faces, names):
+        m = measure_dataset(samples, models, args)
+        which = "identity-held-out val split (0.1, seed 0)" if is_ytf68(spec) else "all faces"
+        if m is None:
+            notes.append(f"- {name} ({spec}, {which}): the HOG detector found none of its {len(samples)} faces; "
+                         "no row")
+            continue
+        slug = "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
+        ced = args.out_dir / f"ced_landmarks_vs_dlib_{slug}.png"
+        plot_ced(m["curves"], ced, title=f"CED, {name}, {which}, {m['n']} faces")
+        results[spec] = {"name": name, "faces": m["n"], "detected": m["found"], "methods": m["results"]}
+        rows += [table_row(name, label, r) for label, r in m["results"].items()]
+        notes.append(
+            f"- {name} ({spec}): {which}, {m['n']} faces in {m['images']} images; the HOG detector found "
+            f"{m['found']}, the {m['n'] - m['found']} missed face(s) count as failures (NME = inf) for all three "
+            f"methods, NME mean and offsets are over the found faces; largest PyTorch vs ONNX landmark "
+            f"difference {m['diff']:.4f} px; CED plot {ced}"
+        )
+    if not rows:
+        raise SystemExit("the HOG detector found none of the faces")
     (args.out_dir / "landmarks_vs_dlib.json").write_text(json.dumps(results, indent=2) + "\n")
 
-    print(f"data: {args.data}, identity-held-out val split (0.1, seed 0), {n} faces in {len(images)} images")
-    print(f"boxes: dlib HOG detector; it found {found} of {n} faces. The {n - found} missed face(s) count as "
-          f"failures (NME = inf) for all three methods; NME mean is over the {found} found faces.")
     print(f"machine: {platform.machine()} {threads} CPUs, load average {os.getloadavg()[0]:.1f}; torch "
           f"{torch.__version__} ({torch.get_num_threads()} threads), onnxruntime {onnxruntime.__version__} "
-          f"({threads} intra-op threads), dlib {dlib.__version__}; best of {args.repeat} passes")
-    print(f"largest PyTorch vs ONNX landmark difference: {diff:.4f} px\n")
-    print("| method | ms/face, one image at a time | ms/face, all faces batched | NME mean (%) | "
-          f"NME median (%) | failure rate (%, NME > {FAILURE_THRESHOLD:.2f}) |")
-    print("|---|---:|---:|---:|---:|---:|")
+          f"({threads} intra-op threads), dlib {dlib.__version__}; best of {args.repeat} passes; boxes: dlib HOG "
+          f"detector")
+    print("\n".join(notes) + "\n")
+    print("| dataset | method | ms/face, one image at a time | ms/face, all faces batched | NME mean (%) | "
+          f"NME median (%) | failure rate (%, NME > {FAILURE_THRESHOLD:.2f}) | mean offset x (% IOD) | "
+          "mean offset y (% IOD) |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
     print("\n".join(rows))
     print(f"\nLandmark stage only (decoded image and face box given): dlib = the shape_predictor call; ours = "
           f"crop + ResNet18 + mapping back, faces of one image per call, or all faces in calls of "
-          f"{args.batch_size}. ytf68 frames hold one face each, so 'one image at a time' is one face per call.")
-    print(f"CED plot: {ced}")
+          f"{args.batch_size}. ytf68 frames hold one face each, so 'one image at a time' is one face per call. "
+          f"Timings over a few dozen faces are noisy. Offset: mean over faces of mean(pred - gt) / IOD, "
+          f"+x right, +y down.")
+    print(f"JSON: {args.out_dir / 'landmarks_vs_dlib.json'}")
 
 
 if __name__ == "__main__":

@@ -14,7 +14,8 @@ from .detect import DEFAULT_DETECTOR, DETECTORS
 
 def _add_train(sub) -> None:
     p = sub.add_parser("train", help="train the landmark network")
-    p.add_argument("--data", required=True, help="training data as FORMAT:PATH (ytf68, dlib-xml, pts)")
+    p.add_argument("--data", required=True, action="append",
+                   help="training data as FORMAT:PATH (ytf68, dlib-xml, pts); repeat to train on several sets")
     g = p.add_mutually_exclusive_group()
     g.add_argument("--val", help="validation data as FORMAT:PATH")
     g.add_argument("--val-fraction", type=float, default=0.1, help="share of identities held out (default 0.1)")
@@ -34,7 +35,8 @@ def _add_train(sub) -> None:
     p.add_argument("--detector", default="hog", choices=["hog", "haar", "none"],
                    help="detector giving training face boxes ('none': boxes from landmarks)")
     p.add_argument("--init", help="start from these safetensors weights (3-channel conv1 is summed to 1)")
-    p.add_argument("--resume", action="store_true", help="continue from RUN_DIR/last.pt")
+    p.add_argument("--resume", action="store_true",
+                   help="continue from RUN_DIR/last.pt with the same settings (a changed setting, --epochs too, is refused)")
     p.add_argument("--max-train", type=int, help="use only the first N training faces (for quick runs)")
     p.add_argument("--no-augment", action="store_true", help="train on plain centre crops")
     p.add_argument("--augment-strength", type=float, default=1.0,
@@ -43,6 +45,12 @@ def _add_train(sub) -> None:
     p.add_argument("--flip-p", type=float, default=0.5,
                    help="probability of a mirrored training crop (default 0.5; 0 keeps a dataset's left-right "
                    "labelling convention, see the model card)")
+    p.add_argument("--lowres-p", type=float, default=0.0,
+                   help="probability of resampling a crop at 30-80%% of its side and back (default 0)")
+    p.add_argument("--jpeg-p", type=float, default=0.0,
+                   help="probability of a JPEG round trip at quality 30-90 (default 0)")
+    p.add_argument("--noise-p", type=float, default=0.0,
+                   help="probability of Gaussian noise, sigma 2-8 grey levels (default 0)")
     p.add_argument("--boxes", help="CSV of face boxes (image,left,top,right,bottom) to choose training boxes "
                    "from instead of running the detector (e.g. the boxes of tools/compact_ytf68.py)")
     p.add_argument("--save-every", type=int, default=1,
@@ -53,21 +61,25 @@ def _add_train(sub) -> None:
 
 
 def _add_evaluate(sub) -> None:
-    p = sub.add_parser("evaluate", help="measure NME, failure rate and MAE on labelled data")
-    p.add_argument("--data", required=True, help="FORMAT:PATH")
+    p = sub.add_parser("evaluate", help="measure NME, failure rate and mean offset on labelled data")
+    p.add_argument("--data", required=True, action="append",
+                   help="labelled data as FORMAT:PATH[@SPLIT] (ytf68, dlib-xml, pts); repeat for one table row per "
+                   "dataset; @val, @train or @all chooses that dataset's split (e.g. ytf68:DIR@val)")
     p.add_argument("--weights", help="safetensors file, or .onnx with --backend onnx (default: the shipped weights)")
     p.add_argument("--backend", default="torch", choices=["torch", "onnx"],
                    help="run the network in PyTorch (default) or ONNX Runtime (CPU)")
     p.add_argument("--split", choices=["all", "train", "val"], default="all",
-                   help="evaluate the identity split used by `train --val-fraction` (default: all faces)")
+                   help="the identity split used by `train --val-fraction`, for every --data without an @SPLIT "
+                   "suffix (default: all faces)")
     p.add_argument("--val-fraction", type=float, default=0.1)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--detector", default=DEFAULT_DETECTOR, choices=DETECTORS,
                    help=f"face detector (default {DEFAULT_DETECTOR}: HOG, with a Haar-verified fallback)")
-    p.add_argument("--ced", default="ced.png", help="where to write the CED curve PNG (default ced.png)")
-    p.add_argument("--json", help="also write the numbers to this JSON file")
+    p.add_argument("--ced", default="ced.png",
+                   help="where to write the CED PNG, one curve per dataset (default ced.png)")
+    p.add_argument("--json", help="also write the command and each dataset's numbers to this JSON file")
     p.add_argument("--update-card", action="store_true",
-                   help="record the numbers as 'validation' in the weights' model card")
+                   help="record the command and the rows as 'validation' in the weights' model card")
 
 
 def _add_predict(sub) -> None:
@@ -145,7 +157,8 @@ def _run_train(args) -> int:
         augment=(
             Augment(0, 0, 0, 0, 0, 0, 0)
             if args.no_augment
-            else Augment(flip_p=args.flip_p).scaled(args.augment_strength)
+            else Augment(flip_p=args.flip_p, lowres_p=args.lowres_p, jpeg_p=args.jpeg_p,
+                         noise_p=args.noise_p).scaled(args.augment_strength)
         ),
     )
     best = train(cfg)

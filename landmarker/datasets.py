@@ -18,6 +18,7 @@ Every loader returns a list of :class:`FaceSample`, one per labelled face.
 from __future__ import annotations
 
 import csv
+import functools
 import os
 import zlib
 from dataclasses import dataclass
@@ -59,8 +60,39 @@ def ytf68_identity(file_name: str) -> str:
     return stem.rsplit("_", 1)[0] if "_" in stem else stem
 
 
-def load_ytf68(folder: str | os.PathLike) -> list[FaceSample]:
+YTF68_OFFSET_TABLE = Path(__file__).resolve().parent / "data" / "ytf68_label_offset.csv"
+
+
+@functools.lru_cache(maxsize=1)
+def ytf68_offset_iod() -> np.ndarray:
+    """ytf68's labelling offset against the iBUG 300-W convention, float32 ``(68, 2)``.
+
+    Per point, ``(dx, dy)`` in units of the face's inter-ocular distance (outer eye
+    corners 36-45): ytf68 labels as stored = 300-W-convention labels + offset x IOD.
+    Read from ``landmarker/data/ytf68_label_offset.csv`` (written by
+    ``benchmarks/measure_label_offset.py --raw --write-correction``); see
+    :func:`load_ytf68` for the evidence.
+
+    Raises:
+        DatasetError: the table is missing or malformed.
+    """
+    try:
+        rows = [r for r in YTF68_OFFSET_TABLE.read_text(encoding="utf-8").splitlines() if r and not r.startswith("#")]
+        table = np.loadtxt(rows[1:], delimiter=",", dtype=np.float64)
+    except (OSError, ValueError, IndexError) as err:
+        raise DatasetError(f"{YTF68_OFFSET_TABLE}: unreadable ytf68 offset table ({err})") from None
+    if table.shape != (N_LANDMARKS, 3) or not np.array_equal(table[:, 0], np.arange(N_LANDMARKS)):
+        raise DatasetError(f"{YTF68_OFFSET_TABLE}: expected rows point,dx_iod,dy_iod for points 0..67")
+    return table[:, 1:].astype(np.float32)
+
+
+def load_ytf68(folder: str | os.PathLike, correct_offset: bool = True) -> list[FaceSample]:
     """Load a ytf68 folder (``images/`` + ``landmarks.csv``).
+
+    Args:
+        correct_offset: subtract :data:`YTF68_OFFSET_IOD` times each face's
+            inter-ocular distance from its labels, so they follow the iBUG 300-W
+            convention (default). False gives the labels as stored.
 
     Raises:
         DatasetError: the folder, the CSV or a listed image is missing, or a row
@@ -90,10 +122,60 @@ def load_ytf68(folder: str | os.PathLike) -> list[FaceSample]:
             image_path = folder / "images" / row[0]
             if not image_path.is_file():
                 raise DatasetError(f"{csv_path}:{line_no}: image {image_path} does not exist")
+            if correct_offset:
+                pts = correct_ytf68_offset(pts)
             samples.append(FaceSample(image_path, pts, None, ytf68_identity(row[0])))
     if not samples:
         raise DatasetError(f"{csv_path}: no labelled faces")
     return samples
+
+
+def correct_ytf68_offset(landmarks: np.ndarray) -> np.ndarray:
+    """ytf68 labels float32 ``(68, 2)`` pixels moved onto the 300-W convention (see :func:`load_ytf68`).
+
+    Each point moves by minus its :func:`ytf68_offset_iod` times the face's
+    inter-ocular distance (outer eye corners of the labels as stored).
+    """
+    iod = float(np.linalg.norm(landmarks[36] - landmarks[45]))
+    return (landmarks - ytf68_offset_iod() * iod).astype(np.float32)
+
+
+def _parse_xml(xml_path: Path):
+    if not xml_path.is_file():
+        raise DatasetError(f"{xml_path}: no such file")
+    try:
+        return ElementTree.parse(str(xml_path)).getroot()
+    except ElementTree.ParseError as err:
+        raise DatasetError(f"{xml_path}: malformed XML ({err})") from None
+    except Exception as err:  # defusedxml refuses entity bombs and external entities
+        raise DatasetError(f"{xml_path}: refused XML ({type(err).__name__}: {err})") from None
+
+
+def _xml_images(xml_path: Path, root):
+    """``(file attribute, resolved image path, <image> element)`` for each image of a dlib XML."""
+    base = xml_path.parent.resolve()
+    images = root.find("images")
+    if images is None:
+        raise DatasetError(f"{xml_path}: no <images> element")
+    for image_el in images.findall("image"):
+        rel = image_el.get("file")
+        if not rel:
+            raise DatasetError(f"{xml_path}: <image> without a file attribute")
+        image_path = (base / rel).resolve()
+        if not image_path.is_relative_to(base):
+            raise DatasetError(f"{xml_path}: image path {rel!r} escapes the folder {base}")
+        if not image_path.is_file():
+            raise DatasetError(f"{xml_path}: image {image_path} does not exist")
+        yield rel, image_path, image_el
+
+
+def _xml_box(xml_path: Path, rel: str, box_index: int, box_el) -> tuple[float, float, float, float]:
+    try:
+        top, left = float(box_el.get("top")), float(box_el.get("left"))
+        width, height = float(box_el.get("width")), float(box_el.get("height"))
+    except (TypeError, ValueError):
+        raise DatasetError(f"{xml_path}: {rel}: box {box_index} lacks top/left/width/height") from None
+    return (left, top, left + width, top + height)
 
 
 def load_dlib_xml(xml_path: str | os.PathLike, require_landmarks: bool = True) -> list[FaceSample]:
@@ -107,36 +189,13 @@ def load_dlib_xml(xml_path: str | os.PathLike, require_landmarks: bool = True) -
             image, or an image path that escapes the XML's folder.
     """
     xml_path = Path(xml_path)
-    if not xml_path.is_file():
-        raise DatasetError(f"{xml_path}: no such file")
-    try:
-        root = ElementTree.parse(str(xml_path)).getroot()
-    except ElementTree.ParseError as err:
-        raise DatasetError(f"{xml_path}: malformed XML ({err})") from None
-    except Exception as err:  # defusedxml refuses entity bombs and external entities
-        raise DatasetError(f"{xml_path}: refused XML ({type(err).__name__}: {err})") from None
-    base = xml_path.parent.resolve()
-    images = root.find("images")
-    if images is None:
-        raise DatasetError(f"{xml_path}: no <images> element")
+    root = _parse_xml(xml_path)
     samples = []
-    for image_el in images.findall("image"):
-        rel = image_el.get("file")
-        if not rel:
-            raise DatasetError(f"{xml_path}: <image> without a file attribute")
-        image_path = (base / rel).resolve()
-        if not image_path.is_relative_to(base):
-            raise DatasetError(f"{xml_path}: image path {rel!r} escapes the folder {base}")
-        if not image_path.is_file():
-            raise DatasetError(f"{xml_path}: image {image_path} does not exist")
+    for rel, image_path, image_el in _xml_images(xml_path, root):
         for box_index, box_el in enumerate(image_el.findall("box")):
             if box_el.get("ignore", "0") not in ("0", ""):
                 continue
-            try:
-                top, left = float(box_el.get("top")), float(box_el.get("left"))
-                width, height = float(box_el.get("width")), float(box_el.get("height"))
-            except (TypeError, ValueError):
-                raise DatasetError(f"{xml_path}: {rel}: box {box_index} lacks top/left/width/height") from None
+            box = _xml_box(xml_path, rel, box_index, box_el)
             pts = np.full((N_LANDMARKS, 2), np.nan, dtype=np.float32)
             for part in box_el.findall("part"):
                 try:
@@ -154,11 +213,32 @@ def load_dlib_xml(xml_path: str | os.PathLike, require_landmarks: bool = True) -
                         f"{xml_path}: {rel}: box {box_index} has {N_LANDMARKS - missing} of 68 parts"
                     )
                 continue
-            box = (left, top, left + width, top + height)
             samples.append(FaceSample(image_path, pts, box, rel))
     if not samples:
         raise DatasetError(f"{xml_path}: no labelled faces")
     return samples
+
+
+def load_dlib_xml_boxes(xml_path: str | os.PathLike) -> dict[Path, list[tuple[float, float, float, float]]]:
+    """The face boxes of a dlib/iBUG XML file, with or without parts (e.g. dlib's ``training.xml``).
+
+    Returns:
+        image path -> boxes ``(left, top, right, bottom)`` in pixels, in file order;
+        boxes marked ``ignore='1'`` are left out, images without boxes map to ``[]``.
+
+    Raises:
+        DatasetError: as :func:`load_dlib_xml`.
+    """
+    xml_path = Path(xml_path)
+    root = _parse_xml(xml_path)
+    out: dict[Path, list[tuple[float, float, float, float]]] = {}
+    for rel, image_path, image_el in _xml_images(xml_path, root):
+        boxes = out.setdefault(image_path, [])
+        for box_index, box_el in enumerate(image_el.findall("box")):
+            if box_el.get("ignore", "0") not in ("0", ""):
+                continue
+            boxes.append(_xml_box(xml_path, rel, box_index, box_el))
+    return out
 
 
 def read_pts(pts_path: str | os.PathLike) -> np.ndarray:

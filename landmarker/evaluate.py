@@ -1,5 +1,11 @@
 """``landmarker evaluate``: accuracy of a model on labelled faces, as a user would run it.
 
+Several datasets (``--data`` repeated) are measured with one loaded model, one
+Markdown table row each: faces, faces found by the detector, NME mean and median,
+failure rate and the mean signed (x, y) offset in % of the inter-ocular distance
+(:func:`~landmarker.metrics.mean_offset_iod`; a labelling-convention difference
+between the training data and a test set shows up there).
+
 Each labelled face is matched to the detector's box that overlaps it (IoU > 0.3
 with the box made from its landmarks), and the landmarks are predicted from that
 box, exactly as ``predict`` would. A face the detector misses is predicted from
@@ -10,21 +16,23 @@ also counted, and ``failure_rate_undetected`` counts those faces as failures.
 from __future__ import annotations
 
 import json
+import math
+import sys
 from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
 from .backends import default_onnx_path
-from .datasets import FaceSample, load_dataset, split_by_identity
+from .datasets import DatasetError, FaceSample, load_dataset, split_by_identity
 from .decode import read_image
-from .metrics import FAILURE_THRESHOLD, nme, plot_ced, point_errors, summarise
+from .metrics import FAILURE_THRESHOLD, mean_offset_iod, nme, plot_ced, point_errors, summarise
 from .model import SHIPPED_WEIGHTS, card_path, load_card
 from .predictor import Landmarker
 from .training_data import face_box_for
 
 
-def evaluate_samples(model: Landmarker, samples: list[FaceSample]) -> dict:
+def evaluate_samples(model: Landmarker, samples: list[FaceSample], desc: str = "evaluate") -> dict:
     """Predict every labelled face and measure it.
 
     Returns:
@@ -36,7 +44,7 @@ def evaluate_samples(model: Landmarker, samples: list[FaceSample]) -> dict:
         by_image.setdefault(s.image_path, []).append(i)
     pred = np.zeros((len(samples), 68, 2), np.float32)
     detected = np.zeros(len(samples), bool)
-    for path, idxs in tqdm(by_image.items(), desc="evaluate", unit="image"):
+    for path, idxs in tqdm(by_image.items(), desc=desc, unit="image"):
         image = read_image(path)
         dets = model.detector(image)
         boxes = []
@@ -51,43 +59,146 @@ def evaluate_samples(model: Landmarker, samples: list[FaceSample]) -> dict:
     return {"pred": pred, "gt": gt, "nme": nme(pred, gt), "mae": errors.mean(axis=1), "detected": detected}
 
 
-def evaluate_command(args) -> int:
-    """Run ``landmarker evaluate``; prints the metrics and writes the CED PNG."""
-    samples = load_dataset(args.data)
-    if args.split != "all":
-        train, val = split_by_identity(samples, args.val_fraction, args.seed)
-        samples = val if args.split == "val" else train
-    if not samples:
-        raise ValueError(f"{args.data}: no faces in split {args.split!r}")
-    model = Landmarker(args.weights, detector=args.detector, backend=getattr(args, "backend", "torch"))
-    res = evaluate_samples(model, samples)
+def dataset_name(spec: str) -> str:
+    """A short name for a ``FORMAT:PATH`` spec: the format and the last path part (``ytf68:ytf68``)."""
+    fmt, _, path = spec.partition(":")
+    return f"{fmt}:{Path(path).name or path}"
+
+
+SPLITS = ("all", "train", "val")
+
+
+def parse_data_spec(spec: str, default_split: str) -> tuple[str, str]:
+    """``FORMAT:PATH[@SPLIT]`` -> ``(FORMAT:PATH, split)``; without a suffix the split is ``default_split``.
+
+    A suffix lets one call hold the ytf68 validation split and whole external sets:
+    ``--data ytf68:DIR@val --data dlib-xml:testing_with_face_landmarks.xml``.
+    """
+    head, sep, tail = spec.rpartition("@")
+    if sep and tail in SPLITS:
+        return head, tail
+    return spec, default_split
+
+
+def select_split(samples: list[FaceSample], split: str, val_fraction: float, seed: int) -> list[FaceSample]:
+    """``samples`` itself for ``all``, else the ``train`` or ``val`` part of :func:`split_by_identity`."""
+    if split == "all":
+        return samples
+    train, val = split_by_identity(samples, val_fraction, seed)
+    return val if split == "val" else train
+
+
+def measure(res: dict) -> dict:
+    """The numbers of one dataset from :func:`evaluate_samples`'s result.
+
+    Keys: ``faces``, ``detected``, ``nme_mean``, ``nme_median``, ``failure_rate``,
+    ``failure_rate_undetected`` (missed faces count as failures), ``mae_px``, and
+    ``offset_x_iod`` / ``offset_y_iod`` (:func:`mean_offset_iod`, fractions of the
+    inter-ocular distance). With no faces the numbers are None.
+    """
+    n = len(res["nme"])
+    if not n:
+        keys = ("nme_mean", "nme_median", "failure_rate", "failure_rate_undetected", "mae_px",
+                "offset_x_iod", "offset_y_iod")
+        return {"faces": 0, "detected": 0, **dict.fromkeys(keys)}
     stats = summarise(res["nme"], res["mae"])
-    nme_undet = np.where(res["detected"], res["nme"], np.inf)
     stats["detected"] = int(res["detected"].sum())
+    nme_undet = np.where(res["detected"], res["nme"], np.inf)
     stats["failure_rate_undetected"] = float((nme_undet > FAILURE_THRESHOLD).mean())
-    stats["data"] = args.data
-    stats["split"] = args.split if args.split == "all" else f"{args.split} (val_fraction {args.val_fraction}, seed {args.seed})"
-    print(f"data            {args.data} [{stats['split']}]")
-    print(f"faces           {stats['faces']} ({stats['detected']} found by the {args.detector} detector)")
-    print(f"NME mean        {100 * stats['nme_mean']:.2f}%  (inter-ocular, points 36-45)")
-    print(f"NME median      {100 * stats['nme_median']:.2f}%")
-    print(f"failure rate    {100 * stats['failure_rate']:.2f}%  (NME > {FAILURE_THRESHOLD:.2f})")
-    print(f"failure rate    {100 * stats['failure_rate_undetected']:.2f}%  (undetected faces counted as failures)")
-    print(f"MAE             {stats['mae_px']:.2f} px")
-    plot_ced({"landmarker": res["nme"]}, args.ced, title=f"CED on {Path(args.data.partition(':')[2]).name} ({args.split})")
-    print(f"CED curve       {args.ced}")
+    dx, dy = mean_offset_iod(res["pred"], res["gt"])
+    stats["offset_x_iod"], stats["offset_y_iod"] = float(dx), float(dy)
+    return stats
+
+
+def _pct(value, digits: int = 2, signed: bool = False) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "—"
+    return f"{100 * value:+.{digits}f}" if signed else f"{100 * value:.{digits}f}"
+
+
+def markdown_table(rows: list[dict]) -> str:
+    """The rows of :func:`evaluate_command` as a Markdown table (numbers in %)."""
+    lines = [
+        "| dataset | split | faces | found | NME mean (%) | NME median (%) | "
+        f"failure rate (%, NME > {FAILURE_THRESHOLD:.2f}) | mean offset x (% IOD) | mean offset y (% IOD) |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['name']} | {r['split']} | {r['faces']} | {r['detected']} | {_pct(r['nme_mean'])} | "
+            f"{_pct(r['nme_median'])} | {_pct(r['failure_rate'], 1)} | {_pct(r['offset_x_iod'], signed=True)} | "
+            f"{_pct(r['offset_y_iod'], signed=True)} |"
+        )
+    return "\n".join(lines)
+
+
+def _command_line(args, specs: list[str]) -> str:
+    parts = [f"--data {spec}" for spec in specs]
+    parts += [f"--split {args.split}", f"--val-fraction {args.val_fraction}", f"--seed {args.seed}",
+              f"--detector {args.detector}"]
+    if getattr(args, "backend", "torch") != "torch":
+        parts.append(f"--backend {args.backend}")
+    return "landmarker evaluate " + " ".join(parts)
+
+
+def evaluate_command(args) -> int:
+    """Run ``landmarker evaluate``: one table row per ``--data``, CED PNG, optional JSON and model card.
+
+    Every dataset is loaded (and its split taken) before the model, so a bad spec
+    fails at once. A dataset whose split holds no faces gets a row with 0 faces and
+    a warning; when none has faces it is an error.
+
+    Raises:
+        DatasetError: a spec is malformed or its dataset unreadable (the message names it).
+        ValueError: no dataset has faces in the chosen split.
+    """
+    specs = args.data if isinstance(args.data, list) else [args.data]
+    backend = getattr(args, "backend", "torch")
+    selected = []
+    for given in specs:
+        spec, split = parse_data_spec(given, args.split)
+        try:
+            samples = select_split(load_dataset(spec), split, args.val_fraction, args.seed)
+        except DatasetError as err:
+            if spec in str(err):
+                raise
+            raise DatasetError(f"--data {given}: {err}") from None
+        if not samples:
+            print(f"landmarker evaluate: warning: {given}: no faces in split {split!r}", file=sys.stderr)
+        selected.append((spec, split, samples))
+    if not any(samples for _, _, samples in selected):
+        raise ValueError(f"{', '.join(specs)}: no faces in the chosen splits")
+
+    names = [dataset_name(spec) for spec, _, _ in selected]
+    if len(set(names)) < len(names):  # same last path part twice: show the specs in full
+        names = [spec for spec, _, _ in selected]
+    model = Landmarker(args.weights, detector=args.detector, backend=backend)
+    rows, curves = [], {}
+    for (spec, split, samples), name in zip(selected, names):
+        if samples:
+            res = evaluate_samples(model, samples, desc=name)
+            curves[name if split == "all" else f"{name} ({split})"] = res["nme"]
+        else:
+            res = {"nme": np.zeros(0)}
+        rows.append({"data": spec, "name": name, "split": split, **measure(res)})
+
+    print(f"weights: {args.weights or 'shipped'} ({backend}); detector: {args.detector}; "
+          f"NME: inter-ocular (points 36-45); offset: mean over faces of mean(pred - gt) / IOD, "
+          f"+x right, +y down\n")
+    print(markdown_table(rows))
+    title = "CED" + ("" if args.split == "all" else
+                     f" ({args.split} split, val_fraction {args.val_fraction}, seed {args.seed})")
+    plot_ced(curves, args.ced, title=title)
+    print(f"\nCED curves: {args.ced}")
+    validation = {"command": _command_line(args, specs), "rows": rows}
     if args.json:
-        Path(args.json).write_text(json.dumps(stats, indent=2) + "\n")
+        Path(args.json).write_text(json.dumps(validation, indent=2) + "\n")
+        print(f"JSON: {args.json}")
     if args.update_card:
-        default = default_onnx_path() if getattr(args, "backend", "torch") == "onnx" else SHIPPED_WEIGHTS
+        default = default_onnx_path() if backend == "onnx" else SHIPPED_WEIGHTS
         weights = Path(args.weights) if args.weights else default
         card = load_card(weights)
-        card["validation"] = {
-            "command": "landmarker evaluate " + " ".join(
-                [f"--data {args.data}", f"--split {args.split}", f"--val-fraction {args.val_fraction}",
-                 f"--seed {args.seed}", f"--detector {args.detector}"]),
-            **stats,
-        }
+        card["validation"] = validation
         card_path(weights).write_text(json.dumps(card, indent=2) + "\n")
-        print(f"model card      {card_path(weights)} updated")
+        print(f"model card: {card_path(weights)} updated")
     return 0

@@ -1,4 +1,4 @@
-"""Landmark accuracy metrics: inter-ocular NME, failure rate, MAE, CED.
+"""Landmark accuracy metrics: inter-ocular NME, failure rate, MAE, mean offset, CED.
 
 NME follows the 300-W convention (Sagonas et al., "300 Faces In-the-Wild
 Challenge", 2016): mean point-to-point Euclidean error over the 68 points,
@@ -37,6 +37,48 @@ def nme(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
     if np.any(iod <= 0):
         raise ValueError("a ground-truth face has zero inter-ocular distance")
     return point_errors(pred, gt).mean(axis=-1) / iod
+
+
+def face_offsets_iod(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
+    """Mean signed offset of each face, in units of its inter-ocular distance.
+
+    For every face: the mean over the 68 points of ``(pred - gt)``, divided by the
+    face's ground-truth inter-ocular distance (points 36-45). ``(n, 68, 2)`` inputs
+    give float64 ``(n, 2)`` ``(dx, dy)``; a single ``(68, 2)`` face gives ``(2,)``.
+    Positive x is right, positive y is down (image axes).
+
+    Raises:
+        ValueError: shapes differ, or a face has zero inter-ocular distance.
+    """
+    pred, gt = np.asarray(pred, np.float64), np.asarray(gt, np.float64)
+    if pred.shape != gt.shape:
+        raise ValueError(f"prediction shape {pred.shape} differs from ground truth {gt.shape}")
+    iod = inter_ocular(gt)
+    if np.any(iod <= 0):
+        raise ValueError("a ground-truth face has zero inter-ocular distance")
+    return (pred - gt).mean(axis=-2) / iod[..., None]
+
+
+def mean_offset_iod(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
+    """Mean signed ``(dx, dy)`` offset of predictions from ground truth, in inter-ocular distances.
+
+    The mean over faces of :func:`face_offsets_iod` (the mean over the 68 points of
+    ``(pred - gt) / IOD``); float64 ``(2,)``, multiply by 100 for % IOD. Unlike NME,
+    errors in opposite directions cancel, so what remains is a systematic shift:
+    a model trained on labels placed by another convention (e.g. ytf68's points
+    drawn a little off the 300-W positions) shows it here while its NME only
+    rises a little. ``(0, 0)`` means no net shift, not no error.
+
+    Args:
+        pred, gt: ``(n, 68, 2)`` (or one ``(68, 2)`` face) pixels, same shape.
+
+    Raises:
+        ValueError: shapes differ, no faces, or a face has zero inter-ocular distance.
+    """
+    per_face = face_offsets_iod(pred, gt).reshape(-1, 2)
+    if not len(per_face):
+        raise ValueError("no faces to average")
+    return per_face.mean(axis=0)
 
 
 def summarise(nmes: np.ndarray, maes: np.ndarray | None = None, threshold: float = FAILURE_THRESHOLD) -> dict:

@@ -13,11 +13,17 @@ Optimiser: AdamW, one epoch of linear warm-up then cosine decay to zero.
 Each epoch: validation (NME on un-augmented crops), ``metrics.csv``,
 ``loss_curve.png``, ``last.pt`` (for ``--resume``) and, when validation NME
 improves, ``best.safetensors`` with its model card.
+
+``last.pt`` records the run's configuration; ``--resume`` refuses another one
+(:data:`RESUME_FREE` lists the fields that may change). Batch order and
+augmentation are drawn from ``(seed, epoch)``, so a resumed run ends as an
+uninterrupted one would. A non-finite loss stops the run with a ``ValueError``.
 """
 
 from __future__ import annotations
 
 import csv
+import json
 import math
 import os
 import platform
@@ -65,7 +71,7 @@ def landmark_loss(name: str, pred: torch.Tensor, target: torch.Tensor, img_size:
 class TrainConfig:
     """Everything that defines a training run (written to the model card)."""
 
-    data: str
+    data: str | list[str]
     out: str
     val: str | None = None
     val_fraction: float = 0.1
@@ -130,9 +136,14 @@ def _plot_curves(rows: list[dict], path: Path) -> None:
     plt.close(fig)
 
 
+def data_specs(data: str | list[str] | tuple[str, ...]) -> list[str]:
+    """``--data`` as a list of ``FORMAT:PATH`` specs (one string or several)."""
+    return [data] if isinstance(data, str) else list(data)
+
+
 def _split(cfg: TrainConfig) -> tuple[list[FaceSample], list[FaceSample], list[FaceSample]]:
     """``(train, val, every sample loaded)``; ``--max-train`` trims ``train`` only."""
-    samples = load_dataset(cfg.data)
+    samples = [s for spec in data_specs(cfg.data) for s in load_dataset(spec)]
     if cfg.val:
         train, val = samples, load_dataset(cfg.val)
     else:
@@ -140,30 +151,109 @@ def _split(cfg: TrainConfig) -> tuple[list[FaceSample], list[FaceSample], list[F
     if cfg.max_train:
         train = train[: cfg.max_train]
     if not train:
-        raise ValueError(f"{cfg.data}: no training faces left after the split")
+        raise ValueError(f"{' + '.join(data_specs(cfg.data))}: no training faces left after the split")
     if not val:
-        raise ValueError(f"{cfg.data}: the validation split is empty; raise --val-fraction or pass --val")
+        raise ValueError(f"{' + '.join(data_specs(cfg.data))}: the validation split is empty; raise --val-fraction or pass --val")
     return train, val, samples + (val if cfg.val else [])
 
 
-def train(cfg: TrainConfig) -> dict:
-    """Train a model as configured; returns the best epoch's metrics row.
+RESUME_FREE = ("resume", "out", "workers", "save_every")
+"""Configuration fields that may differ between a run and its ``--resume``: they do not change the result."""
 
-    Writes into ``cfg.out``: ``metrics.csv``, ``loss_curve.png``, ``last.pt``,
-    ``best.safetensors`` + ``best.json`` and ``cache/`` (context crops).
+
+def run_config(cfg: TrainConfig) -> dict:
+    """The configuration recorded in ``last.pt``: :func:`dataclasses.asdict` of ``cfg`` in
+    JSON types (``data`` always a list of specs, ``augment`` a nested dict)."""
+    d = asdict(cfg)
+    d["data"] = data_specs(cfg.data)
+    return json.loads(json.dumps(d))
+
+
+def _flat(d: dict, prefix: str = "") -> dict:
+    """Nested dicts as one level, keys joined by dots (``augment.flip_p``)."""
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out.update(_flat(v, f"{prefix}{k}."))
+        else:
+            out[prefix + k] = v
+    return out
+
+
+def check_resume_config(path: str | os.PathLike, recorded: dict, cfg: TrainConfig) -> None:
+    """Refuse to resume the run recorded in ``path`` with a configuration that changes its result.
+
+    Fields in :data:`RESUME_FREE` may differ; so may fields one of the two lacks
+    (a checkpoint from an older or newer version).
 
     Raises:
-        ValueError: bad configuration or an empty split.
-        landmarker.datasets.DatasetError: malformed dataset.
+        ValueError: the fields that differ, each with its recorded and its new value.
     """
+    before, now = _flat(recorded), _flat(run_config(cfg))
+    changed = [k for k in now if k in before and k not in RESUME_FREE and before[k] != now[k]]
+    if changed:
+        what = ", ".join(f"{k} {before[k]!r} (now {now[k]!r})" for k in changed)
+        raise ValueError(f"{path}: the run was trained with {what}; resume with the same settings, "
+                         "or train into a new --out without --resume")
+
+
+def save_checkpoint(path: Path, model: nn.Module, opt, sched, epoch: int, best: float, cfg: TrainConfig) -> None:
+    """Write ``last.pt`` atomically: model, optimiser and scheduler states, ``epoch`` (epochs done),
+    ``best`` (best validation NME so far), the CPU torch RNG state and :func:`run_config`."""
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(
+        {
+            "model": model.state_dict(),
+            "optimizer": opt.state_dict(),
+            "scheduler": sched.state_dict(),
+            "epoch": epoch,
+            "best": best,
+            "torch_rng": torch.get_rng_state(),
+            "config": run_config(cfg),
+        },
+        tmp,
+    )
+    os.replace(tmp, path)
+
+
+def load_checkpoint(path: Path, cfg: TrainConfig) -> dict:
+    """Read ``last.pt`` (tensors on the CPU) and check it was written by this configuration.
+
+    Raises:
+        ValueError: no checkpoint, or one recorded with another configuration
+            (:func:`check_resume_config`).
+    """
+    if not path.is_file():
+        raise ValueError(f"{path}: nothing to resume from")
+    ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    if "config" in ckpt:
+        check_resume_config(path, ckpt["config"], cfg)
+    else:
+        print(f"note: {path} records no configuration (an older landmarker wrote it); not checked")
+    return ckpt
+
+
+def restore_checkpoint(ckpt: dict, model: nn.Module, opt, sched) -> tuple[int, float]:
+    """Load a :func:`load_checkpoint` dict into the model, optimiser, scheduler and torch RNG;
+    returns ``(epochs done, best validation NME)``."""
+    model.load_state_dict(ckpt["model"])
+    opt.load_state_dict(ckpt["optimizer"])
+    sched.load_state_dict(ckpt["scheduler"])
+    torch.set_rng_state(ckpt["torch_rng"])
+    return int(ckpt["epoch"]), float(ckpt["best"])
+
+
+def _check(cfg: TrainConfig) -> None:
     if cfg.loss not in LOSSES:
         raise ValueError(f"unknown loss {cfg.loss!r}; choose one of {', '.join(LOSSES)}")
     if cfg.save_every < 1:
         raise ValueError(f"--save-every must be >= 1, got {cfg.save_every}")
     if cfg.workers < 0:
         raise ValueError(f"--workers must be >= 0, got {cfg.workers}")
-    out = Path(cfg.out)
-    out.mkdir(parents=True, exist_ok=True)
+
+
+def _setup(cfg: TrainConfig) -> torch.device:
+    """Seed torch, set the thread counts; returns the training device."""
     torch.manual_seed(cfg.seed)
     device = _device()
     if cfg.workers:
@@ -178,16 +268,22 @@ def train(cfg: TrainConfig) -> dict:
         torch.set_num_threads(os.cpu_count() or 1)
     else:
         torch.backends.cudnn.benchmark = True
+    return device
 
+
+def _datasets(cfg: TrainConfig, out: Path):
+    """``(train set (augmented), val set (plain crops), val ground truth (n, 68, 2) crop px, train cache)``."""
     train_samples, val_samples, all_samples = _split(cfg)
     cache_dir = out / "cache"
     given = training_boxes(cfg.boxes, all_samples) if cfg.boxes else None
     train_cache = build_cache(train_samples, cfg.img_size, cfg.detector, cache_dir, desc="train faces", boxes=given)
     val_cache = build_cache(val_samples, cfg.img_size, cfg.detector, cache_dir, desc="val faces", boxes=given)
-    train_set = LandmarkDataset(train_cache, cfg.augment, cfg.seed)
-    val_set = LandmarkDataset(val_cache, None)
     val_gt = np.stack([augment_free_landmarks(val_cache, i) for i in range(len(val_cache))])
+    return LandmarkDataset(train_cache, cfg.augment, cfg.seed), LandmarkDataset(val_cache, None), val_gt, train_cache
 
+
+def _model(cfg: TrainConfig, train_set: LandmarkDataset) -> nn.Module:
+    """The network to train: fresh (PCA head fitted to ``train_set``), then ``--init`` weights if given."""
     model = build_model(cfg.head, cfg.pca_components)
     if cfg.head == "pca":
         mean, basis, explained = fit_shape_model(train_set, cfg.pca_components, cfg.seed)
@@ -196,33 +292,126 @@ def train(cfg: TrainConfig) -> dict:
     if cfg.init:
         from safetensors.torch import load_file
 
-        missing = model.load_state_dict(adapt_state_dict(load_file(cfg.init)), strict=False)
+        state = {k: v.float() for k, v in adapt_state_dict(load_file(cfg.init)).items()}
+        if cfg.head == "pca" and "fc.basis" in state:
+            state = reexpress_pca_head(state, model.fc.mean, model.fc.basis)
+        missing = model.load_state_dict(state, strict=False)
         print(f"initialised from {cfg.init} (missing: {len(missing.missing_keys)} tensors)")
-    model.to(device)
-    model = model.to(memory_format=torch.channels_last)
+    return model
+
+
+def _optimiser(cfg: TrainConfig, model: nn.Module, steps_per_epoch: int):
+    """AdamW and a per-step LambdaLR: linear warm-up over the first epoch, then cosine to zero."""
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    steps_per_epoch = math.ceil(len(train_set) / cfg.batch_size)
-    total = cfg.epochs * steps_per_epoch
-    warm = steps_per_epoch
+    total, warm = cfg.epochs * steps_per_epoch, steps_per_epoch
 
     def lr_factor(step: int) -> float:
         if step < warm:
             return (step + 1) / warm
         return 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warm) / max(1, total - warm))))
 
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_factor)
+    return opt, torch.optim.lr_scheduler.LambdaLR(opt, lr_factor)
+
+
+def _epoch_loader(train_set: LandmarkDataset, cfg: TrainConfig, epoch: int, device: torch.device):
+    """The shuffled loader of 0-based ``epoch``; its order and augmentations depend on ``(seed, epoch)``
+    only, so a resumed run sees the batches the uninterrupted one would."""
+    train_set.reseed(cfg.seed, epoch)
+    return torch.utils.data.DataLoader(
+        train_set,
+        batch_size=cfg.batch_size,
+        shuffle=True,
+        generator=torch.Generator().manual_seed(cfg.seed * 1000 + epoch),
+        drop_last=len(train_set) > cfg.batch_size,
+        num_workers=cfg.workers,
+        worker_init_fn=reseed_worker if cfg.workers else None,
+        pin_memory=device.type == "cuda",
+    )
+
+
+def train_one_epoch(model: nn.Module, loader, opt, sched, cfg: TrainConfig, device: torch.device, epoch: int) -> float:
+    """One pass over ``loader`` (0-based ``epoch``), one optimiser and scheduler step per batch.
+
+    Returns:
+        The mean training loss (``cfg.loss``, crop pixels).
+
+    Raises:
+        ValueError: a non-finite loss (nan or inf), naming the epoch and step (1-based).
+    """
+    model.train()
+    losses = []
+    bar = tqdm(loader, desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="batch", leave=False)
+    for step, (x, y) in enumerate(bar):
+        x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+        x = x.contiguous(memory_format=torch.channels_last)
+        loss = landmark_loss(cfg.loss, model(x), y, cfg.img_size)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.step()
+        value = loss.item()  # the one GPU sync of the step, as before the check was added
+        if not math.isfinite(value):
+            bar.close()
+            raise ValueError(f"epoch {epoch + 1}, step {step + 1}: the loss is {value}; lower --lr or check the data")
+        losses.append(value)
+        bar.set_postfix(loss=f"{np.mean(losses[-20:]):.3f}")
+    return float(np.mean(losses))
+
+
+def validate(model: nn.Module, val_set: LandmarkDataset, val_gt: np.ndarray, cfg: TrainConfig) -> dict:
+    """Loss and NME of the model on the un-augmented validation crops.
+
+    Args:
+        val_gt: ``(n, 68, 2)`` ground truth in crop pixels.
+
+    Returns:
+        ``val_loss`` (``cfg.loss``), ``val_nme_mean``, ``val_nme_median``, ``val_failure_rate``
+        (NME as a share of the inter-ocular distance, see :func:`landmarker.metrics.nme`).
+    """
+    pred = predict_crops(model, val_set)
+    val_loss = landmark_loss(
+        cfg.loss,
+        torch.from_numpy(C.to_targets(pred, cfg.img_size).reshape(len(pred), -1)),
+        torch.from_numpy(C.to_targets(val_gt, cfg.img_size).reshape(len(pred), -1)),
+        cfg.img_size,
+    )
+    stats = summarise(nme(pred, val_gt))
+    return {
+        "val_loss": float(val_loss),
+        "val_nme_mean": stats["nme_mean"],
+        "val_nme_median": stats["nme_median"],
+        "val_failure_rate": stats["failure_rate"],
+    }
+
+
+def train(cfg: TrainConfig) -> dict:
+    """Train a model as configured; returns the best epoch's metrics row.
+
+    Writes into ``cfg.out``: ``metrics.csv``, ``loss_curve.png``, ``last.pt`` (with
+    :func:`run_config`), ``best.safetensors`` + ``best.json`` and ``cache/`` (context crops).
+    A resumed run (``cfg.resume``) ends with the weights and metrics an uninterrupted
+    one would have had (on the CPU; cuDNN may differ in the last bits).
+
+    Raises:
+        ValueError: bad configuration or an empty split; ``--resume`` with nothing to
+            resume or with a configuration other than the recorded one; a non-finite
+            training or validation loss (the run stops, ``last.pt`` keeps the last good epoch).
+        landmarker.datasets.DatasetError: malformed dataset.
+    """
+    _check(cfg)
+    out = Path(cfg.out)
+    last_path = out / "last.pt"
+    ckpt = load_checkpoint(last_path, cfg) if cfg.resume else None
+    out.mkdir(parents=True, exist_ok=True)
+    device = _setup(cfg)
+    train_set, val_set, val_gt, train_cache = _datasets(cfg, out)
+    model = _model(cfg, train_set).to(device).to(memory_format=torch.channels_last)
+    steps_per_epoch = math.ceil(len(train_set) / cfg.batch_size)
+    opt, sched = _optimiser(cfg, model, steps_per_epoch)
     rows: list[dict] = []
     start_epoch, best = 0, float("inf")
-    last_path = out / "last.pt"
-    if cfg.resume:
-        if not last_path.is_file():
-            raise ValueError(f"{last_path}: nothing to resume from")
-        ckpt = torch.load(last_path, map_location=device, weights_only=True)
-        model.load_state_dict(ckpt["model"])
-        opt.load_state_dict(ckpt["optimizer"])
-        sched.load_state_dict(ckpt["scheduler"])
-        start_epoch, best = int(ckpt["epoch"]), float(ckpt["best"])
-        torch.set_rng_state(ckpt["torch_rng"])
+    if ckpt is not None:
+        start_epoch, best = restore_checkpoint(ckpt, model, opt, sched)
         rows = read_metrics(out / "metrics.csv")[:start_epoch]
         print(f"resumed {last_path} at epoch {start_epoch} (best validation NME {best:.4f})")
 
@@ -234,51 +423,15 @@ def train(cfg: TrainConfig) -> dict:
     best_row = min(rows, key=lambda r: r["val_nme_mean"]) if rows else None
     for epoch in range(start_epoch, cfg.epochs):
         t0 = time.time()
-        model.train()
-        train_set.reseed(cfg.seed, epoch)
-        gen = torch.Generator().manual_seed(cfg.seed * 1000 + epoch)
-        loader = torch.utils.data.DataLoader(
-            train_set,
-            batch_size=cfg.batch_size,
-            shuffle=True,
-            generator=gen,
-            drop_last=len(train_set) > cfg.batch_size,
-            num_workers=cfg.workers,
-            worker_init_fn=reseed_worker if cfg.workers else None,
-            pin_memory=device.type == "cuda",
-        )
-        losses = []
-        bar = tqdm(loader, desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="batch", leave=False)
-        for x, y in bar:
-            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-            x = x.contiguous(memory_format=torch.channels_last)
-            loss = landmark_loss(cfg.loss, model(x), y, cfg.img_size)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
-            losses.append(loss.item())
-            bar.set_postfix(loss=f"{np.mean(losses[-20:]):.3f}")
-        pred = predict_crops(model, val_set)
-        val_loss = float(
-            landmark_loss(
-                cfg.loss,
-                torch.from_numpy(C.to_targets(pred, cfg.img_size).reshape(len(pred), -1)),
-                torch.from_numpy(C.to_targets(val_gt, cfg.img_size).reshape(len(pred), -1)),
-                cfg.img_size,
+        loader = _epoch_loader(train_set, cfg, epoch, device)
+        train_loss = train_one_epoch(model, loader, opt, sched, cfg, device, epoch)
+        val = validate(model, val_set, val_gt, cfg)
+        if not math.isfinite(val["val_loss"]):  # finite losses, yet the last step left broken weights
+            raise ValueError(
+                f"epoch {epoch + 1}: the validation loss is {val['val_loss']}; lower --lr or check the data"
             )
-        )
-        stats = summarise(nme(pred, val_gt))
-        row = {
-            "epoch": epoch + 1,
-            "train_loss": float(np.mean(losses)),
-            "val_loss": val_loss,
-            "val_nme_mean": stats["nme_mean"],
-            "val_nme_median": stats["nme_median"],
-            "val_failure_rate": stats["failure_rate"],
-            "lr": opt.param_groups[0]["lr"],
-            "seconds": time.time() - t0,
-        }
+        row = {"epoch": epoch + 1, "train_loss": train_loss, **val, "lr": opt.param_groups[0]["lr"],
+               "seconds": time.time() - t0}
         rows.append(row)
         improved = row["val_nme_mean"] < best
         if improved:
@@ -286,21 +439,10 @@ def train(cfg: TrainConfig) -> dict:
             save_weights(model, out / "best.safetensors", model_card(cfg, row, len(train_set), len(val_set)), cfg.half_weights)
         _write_metrics(out / "metrics.csv", rows)
         if (epoch + 1) % cfg.save_every == 0 or epoch + 1 == cfg.epochs:
-            torch.save(
-                {
-                    "model": model.state_dict(),
-                    "optimizer": opt.state_dict(),
-                    "scheduler": sched.state_dict(),
-                    "epoch": epoch + 1,
-                    "best": best,
-                    "torch_rng": torch.get_rng_state(),
-                },
-                out / "last.pt.tmp",
-            )
-            os.replace(out / "last.pt.tmp", last_path)
+            save_checkpoint(last_path, model, opt, sched, epoch + 1, best, cfg)
             _plot_curves(rows, out / "loss_curve.png")
         print(
-            f"epoch {epoch + 1}/{cfg.epochs}: train loss {row['train_loss']:.4f}, val loss {val_loss:.4f}, "
+            f"epoch {epoch + 1}/{cfg.epochs}: train loss {row['train_loss']:.4f}, val loss {row['val_loss']:.4f}, "
             f"val NME mean {100 * row['val_nme_mean']:.2f}% median {100 * row['val_nme_median']:.2f}% "
             f"failures {100 * row['val_failure_rate']:.1f}%, {row['seconds']:.0f}s" + (" *" if improved else ""),
             flush=True,
@@ -340,6 +482,32 @@ def fit_shape_model(dataset: LandmarkDataset, components: int, seed: int = 0, pa
     return torch.from_numpy(mean.astype(np.float32)), torch.from_numpy(basis.astype(np.float32)), explained
 
 
+def reexpress_pca_head(state: dict, mean: torch.Tensor, basis: torch.Tensor) -> dict:
+    """Carry a trained PCA head over to a new shape model (``--init`` with ``--head pca``).
+
+    The old head gives ``m_old + s_old @ B_old`` with ``s_old = W f + b``. The new
+    shape model ``(mean (136,), basis (K, 136))``, fitted on this run's training
+    shapes, gets the scores whose shapes are the least-squares projection of the
+    old ones: ``s_new = (m_old - mean + s_old @ B_old) @ pinv(basis)``, linear in
+    ``s_old``, so ``W`` and ``b`` are mapped exactly. Fine-tuning then starts from the
+    old network's predictions, projected onto the new shape space (which may hold
+    corrected labels or mirrored shapes the old one lacked).
+
+    Returns:
+        ``state`` with ``fc.mean``, ``fc.basis``, ``fc.scores.weight`` and ``fc.scores.bias`` replaced.
+    """
+    state = dict(state)
+    m_old, b_old = state["fc.mean"].double(), state["fc.basis"].double()
+    pinv = torch.linalg.pinv(basis.double())  # (136, K)
+    a = b_old @ pinv  # (K_old, K)
+    c = (m_old - mean.double()) @ pinv
+    w, b = state["fc.scores.weight"].double(), state["fc.scores.bias"].double()  # (K_old, 512), (K_old,)
+    state["fc.scores.weight"] = (a.T @ w).float()
+    state["fc.scores.bias"] = (b @ a + c).float()
+    state["fc.mean"], state["fc.basis"] = mean.clone(), basis.clone()
+    return state
+
+
 def augment_free_landmarks(cache, i: int) -> np.ndarray:
     """Ground-truth landmarks of face ``i`` in its un-augmented crop pixels, ``(68, 2)``."""
     n = cache.img_size
@@ -371,8 +539,8 @@ def model_card(cfg: TrainConfig, row: dict, n_train: int, n_val: int) -> dict:
             ),
         },
         "training": {
-            "data": cfg.data,
-            "validation": cfg.val or f"identity-held-out split of {cfg.data}: val_fraction {cfg.val_fraction}, seed {cfg.seed}",
+            "data": " + ".join(data_specs(cfg.data)),
+            "validation": cfg.val or f"identity-held-out split of {' + '.join(data_specs(cfg.data))}: val_fraction {cfg.val_fraction}, seed {cfg.seed}",
             "train_faces": n_train,
             "val_faces": n_val,
             "epochs": cfg.epochs,

@@ -194,6 +194,10 @@ class Augment:
     rotation_deg: +- degrees; scale: +- relative crop side; shift: +- share of the
     crop side; flip_p: mirror probability; brightness: +- grey levels;
     contrast: +- relative; blur_p: probability of a light Gaussian blur.
+    Degradations, so crops from photos of another quality look like training crops:
+    lowres_p: probability of resampling the crop at 30-80% of its side and back
+    (a smaller, softer face); jpeg_p: probability of a JPEG round trip at quality
+    30-90; noise_p: probability of Gaussian noise of sigma 2-8 grey levels.
     """
 
     rotation_deg: float = 15.0
@@ -203,9 +207,12 @@ class Augment:
     brightness: float = 25.0
     contrast: float = 0.3
     blur_p: float = 0.15
+    lowres_p: float = 0.0
+    jpeg_p: float = 0.0
+    noise_p: float = 0.0
 
     def __post_init__(self) -> None:
-        for name in ("flip_p", "blur_p"):
+        for name in ("flip_p", "blur_p", "lowres_p", "jpeg_p", "noise_p"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} is a probability in [0, 1], got {getattr(self, name)}")
 
@@ -251,11 +258,21 @@ def augmented_crop(
     mean = f.mean()
     f = (f - mean) * (1.0 + rng.uniform(-aug.contrast, aug.contrast)) + mean
     f += rng.uniform(-aug.brightness, aug.brightness)
-    if rng.random() < aug.blur_p:
-        import cv2
+    import cv2
 
+    if rng.random() < aug.blur_p:
         f = cv2.GaussianBlur(f, (0, 0), rng.uniform(0.5, 1.2))
-    return np.clip(f, 0, 255).astype(np.uint8), pts
+    if rng.random() < aug.lowres_p:
+        small = max(8, round(n * rng.uniform(0.3, 0.8)))
+        f = cv2.resize(cv2.resize(f, (small, small), interpolation=cv2.INTER_AREA), (n, n),
+                       interpolation=cv2.INTER_LINEAR)
+    if rng.random() < aug.noise_p:
+        f = f + rng.normal(0.0, rng.uniform(2.0, 8.0), f.shape).astype(np.float32)
+    out = np.clip(f, 0, 255).astype(np.uint8)
+    if rng.random() < aug.jpeg_p:
+        ok, buf = cv2.imencode(".jpg", out, [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(30, 91))])
+        out = cv2.imdecode(buf, cv2.IMREAD_GRAYSCALE)
+    return out, pts
 
 
 def reseed_worker(worker_id: int) -> None:

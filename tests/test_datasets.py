@@ -5,7 +5,10 @@ from landmarker.datasets import (
     DatasetError,
     load_dataset,
     load_dlib_xml,
+    load_dlib_xml_boxes,
     load_pts,
+    load_ytf68,
+    ytf68_offset_iod,
     split_by_identity,
     ytf68_identity,
 )
@@ -44,12 +47,34 @@ def test_dlib_xml_refuses_missing_parts(tmp_path, data_dir):
 
 
 def test_ytf68_rows(data_dir):
-    samples = load_dataset(f"ytf68:{data_dir / 'ytf68-mini'}")
-    assert len(samples) == 4
-    assert samples[0].image_path.name == "Luis_Fonsi_21.jpg"
-    assert samples[0].identity == "Luis_Fonsi"
-    assert tuple(samples[0].landmarks[0]) == (45.0, 98.0)
-    assert all(s.landmarks.shape == (68, 2) for s in samples)
+    raw = load_ytf68(data_dir / "ytf68-mini", correct_offset=False)
+    assert len(raw) == 4
+    assert raw[0].image_path.name == "Luis_Fonsi_21.jpg"
+    assert raw[0].identity == "Luis_Fonsi"
+    assert tuple(raw[0].landmarks[0]) == (45.0, 98.0)  # as stored in landmarks.csv
+    assert all(s.landmarks.shape == (68, 2) and s.landmarks.dtype == np.float32 for s in raw)
+
+
+def test_ytf68_labels_are_moved_onto_the_300w_convention(data_dir):
+    raw = load_ytf68(data_dir / "ytf68-mini", correct_offset=False)
+    corrected = load_dataset(f"ytf68:{data_dir / 'ytf68-mini'}")  # the default corrects
+    offset = ytf68_offset_iod()
+    assert offset.shape == (68, 2)
+    # the measured offset: points sit right of and below 300-W's by a few % of the IOD
+    assert 0.02 < offset[:, 0].mean() < 0.04 and 0.01 < offset[:, 1].mean() < 0.025
+    for r, c in zip(raw, corrected):
+        iod = np.linalg.norm(r.landmarks[36] - r.landmarks[45])
+        np.testing.assert_allclose(r.landmarks - c.landmarks, offset * iod, atol=1e-3)
+        assert c.landmarks.dtype == np.float32
+
+
+def test_dlib_xml_boxes_without_parts(data_dir):
+    boxes = load_dlib_xml_boxes(data_dir / "dlib-faces" / "training.xml")
+    assert sum(len(b) for b in boxes.values()) == 18
+    first = next(iter(boxes.items()))
+    assert first[0].name == "2007_007763.jpg" and first[1][0] == (194.0, 90.0, 231.0, 127.0)
+    with pytest.raises(DatasetError, match="no such file"):
+        load_dlib_xml_boxes(data_dir / "nowhere.xml")
 
 
 def test_pts_folder(tmp_path, data_dir):

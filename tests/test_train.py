@@ -47,7 +47,7 @@ def np_approx(v):
     return pytest.approx(v, rel=1e-5)
 
 
-def test_train_cli_writes_run_and_resumes(tmp_path, data_dir):
+def test_train_cli_writes_run_and_resumes(tmp_path, data_dir, capsys):
     data = f"ytf68:{data_dir / 'ytf68-mini'}"
     run = tmp_path / "run"
     args = ["train", "--data", data, "--val", data, "--out", str(run), "--img-size", "32",
@@ -57,9 +57,14 @@ def test_train_cli_writes_run_and_resumes(tmp_path, data_dir):
         assert (run / name).is_file(), name
     rows = list(csv.DictReader(open(run / "metrics.csv")))
     assert [r["epoch"] for r in rows] == ["1", "2"]
-    assert landmarker_main(args + ["--epochs", "3", "--resume"]) == 0
+    # a finished run resumed as configured has nothing left to do
+    assert landmarker_main(args + ["--epochs", "2", "--resume"]) == 0
     rows = list(csv.DictReader(open(run / "metrics.csv")))
-    assert [r["epoch"] for r in rows] == ["1", "2", "3"]
+    assert [r["epoch"] for r in rows] == ["1", "2"]
+    # more epochs change the learning-rate schedule: a new run, not a resume
+    capsys.readouterr()
+    assert landmarker_main(args + ["--epochs", "3", "--resume"]) == 2
+    assert "epochs 2 (now 3)" in capsys.readouterr().err
     model, card = load_model(run / "best.safetensors")
     assert card["input"]["img_size"] == 32 and card["training"]["loss"] == "mse"
 

@@ -6,7 +6,7 @@ The copy holds what ``landmarker train --boxes`` needs and nothing more:
   shrunk where the face is larger than training at ``--max-img-size`` px needs
   (the crop side, ``crop_scale`` x the face box, is kept at least ``--margin`` x
   that size), so the copy is a fraction of the original's size;
-- ``landmarks.csv``: the landmarks, scaled with their image;
+- ``landmarks.csv``: the landmarks as stored (the loader corrects them), scaled with their image;
 - ``boxes.csv``: the face boxes the training detector (``--detector``, default
   ``hog``, as ``landmarker train`` uses) finds in the *original* frames, scaled.
 
@@ -74,7 +74,7 @@ def main(argv=None) -> int:
     p.add_argument("--quality", type=int, default=95)
     p.add_argument("--n-jobs", type=int, default=-1)
     args = p.parse_args(argv)
-    samples = load_ytf68(args.src)
+    samples = load_ytf68(args.src, correct_offset=False)  # the copy keeps the labels as stored
     dst = Path(args.dst)
     (dst / "images").mkdir(parents=True, exist_ok=True)
     chunks = [samples[i : i + 64] for i in range(0, len(samples), 64)]

@@ -1,0 +1,45 @@
+"""Golden landmarks: the shipped model gives the same faces and points as when they were recorded.
+
+A silent change of the model (its weights, the crop rule, the detector, the
+decoding or normalisation) moves these. Regenerate them with
+``tools/make_golden.py`` only when the model changes on purpose.
+"""
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from landmarker.decode import read_image
+from landmarker.landmarks_csv import read_landmarks_csv
+from landmarker.predictor import Landmarker
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tools"))
+from make_golden import GOLDEN_CSV, GOLDEN_IMAGES, weights_sha256  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def golden():
+    return read_landmarks_csv(GOLDEN_CSV)
+
+
+def test_golden_file_belongs_to_the_shipped_weights(golden):
+    recorded = (GOLDEN_CSV.parent / "weights.sha256").read_text().strip()
+    assert recorded == weights_sha256(), (
+        "the shipped weights changed since the golden landmarks were recorded: "
+        "run tools/make_golden.py if the change is on purpose"
+    )
+    assert set(golden) == set(GOLDEN_IMAGES)
+
+
+def test_shipped_model_reproduces_golden_landmarks(golden, data_dir):
+    model = Landmarker()
+    for name, faces in golden.items():
+        got = model.predict(read_image(data_dir / name))
+        assert len(got) == len(faces), f"{name}: {len(got)} faces, golden has {len(faces)}"
+        for g, f in zip(got, faces):
+            np.testing.assert_allclose(g.box, f.box, atol=0.01, err_msg=f"{name}: face box moved")
+            # the CSV keeps 0.01 px; allow for float differences between CPUs
+            np.testing.assert_allclose(g.landmarks, f.landmarks, atol=0.05, err_msg=f"{name}: landmarks moved")

@@ -1,0 +1,55 @@
+"""Write the golden landmarks of the shipped weights: ``tests/data/golden/landmarks.csv``.
+
+``tests/test_golden.py`` predicts the same images again and compares, so that a
+silent change of the model (weights, crop rule, detector, preprocessing) fails a
+test. Run this only when the model changes on purpose, and say so in the commit:
+
+    .venv/bin/python tools/make_golden.py
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+from pathlib import Path
+
+from landmarker.decode import read_image
+from landmarker.landmarks_csv import HEADER, face_row
+from landmarker.model import SHIPPED_WEIGHTS
+from landmarker.predictor import Landmarker
+
+DATA = Path(__file__).resolve().parents[1] / "tests" / "data"
+# portraits, a frame, a small-face group photo: images the tests ship
+GOLDEN_IMAGES = [
+    "portraits/A000360.jpg",
+    "portraits/S000033.jpg",
+    "dlib-faces/Tom_Cruise_avp_2014_4.jpg",
+    "dlib-faces/2008_001322.jpg",
+    "ytf68-hard/images/" + sorted(p.name for p in (DATA / "ytf68-hard" / "images").iterdir())[0],
+]
+GOLDEN_CSV = DATA / "golden" / "landmarks.csv"
+
+
+def weights_sha256(path: Path = SHIPPED_WEIGHTS) -> str:
+    """SHA-256 of a weights file, hex."""
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def main() -> None:
+    model = Landmarker()
+    GOLDEN_CSV.parent.mkdir(parents=True, exist_ok=True)
+    with open(GOLDEN_CSV, "w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(HEADER)
+        for name in GOLDEN_IMAGES:
+            faces = model.predict(read_image(DATA / name))
+            if not faces:
+                raise SystemExit(f"{name}: no face found; golden images must hold faces")
+            for i, face in enumerate(faces):
+                w.writerow(face_row(name, i, face))
+    (GOLDEN_CSV.parent / "weights.sha256").write_text(weights_sha256() + "\n")
+    print(f"wrote {GOLDEN_CSV} ({len(GOLDEN_IMAGES)} images) for weights {weights_sha256()[:12]}")
+
+
+if __name__ == "__main__":
+    main()
