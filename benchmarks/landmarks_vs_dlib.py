@@ -1,6 +1,6 @@
 """Landmark accuracy and speed: dlib's 68-point shape predictor vs ours (PyTorch and ONNX Runtime).
 
-One process, the same images and the same face boxes for all three methods, on each
+One process, the same images and the same face boxes for every method, on each
 ``--data`` set (repeatable; default the shared ytf68):
 
 - images: for a ``ytf68`` set, its identity-held-out validation split
@@ -9,12 +9,13 @@ One process, the same images and the same face boxes for all three methods, on e
   ignored: these sets are small and were not trained on);
 - boxes: the dlib HOG detector's box for each labelled face (IoU > 0.3 with the box
   made from its landmarks, as training and ``landmarker evaluate`` match them). A face
-  the detector misses counts as a failure (NME = inf) for all three methods;
+  the detector misses counts as a failure (NME = inf) for every method;
 - dlib: ``shape_predictor_68_face_landmarks.dat`` from face-recognition-models, an
   ensemble of regression trees (Kazemi and Sullivan, "One Millisecond Face Alignment
   with an Ensemble of Regression Trees", CVPR 2014), trained on iBUG 300-W;
-- ours: the ResNet18 weights (``--weights``, default shipped) in PyTorch, and their
-  ONNX export in ONNX Runtime (CPU).
+- ours: the ResNet18 weights (``--weights``, default shipped) in PyTorch, their
+  ONNX export in ONNX Runtime (CPU), and the latter with test-time flip averaging
+  (``Landmarker(flip_average=True)``: the mirrored crop too, twice the network time).
 
 Times cover the landmark stage only, on decoded images with known boxes: for dlib
 the ``shape_predictor`` call; for ours crop + network + mapping back
@@ -175,7 +176,7 @@ def measure_dataset(samples, models, args):
     from landmarker.decode import read_image
     from landmarker.metrics import mean_offset_iod, nme, summarise
 
-    dlib_sp, hog, torch_model, onnx_model = models
+    dlib_sp, hog, torch_model, onnx_model, onnx_flip = models
     n = len(samples)
     images = {s.image_path: read_image(s.image_path) for s in samples}
     boxes = detector_boxes(samples, images, hog)
@@ -189,7 +190,8 @@ def measure_dataset(samples, models, args):
     runs = {}
     run_dlib(dlib_sp, images, warm, boxes, n)
     runs["dlib ERT 68"] = {"single": best_of(args.repeat, lambda: run_dlib(dlib_sp, images, groups, boxes, n))}
-    for label, model in (("ours, PyTorch", torch_model), ("ours, ONNX Runtime", onnx_model)):
+    for label, model in (("ours, PyTorch", torch_model), ("ours, ONNX Runtime", onnx_model),
+                         ("ours, ONNX Runtime, flip-averaged", onnx_flip)):
         run_ours(model, images, warm, boxes, n, False)
         run_ours(model, images, groups, boxes, n, True)
         runs[label] = {
@@ -260,6 +262,8 @@ def main() -> None:
         HogDetector(),
         Landmarker(args.weights, detector=None, batch_size=args.batch_size, num_threads=threads),
         Landmarker(onnx_path, backend="onnx", detector=None, batch_size=args.batch_size, num_threads=threads),
+        Landmarker(onnx_path, backend="onnx", detector=None, batch_size=args.batch_size, num_threads=threads,
+                   flip_average=True),
     )
 
     rows, results, notes = [], {}, []
@@ -277,7 +281,7 @@ def main() -> None:
         rows += [table_row(name, label, r) for label, r in m["results"].items()]
         notes.append(
             f"- {name} ({spec}): {which}, {m['n']} faces in {m['images']} images; the HOG detector found "
-            f"{m['found']}, the {m['n'] - m['found']} missed face(s) count as failures (NME = inf) for all three "
+            f"{m['found']}, the {m['n'] - m['found']} missed face(s) count as failures (NME = inf) for all "
             f"methods, NME mean and offsets are over the found faces; largest PyTorch vs ONNX landmark "
             f"difference {m['diff']:.4f} px; CED plot {ced}"
         )

@@ -138,6 +138,8 @@ def _command_line(args, specs: list[str]) -> str:
               f"--detector {args.detector}"]
     if getattr(args, "backend", "torch") != "torch":
         parts.append(f"--backend {args.backend}")
+    if getattr(args, "flip_average", False):
+        parts.append("--flip-average")
     return "landmarker evaluate " + " ".join(parts)
 
 
@@ -172,7 +174,8 @@ def evaluate_command(args) -> int:
     names = [dataset_name(spec) for spec, _, _ in selected]
     if len(set(names)) < len(names):  # same last path part twice: show the specs in full
         names = [spec for spec, _, _ in selected]
-    model = Landmarker(args.weights, detector=args.detector, backend=backend)
+    flip = bool(getattr(args, "flip_average", False))
+    model = Landmarker(args.weights, detector=args.detector, backend=backend, flip_average=flip)
     rows, curves = [], {}
     for (spec, split, samples), name in zip(selected, names):
         if samples:
@@ -182,7 +185,8 @@ def evaluate_command(args) -> int:
             res = {"nme": np.zeros(0)}
         rows.append({"data": spec, "name": name, "split": split, **measure(res)})
 
-    print(f"weights: {args.weights or 'shipped'} ({backend}); detector: {args.detector}; "
+    print(f"weights: {args.weights or 'shipped'} ({backend}{', flip-averaged' if flip else ''}); "
+          f"detector: {args.detector}; "
           f"NME: inter-ocular (points 36-45); offset: mean over faces of mean(pred - gt) / IOD, "
           f"+x right, +y down\n")
     print(markdown_table(rows))

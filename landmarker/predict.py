@@ -83,7 +83,7 @@ def predict_command(args) -> int:
             print(f"{len(images) - len(given)} images have no box in {args.boxes}: skipped", file=sys.stderr)
         images = [(p, n) for p, n in images if n in given]
     model = Landmarker(args.weights, detector=None if given is not None else args.detector,
-                       backend=getattr(args, "backend", "torch"))
+                       backend=getattr(args, "backend", "torch"), flip_average=getattr(args, "flip_average", False))
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.tmp")

@@ -53,6 +53,10 @@ class Landmarker:
             threads (None leaves the library's default).
         backend: ``"torch"`` (default) or ``"onnx"`` (ONNX Runtime, CPU); see
             :mod:`landmarker.backends`.
+        flip_average: also predict each mirrored crop, un-mirror its landmarks with
+            the 68-point permutation and average the two (test-time augmentation;
+            twice the network time). Sound only for weights trained on
+            mirror-consistent labels (all weights since the ytf68 label correction).
 
     Raises:
         FileNotFoundError, ValueError: missing or unusable weights.
@@ -66,6 +70,7 @@ class Landmarker:
         batch_size: int = 64,
         num_threads: int | None = None,
         backend: str = "torch",
+        flip_average: bool = False,
     ):
         self.backend = load_backend(backend, weights, device, batch_size, num_threads)
         self.card = self.backend.card
@@ -77,6 +82,7 @@ class Landmarker:
         self.crop_shift_y = float(rule.get("crop_shift_y", C.CROP_SHIFT_Y))
         self.detector = make_detector(detector) if isinstance(detector, str) else detector
         self.batch_size = batch_size
+        self.flip_average = flip_average
 
     def _crops(self, gray: np.ndarray, boxes) -> tuple[np.ndarray, list[np.ndarray]]:
         crops, inverses = [], []
@@ -94,7 +100,17 @@ class Landmarker:
         if len(crops) == 0:
             return np.zeros((0, 68, 2), np.float32)
         self.backend.batch_size = self.batch_size
-        return C.from_targets(self.backend(crops).reshape(-1, 68, 2), self.img_size).astype(np.float32)
+        if not self.flip_average:
+            return C.from_targets(self.backend(crops).reshape(-1, 68, 2), self.img_size).astype(np.float32)
+        # the mirrored crop of a box is the crop of the mirrored image's box: crop[:, ::-1]
+        both = C.from_targets(
+            self.backend(np.concatenate([crops, np.ascontiguousarray(crops[:, :, ::-1])])).reshape(-1, 68, 2),
+            self.img_size,
+        )
+        plain, mirrored = both[: len(crops)], both[len(crops) :]
+        mirrored = mirrored[:, C.FLIP_PERMUTATION]
+        mirrored[..., 0] = self.img_size - 1 - mirrored[..., 0]
+        return ((plain + mirrored) / 2).astype(np.float32)
 
     def predict_boxes(self, image: np.ndarray, boxes: Sequence[Sequence[float]]) -> np.ndarray:
         """Landmarks for given face boxes of one image.

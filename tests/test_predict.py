@@ -79,3 +79,20 @@ def test_predict_cli_writes_csv_and_overlays(tmp_path, data_dir):
 def test_predict_cli_missing_path_exits_2(tmp_path, capsys):
     assert landmarker_main(["predict", str(tmp_path / "nope"), "--out", str(tmp_path / "x.csv")]) == 2
     assert "nope" in capsys.readouterr().err
+
+
+def test_flip_average_equals_mean_with_prediction_on_mirrored_image(data_dir):
+    from landmarker import crop as C
+
+    image = read_image(data_dir / "portraits" / "A000360.jpg")
+    plain = Landmarker(detector="hog")
+    flip = Landmarker(detector="hog", flip_average=True)
+    box = plain.detector(image)[0].box
+    p = plain.predict_boxes(image, [box])
+    # the same face in the mirrored image (boxes in edge coordinates), mapped back
+    w = image.shape[1]
+    m = plain.predict_boxes(np.ascontiguousarray(image[:, ::-1]), [(w - box[2], box[1], w - box[0], box[3])])
+    m[..., 0] = w - 1 - m[..., 0]
+    m = m[:, C.FLIP_PERMUTATION]
+    assert np.abs(p - m).max() > 0.05  # the two predictions differ, so the test can tell
+    np.testing.assert_allclose(flip.predict_boxes(image, [box]), (p + m) / 2, atol=0.02)
