@@ -169,3 +169,27 @@ def test_huge_photo_landmarks_from_full_resolution(portrait):
     assert err.mean() < 0.08 and err.max() < 0.25, (err.mean(), err.max())
     # one full-size gray copy (H*W bytes) and small ones: no extra full-size RGB or gray copy
     assert peak < 1.5 * big.shape[0] * big.shape[1], peak / 1e6
+
+
+def test_small_faces_in_a_1080p_group_photo_are_found(auto, data_dir):
+    """A 1920x1080 photo with a 50 px face: found by the default, as by dlib's HOG upsampled once."""
+    big = read_image(data_dir / "portraits" / "A000360.jpg")
+    small = read_image(data_dir / "portraits" / "S000033.jpg")
+    canvas = np.empty((1080, 1920, 3), np.uint8)
+    canvas[:] = np.linspace(70, 190, 1920)[None, :, None].astype(np.uint8)
+    places = []
+    for image, h, x, y in ((big, 800, 100, 140), (small, 100, 1500, 600)):
+        w = round(image.shape[1] * h / image.shape[0])
+        canvas[y : y + h, x : x + w] = cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA)
+        places.append((x, y, x + w, y + h))
+    native = HogDetector(upsample=0)(canvas)
+    assert not any(_inside(d.box, places[1]) for d in native)  # at native size HOG misses the small face
+    for detector in (auto, make_detector("hog")):  # images up to 1920x1200 are searched upsampled once
+        found = detector(canvas)
+        assert len(found) == 2
+        assert _inside(found[0].box, places[0]) and _inside(found[1].box, places[1])
+
+
+def _inside(box, region) -> bool:
+    cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+    return region[0] <= cx <= region[2] and region[1] <= cy <= region[3]

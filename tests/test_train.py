@@ -1,4 +1,5 @@
 import csv
+import json
 
 import numpy as np
 import torch
@@ -91,3 +92,15 @@ def test_pca_shape_model_reconstructs_training_shapes(data_dir):
     y = torch.stack([data[i][1] for i in range(len(data))]) - mean
     resid = y - (y @ unit.T) @ unit
     assert resid.norm() < 0.5 * y.norm()
+
+
+def test_train_on_several_datasets_at_once(tmp_path, data_dir):
+    ytf = f"ytf68:{data_dir / 'ytf68-mini'}"
+    xml = f"dlib-xml:{data_dir / 'dlib-faces' / 'training_with_face_landmarks.xml'}"
+    run = tmp_path / "run"
+    args = ["train", "--data", ytf, "--data", xml, "--val", ytf, "--out", str(run), "--img-size", "32",
+            "--batch-size", "8", "--detector", "none", "--epochs", "1"]
+    assert landmarker_main(args) == 0
+    card = json.loads((run / "best.json").read_text())
+    assert card["training"]["train_faces"] == 4 + 18  # both sets, not only the first
+    assert card["training"]["data"] == f"{ytf} + {xml}"
