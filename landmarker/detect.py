@@ -111,8 +111,12 @@ class HogDetector:
         self.upsample = upsample
         self.threshold = threshold
 
-    def run(self, gray: np.ndarray, upsample: int | None = None, threshold: float | None = None) -> list[Detection]:
-        """HOG on a gray uint8 ``(H, W)`` image.
+    def run(self, image: np.ndarray, upsample: int | None = None, threshold: float | None = None) -> list[Detection]:
+        """HOG on an RGB uint8 ``(H, W, 3)`` or gray ``(H, W)`` image.
+
+        dlib's HOG takes, at each pixel, the gradient of the colour channel where it
+        is strongest, so an RGB image finds faces a gray copy can miss (faces
+        whose edges differ in hue more than in brightness); give it RGB when there is one.
 
         Args:
             upsample, threshold: override the detector's own settings for this call.
@@ -120,17 +124,17 @@ class HogDetector:
         Returns:
             :class:`Detection` list, unsorted, with dlib's scores (>= ``threshold``).
         """
-        gray = np.ascontiguousarray(gray)
-        up = (_upsample_for(gray) if self.upsample is None else self.upsample) if upsample is None else upsample
+        image = np.ascontiguousarray(image)
+        up = (_upsample_for(image) if self.upsample is None else self.upsample) if upsample is None else upsample
         thr = self.threshold if threshold is None else threshold
-        rects, scores, _ = self._detector.run(gray, up, thr)
+        rects, scores, _ = self._detector.run(image, up, thr)
         return [
             Detection((float(r.left()), float(r.top()), float(r.right() + 1), float(r.bottom() + 1)), float(s))
             for r, s in zip(rects, scores)
         ]
 
     def __call__(self, image: np.ndarray) -> list[Detection]:
-        return _by_area(self.run(to_gray(image)))
+        return _by_area(self.run(image))
 
 
 class HaarDetector:
@@ -242,7 +246,7 @@ class HogHaarDetector:
     def __call__(self, image: np.ndarray) -> list[Detection]:
         gray = np.ascontiguousarray(to_gray(image))
         upsample = _upsample_for(gray)
-        found = self.hog.run(gray, upsample)
+        found = self.hog.run(image, upsample)
         faces = [d for d in found if d.score >= 0.0]
         weak = sorted((d for d in found if d.score < 0.0), key=lambda d: -d.score)
         for d in weak[: self.max_candidates]:
