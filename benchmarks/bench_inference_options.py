@@ -5,7 +5,8 @@ averaging (predict on the mirrored image, un-mirror with the 68-point permutatio
 average), two-pass crop refinement (re-crop from the first prediction's landmark box,
 predict again) and both. Also prints the mean (x, y) error of plain predictions and of
 predictions on the mirrored image mapped back: a gap between the two means the labels are
-not mirror-symmetric (ytf68's are not; see the model card's ``flip_p_note``).
+not mirror-symmetric (ytf68's stored labels were not; the loader now corrects them, see
+``landmarker.datasets.load_ytf68``). ``Landmarker(flip_average=True)`` is the flip option.
 
     .venv/bin/python benchmarks/bench_inference_options.py [--weights FILE] [--n N]
 """
