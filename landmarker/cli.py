@@ -51,6 +51,12 @@ def _add_train(sub) -> None:
                    help="probability of a JPEG round trip at quality 30-90 (default 0)")
     p.add_argument("--noise-p", type=float, default=0.0,
                    help="probability of Gaussian noise, sigma 2-8 grey levels (default 0)")
+    p.add_argument("--unlabelled", help="folder of unlabelled portraits for semi-supervised equivariance "
+                   "consistency (Honari et al., CVPR 2018): two augmented crops of each face must agree")
+    p.add_argument("--consistency-weight", type=float, default=0.5,
+                   help="weight of the consistency loss against the supervised loss (default 0.5)")
+    p.add_argument("--unlabelled-batch", type=int, default=8,
+                   help="unlabelled faces per training step, two crops each (default 8)")
     p.add_argument("--boxes", help="CSV of face boxes (image,left,top,right,bottom) to choose training boxes "
                    "from instead of running the detector (e.g. the boxes of tools/compact_ytf68.py)")
     p.add_argument("--save-every", type=int, default=1,
@@ -159,6 +165,9 @@ def _run_train(args) -> int:
         max_train=args.max_train,
         boxes=args.boxes,
         workers=args.workers,
+        unlabelled=args.unlabelled,
+        consistency_weight=args.consistency_weight,
+        unlabelled_batch=args.unlabelled_batch,
         save_every=args.save_every,
         augment=(
             Augment(0, 0, 0, 0, 0, 0, 0)

@@ -38,6 +38,7 @@ from torch import nn
 from tqdm import tqdm
 
 from . import crop as C
+from .consistency import UnlabelledPairs, build_unlabelled_cache, consistency_loss
 from .datasets import FaceSample, load_dataset, split_by_identity
 from .metrics import nme, summarise
 from .model import adapt_state_dict, build_model, save_weights
@@ -92,6 +93,9 @@ class TrainConfig:
     resume: bool = False
     half_weights: bool = True
     max_train: int | None = None
+    unlabelled: str | None = None
+    consistency_weight: float = 0.5
+    unlabelled_batch: int = 8
     augment: Augment = field(default_factory=Augment)
 
 
@@ -250,6 +254,9 @@ def _check(cfg: TrainConfig) -> None:
         raise ValueError(f"--save-every must be >= 1, got {cfg.save_every}")
     if cfg.workers < 0:
         raise ValueError(f"--workers must be >= 0, got {cfg.workers}")
+    if cfg.unlabelled and (cfg.consistency_weight < 0 or cfg.unlabelled_batch < 1):
+        raise ValueError(f"--consistency-weight must be >= 0 and --unlabelled-batch >= 1, got "
+                         f"{cfg.consistency_weight} and {cfg.unlabelled_batch}")
 
 
 def _setup(cfg: TrainConfig) -> torch.device:
@@ -329,8 +336,22 @@ def _epoch_loader(train_set: LandmarkDataset, cfg: TrainConfig, epoch: int, devi
     )
 
 
-def train_one_epoch(model: nn.Module, loader, opt, sched, cfg: TrainConfig, device: torch.device, epoch: int) -> float:
+def _unlabelled_batches(pairs, cfg: TrainConfig, epoch: int):
+    """Endless shuffled batches of unlabelled pairs for 0-based ``epoch``, drawn from ``(seed, epoch)``."""
+    pairs.reseed(cfg.seed, epoch, 1)
+    gen = torch.Generator().manual_seed(cfg.seed * 1000 + epoch + 500)
+    while True:
+        yield from torch.utils.data.DataLoader(pairs, batch_size=min(cfg.unlabelled_batch, len(pairs)),
+                                               shuffle=True, generator=gen, drop_last=True)
+
+
+def train_one_epoch(
+    model: nn.Module, loader, opt, sched, cfg: TrainConfig, device: torch.device, epoch: int, unlabelled=None
+) -> float:
     """One pass over ``loader`` (0-based ``epoch``), one optimiser and scheduler step per batch.
+
+    With ``unlabelled`` (an endless iterator of :class:`landmarker.consistency.UnlabelledPairs`
+    batches), each step adds ``cfg.consistency_weight`` times the consistency loss of one batch.
 
     Returns:
         The mean training loss (``cfg.loss``, crop pixels).
@@ -345,6 +366,8 @@ def train_one_epoch(model: nn.Module, loader, opt, sched, cfg: TrainConfig, devi
         x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
         x = x.contiguous(memory_format=torch.channels_last)
         loss = landmark_loss(cfg.loss, model(x), y, cfg.img_size)
+        if unlabelled is not None:
+            loss = loss + cfg.consistency_weight * consistency_loss(model, next(unlabelled), cfg.img_size, device)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -406,6 +429,11 @@ def train(cfg: TrainConfig) -> dict:
     device = _setup(cfg)
     train_set, val_set, val_gt, train_cache = _datasets(cfg, out)
     model = _model(cfg, train_set).to(device).to(memory_format=torch.channels_last)
+    pairs = None
+    if cfg.unlabelled:
+        contexts = build_unlabelled_cache(cfg.unlabelled, cfg.img_size, cfg.detector or "hog", out / "cache")
+        pairs = UnlabelledPairs(contexts, cfg.img_size, cfg.augment, cfg.seed)
+        print(f"unlabelled faces {len(contexts)} from {cfg.unlabelled}; consistency weight {cfg.consistency_weight}")
     steps_per_epoch = math.ceil(len(train_set) / cfg.batch_size)
     opt, sched = _optimiser(cfg, model, steps_per_epoch)
     rows: list[dict] = []
@@ -424,7 +452,8 @@ def train(cfg: TrainConfig) -> dict:
     for epoch in range(start_epoch, cfg.epochs):
         t0 = time.time()
         loader = _epoch_loader(train_set, cfg, epoch, device)
-        train_loss = train_one_epoch(model, loader, opt, sched, cfg, device, epoch)
+        train_loss = train_one_epoch(model, loader, opt, sched, cfg, device, epoch,
+                                     _unlabelled_batches(pairs, cfg, epoch) if pairs is not None else None)
         val = validate(model, val_set, val_gt, cfg)
         if not math.isfinite(val["val_loss"]):  # finite losses, yet the last step left broken weights
             raise ValueError(

@@ -241,25 +241,40 @@ def augmented_crop(
         ``(crop uint8 (N, N), landmarks float32 (68, 2) in crop pixels)``.
     """
     n = img_size
-    c = (2 * n - 1) / 2.0
     if aug is None or rng is None:
+        c = (2 * n - 1) / 2.0
         m = C.crop_matrix(c, c, n, n)
         return C.warp_crop(context, m, n), C.apply_affine(landmarks, m)
-    side = n * (1.0 + rng.uniform(-aug.scale, aug.scale))
-    dx, dy = rng.uniform(-aug.shift, aug.shift, size=2) * n
-    angle = rng.uniform(-aug.rotation_deg, aug.rotation_deg)
-    flip = bool(rng.random() < aug.flip_p)
-    m = C.crop_matrix(c + dx, c + dy, side, n, angle, flip)
+    m, flip = random_crop_matrix(n, rng, aug)
     img = C.warp_crop(context, m, n)
     pts = C.apply_affine(landmarks, m)
     if flip:
         pts = pts[C.FLIP_PERMUTATION]
+    return photometric(img, rng, aug), pts
+
+
+def random_crop_matrix(img_size: int, rng: np.random.Generator, aug: Augment) -> tuple[np.ndarray, bool]:
+    """A random geometric augmentation: the float64 ``(2, 3)`` matrix from ``(2N, 2N)`` context-crop
+    pixels to ``(N, N)`` crop pixels (rotated, scaled, shifted, mirrored within ``aug``'s ranges) and
+    whether it mirrors (then landmarks are re-ordered with :data:`landmarker.crop.FLIP_PERMUTATION`)."""
+    n = img_size
+    c = (2 * n - 1) / 2.0
+    side = n * (1.0 + rng.uniform(-aug.scale, aug.scale))
+    dx, dy = rng.uniform(-aug.shift, aug.shift, size=2) * n
+    angle = rng.uniform(-aug.rotation_deg, aug.rotation_deg)
+    flip = bool(rng.random() < aug.flip_p)
+    return C.crop_matrix(c + dx, c + dy, side, n, angle, flip), flip
+
+
+def photometric(img: np.ndarray, rng: np.random.Generator, aug: Augment) -> np.ndarray:
+    """Contrast, brightness, blur and the degradations of ``aug`` on a uint8 ``(N, N)`` crop; uint8 out."""
+    import cv2
+
+    n = img.shape[0]
     f = img.astype(np.float32)
     mean = f.mean()
     f = (f - mean) * (1.0 + rng.uniform(-aug.contrast, aug.contrast)) + mean
     f += rng.uniform(-aug.brightness, aug.brightness)
-    import cv2
-
     if rng.random() < aug.blur_p:
         f = cv2.GaussianBlur(f, (0, 0), rng.uniform(0.5, 1.2))
     if rng.random() < aug.lowres_p:
@@ -272,7 +287,7 @@ def augmented_crop(
     if rng.random() < aug.jpeg_p:
         ok, buf = cv2.imencode(".jpg", out, [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(30, 91))])
         out = cv2.imdecode(buf, cv2.IMREAD_GRAYSCALE)
-    return out, pts
+    return out
 
 
 def reseed_worker(worker_id: int) -> None:
