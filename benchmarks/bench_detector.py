@@ -29,6 +29,7 @@ HOG with a Haar-verified fallback; ``haar``: OpenCV's cascade alone):
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import time
 from pathlib import Path
@@ -88,11 +89,16 @@ def dlib_faces_boxes(folder: Path = DLIB_FACES) -> dict[Path, list[tuple[float, 
     return out
 
 
-def _portrait_box(image: np.ndarray):
-    """dlib HOG's (upsampled once) largest box on a full-size portrait, or None."""
+@functools.lru_cache(maxsize=1)
+def _reference_hog():
     from landmarker.detect import HogDetector
 
-    dets = HogDetector(upsample=1)(image)
+    return HogDetector(upsample=1)
+
+
+def _portrait_box(image: np.ndarray):
+    """dlib HOG's (upsampled once) largest box on a full-size portrait, or None."""
+    dets = _reference_hog()(image)
     return dets[0].box if dets else None
 
 

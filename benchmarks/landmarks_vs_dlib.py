@@ -86,12 +86,13 @@ def load_faces(spec: str, n: int | None):
     ytf68: the identity-held-out validation split, ``n`` faces spread evenly over it
     (all when None). Other formats: every face of the set (``n`` is not applied).
     """
-    from landmarker.datasets import load_dataset, split_by_identity
+    from landmarker.datasets import load_dataset
+    from landmarker.evaluate import select_split
 
     samples = load_dataset(spec)
     if not is_ytf68(spec):
         return samples
-    _, val = split_by_identity(samples, 0.1, 0)
+    val = select_split(samples, "val", 0.1, 0)
     if n is not None and n < len(val):
         val = [val[i] for i in np.unique(np.linspace(0, len(val) - 1, n).round().astype(int))]
     return val

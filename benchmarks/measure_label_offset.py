@@ -29,39 +29,25 @@ import platform
 from pathlib import Path
 
 import numpy as np
+from landmarks_vs_dlib import detector_boxes, dlib_model_path, group_by_image, run_dlib
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
 REGIONS = {"jaw": range(0, 17), "brows": range(17, 27), "nose": range(27, 36), "eyes": range(36, 48),
            "mouth": range(48, 68)}
 
 
-def _reference(chunk):
-    """dlib HOG + ERT landmarks for ``[(image_path, landmarks)]``; NaN where HOG missed the face."""
+def _reference(chunk, model_path: str) -> np.ndarray:
+    """dlib HOG (upsampled once) + ERT landmarks ``(n, 68, 2)`` for the faces of ``chunk``; NaN where
+    HOG missed the face. The same box matching and predictor calls as ``landmarks_vs_dlib.py``."""
     import dlib
 
-    from landmarker.crop import box_from_landmarks
     from landmarker.decode import read_image
-    from landmarker.detect import HogDetector, box_iou
+    from landmarker.detect import HogDetector
 
-    import sys
-
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from landmarks_vs_dlib import dlib_model_path
-
-    hog = HogDetector(upsample=1)
-    sp = dlib.shape_predictor(str(dlib_model_path()))
-    out = []
-    for path, lm in chunk:
-        image = read_image(path)
-        ref = np.full((68, 2), np.nan, np.float32)
-        lm_box = box_from_landmarks(lm)
-        dets = [d for d in hog(image) if box_iou(d.box, lm_box) > 0.3]
-        if dets:
-            l, t, r, b = (int(round(v)) for v in max(dets, key=lambda d: box_iou(d.box, lm_box)).box)
-            shape = sp(image, dlib.rectangle(l, t, r - 1, b - 1))
-            ref[:] = [(p.x, p.y) for p in shape.parts()]
-        out.append(ref)
-    return out
+    images = {s.image_path: read_image(s.image_path) for s in chunk}
+    boxes = detector_boxes(chunk, images, HogDetector(upsample=1))
+    pred, _ = run_dlib(dlib.shape_predictor(model_path), images, group_by_image(chunk, boxes), boxes, len(chunk))
+    return pred
 
 
 def offsets_in_iod(labels: np.ndarray, ref: np.ndarray) -> np.ndarray:
@@ -80,9 +66,9 @@ def median_ci(values: np.ndarray, rng: np.random.Generator, n_boot: int = 1000) 
 def report(name: str, samples, n_jobs: int, save: Path | None = None) -> np.ndarray:
     from joblib import Parallel, delayed
 
-    items = [(s.image_path, s.landmarks) for s in samples]
-    chunks = [items[i : i + 100] for i in range(0, len(items), 100)]
-    ref = np.concatenate([np.asarray(r) for r in Parallel(n_jobs=n_jobs)(delayed(_reference)(c) for c in chunks)])
+    chunks = [samples[i : i + 100] for i in range(0, len(samples), 100)]
+    model_path = str(dlib_model_path())
+    ref = np.concatenate(Parallel(n_jobs=n_jobs)(delayed(_reference)(c, model_path) for c in chunks))
     labels = np.stack([s.landmarks for s in samples]).astype(np.float32)
     ok = ~np.isnan(ref[:, 0, 0])
     off = offsets_in_iod(labels[ok], ref[ok])

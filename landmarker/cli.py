@@ -66,6 +66,12 @@ def _add_train(sub) -> None:
                    help="DataLoader worker processes for augmentation (default 0: in the training process)")
 
 
+def _add_flip_average(p) -> None:
+    p.add_argument("--flip-average", action="store_true",
+                   help="also predict each mirrored face crop and average (test-time augmentation: lower error, "
+                   "twice the network time)")
+
+
 def _add_evaluate(sub) -> None:
     p = sub.add_parser("evaluate", help="measure NME, failure rate and mean offset on labelled data")
     p.add_argument("--data", required=True, action="append",
@@ -81,9 +87,7 @@ def _add_evaluate(sub) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--detector", default=DEFAULT_DETECTOR, choices=DETECTORS,
                    help=f"face detector (default {DEFAULT_DETECTOR}: HOG, with a Haar-verified fallback)")
-    p.add_argument("--flip-average", action="store_true",
-                   help="also predict each mirrored face crop and average (test-time augmentation: lower error, "
-                   "twice the network time)")
+    _add_flip_average(p)
     p.add_argument("--ced", default="ced.png",
                    help="where to write the CED PNG, one curve per dataset (default ced.png)")
     p.add_argument("--json", help="also write the command and each dataset's numbers to this JSON file")
@@ -102,9 +106,7 @@ def _add_predict(sub) -> None:
                    help=f"face detector (default {DEFAULT_DETECTOR}: HOG, with a Haar-verified fallback)")
     p.add_argument("--boxes", help="CSV of face boxes (image,left,top,right,bottom) to use instead of the detector")
     p.add_argument("--overlay", help="folder for PNG copies with the landmarks drawn")
-    p.add_argument("--flip-average", action="store_true",
-                   help="also predict each mirrored face crop and average (test-time augmentation: lower error, "
-                   "twice the network time)")
+    _add_flip_average(p)
 
 
 def _add_export(sub) -> None:

@@ -22,7 +22,7 @@ import torch
 
 from . import crop as C
 from .files import find_images
-from .training_data import Augment, photometric, random_crop_matrix
+from .training_data import Augment, context_crop, photometric, random_crop_matrix
 
 
 def build_unlabelled_cache(
@@ -64,9 +64,7 @@ def build_unlabelled_cache(
         faces = detect(image)
         if not faces:
             continue
-        cx, cy, side = C.crop_square(faces[0].box)
-        m = C.crop_matrix(cx, cy, 2 * side, 2 * img_size)
-        crops.append(C.warp_crop(to_gray(image), m, 2 * img_size))
+        crops.append(context_crop(to_gray(image), faces[0].box, img_size)[0])
     if not crops:
         raise ValueError(f"{folder}: no face found in any of its {len(images)} images")
     out = np.stack(crops).astype(np.uint8)
@@ -114,7 +112,7 @@ def to_context(pred: torch.Tensor, inv: torch.Tensor, flip: torch.Tensor, img_si
     Undoes the crop's affine map (``inv``, ``(B, 2, 3)``) and, for mirrored crops
     (``flip``, bool ``(B,)``), the 68-point re-ordering (the permutation is its own inverse).
     """
-    pts = pred.float().reshape(-1, 68, 2) * img_size + (img_size - 1) / 2.0
+    pts = C.from_targets(pred.float().reshape(-1, 68, 2), img_size)
     ctx = pts @ inv[:, :, :2].transpose(1, 2) + inv[:, None, :, 2]
     perm = torch.as_tensor(C.FLIP_PERMUTATION, device=ctx.device)
     return torch.where(flip[:, None, None], ctx[:, perm], ctx)

@@ -30,13 +30,19 @@ def nme(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
     Raises:
         ValueError: shapes differ, or a face has zero inter-ocular distance.
     """
-    pred, gt = np.asarray(pred), np.asarray(gt)
+    pred, gt, iod = _checked(pred, gt)
+    return point_errors(pred, gt).mean(axis=-1) / iod
+
+
+def _checked(pred, gt) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(pred, gt, IOD)`` as float64, after checking the shapes match and no IOD is zero."""
+    pred, gt = np.asarray(pred, np.float64), np.asarray(gt, np.float64)
     if pred.shape != gt.shape:
         raise ValueError(f"prediction shape {pred.shape} differs from ground truth {gt.shape}")
-    iod = inter_ocular(np.asarray(gt, np.float64))
+    iod = inter_ocular(gt)
     if np.any(iod <= 0):
         raise ValueError("a ground-truth face has zero inter-ocular distance")
-    return point_errors(pred, gt).mean(axis=-1) / iod
+    return pred, gt, iod
 
 
 def face_offsets_iod(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
@@ -50,12 +56,7 @@ def face_offsets_iod(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
     Raises:
         ValueError: shapes differ, or a face has zero inter-ocular distance.
     """
-    pred, gt = np.asarray(pred, np.float64), np.asarray(gt, np.float64)
-    if pred.shape != gt.shape:
-        raise ValueError(f"prediction shape {pred.shape} differs from ground truth {gt.shape}")
-    iod = inter_ocular(gt)
-    if np.any(iod <= 0):
-        raise ValueError("a ground-truth face has zero inter-ocular distance")
+    pred, gt, iod = _checked(pred, gt)
     return (pred - gt).mean(axis=-2) / iod[..., None]
 
 

@@ -147,7 +147,8 @@ def data_specs(data: str | list[str] | tuple[str, ...]) -> list[str]:
 
 def _split(cfg: TrainConfig) -> tuple[list[FaceSample], list[FaceSample], list[FaceSample]]:
     """``(train, val, every sample loaded)``; ``--max-train`` trims ``train`` only."""
-    samples = [s for spec in data_specs(cfg.data) for s in load_dataset(spec)]
+    specs = data_specs(cfg.data)
+    samples = [s for spec in specs for s in load_dataset(spec)]
     if cfg.val:
         train, val = samples, load_dataset(cfg.val)
     else:
@@ -155,9 +156,9 @@ def _split(cfg: TrainConfig) -> tuple[list[FaceSample], list[FaceSample], list[F
     if cfg.max_train:
         train = train[: cfg.max_train]
     if not train:
-        raise ValueError(f"{' + '.join(data_specs(cfg.data))}: no training faces left after the split")
+        raise ValueError(f"{' + '.join(specs)}: no training faces left after the split")
     if not val:
-        raise ValueError(f"{' + '.join(data_specs(cfg.data))}: the validation split is empty; raise --val-fraction or pass --val")
+        raise ValueError(f"{' + '.join(specs)}: the validation split is empty; raise --val-fraction or pass --val")
     return train, val, samples + (val if cfg.val else [])
 
 

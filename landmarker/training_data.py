@@ -86,11 +86,25 @@ def _context_of(samples: list[FaceSample], img_size: int, detector_name: str | N
             dets = detector(image) if detector is not None else []
         for s in faces:
             box, source = face_box_for(s, dets)
-            cx, cy, side = C.crop_square(box)
-            m = C.crop_matrix(cx, cy, 2 * side, 2 * img_size)
-            ctx = C.warp_crop(gray, m, 2 * img_size)
+            ctx, m = context_crop(gray, box, img_size)
             out.append((s, ctx, C.apply_affine(s.landmarks, m), source))
     return out
+
+
+def context_crop(gray: np.ndarray, box, img_size: int) -> tuple[np.ndarray, np.ndarray]:
+    """The context crop of a face box: twice the network crop's side, at the network's pixel scale.
+
+    Args:
+        gray: uint8 ``(H, W)`` image.
+        box: ``(left, top, right, bottom)`` pixels.
+        img_size: network input side ``N``.
+
+    Returns:
+        ``(uint8 (2N, 2N) crop, float64 (2, 3) matrix from image to context-crop pixels)``.
+    """
+    cx, cy, side = C.crop_square(box)
+    m = C.crop_matrix(cx, cy, 2 * side, 2 * img_size)
+    return C.warp_crop(gray, m, 2 * img_size), m
 
 
 def _cache_key(samples: list[FaceSample], img_size: int, detector: str | None, boxes=None) -> str:
@@ -285,7 +299,7 @@ def photometric(img: np.ndarray, rng: np.random.Generator, aug: Augment) -> np.n
         f = f + rng.normal(0.0, rng.uniform(2.0, 8.0), f.shape).astype(np.float32)
     out = np.clip(f, 0, 255).astype(np.uint8)
     if rng.random() < aug.jpeg_p:
-        ok, buf = cv2.imencode(".jpg", out, [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(30, 91))])
+        _, buf = cv2.imencode(".jpg", out, [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(30, 91))])
         out = cv2.imdecode(buf, cv2.IMREAD_GRAYSCALE)
     return out
 
