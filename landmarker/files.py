@@ -20,10 +20,17 @@ def find_images(paths) -> list[tuple[Path, str]]:
     UTF-8 (old archives in Latin-1 or CP437) appear as ``\\xNN`` escapes in
     ``name``, while ``path`` still opens the file.
 
+    Names are unique across files: when two given folders hold files of the same
+    relative name (``a/x.jpg`` and ``b/x.jpg``), the later one is named with its
+    folder as given (``b/x.jpg``), so CSV rows and overlays never collide. The same
+    file listed twice keeps one name (and two entries: callers that want each file
+    once drop repeats by path).
+
     Raises:
         FileNotFoundError: a path does not exist.
     """
     out: list[tuple[Path, str]] = []
+    owner: dict[str, Path] = {}  # name -> the file it names
     for p in paths:
         p = Path(p)
         if p.is_dir():
@@ -34,9 +41,14 @@ def find_images(paths) -> list[tuple[Path, str]]:
                     if not f.startswith(".") and is_image_name(f):
                         fp = Path(root) / f
                         found.append((fp, printable_name(fp.relative_to(p).as_posix())))
-            out.extend(sorted(found, key=lambda t: t[1]))
+            for fp, name in sorted(found, key=lambda t: t[1]):
+                if name in owner and owner[name].resolve() != fp.resolve():
+                    name = printable_name(p.as_posix().rstrip("/") + "/" + fp.relative_to(p).as_posix())
+                out.append((fp, name))
+                owner.setdefault(name, fp)
         elif p.exists():
             out.append((p, printable_name(p.as_posix())))
+            owner.setdefault(out[-1][1], p)
         else:
             raise FileNotFoundError(f"{p}: no such file or folder")
     return out

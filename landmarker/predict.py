@@ -73,7 +73,8 @@ def predict_command(args) -> int:
     Raises:
         ValueError: no image found, or an unusable ``--boxes`` file (exit 2).
     """
-    images = find_images(args.paths)
+    images = list({p.resolve(): (p, name) for p, name in reversed(find_images(args.paths))}.values())[::-1]
+    # a file given twice is labelled once (its first name)
     if not images:
         raise ValueError(f"no image files found under {' '.join(args.paths)}")
     given = None

@@ -96,3 +96,19 @@ def test_flip_average_equals_mean_with_prediction_on_mirrored_image(data_dir):
     m = m[:, C.FLIP_PERMUTATION]
     assert np.abs(p - m).max() > 0.05  # the two predictions differ, so the test can tell
     np.testing.assert_allclose(flip.predict_boxes(image, [box]), (p + m) / 2, atol=0.02)
+
+
+def test_same_names_in_two_folders_and_repeated_files_stay_apart(tmp_path, data_dir):
+    import shutil
+
+    for folder, src in (("a", "A000360.jpg"), ("b", "S000033.jpg")):
+        (tmp_path / folder).mkdir()
+        shutil.copy(data_dir / "portraits" / src, tmp_path / folder / "same.jpg")
+    out, overlays = tmp_path / "p.csv", tmp_path / "ov"
+    a, b = str(tmp_path / "a"), str(tmp_path / "b")
+    assert landmarker_main(["predict", a, b, a + "/same.jpg", "--out", str(out), "--overlay", str(overlays)]) == 0
+    rows = list(csv.DictReader(open(out)))
+    names = [r["image"] for r in rows]
+    assert sorted(names) == sorted(["same.jpg", f"{tmp_path.as_posix()}/b/same.jpg"])  # unique; repeat once
+    assert rows[0]["left"] != rows[1]["left"]  # two different portraits, not one twice
+    assert len(list(overlays.rglob("*.png"))) == 2  # neither overlay overwrote the other
