@@ -1,24 +1,30 @@
 # The README's two commands: `make demo` and `make test`. Each creates .venv when it is missing.
+# demo installs the core (labelling and morphing, no torch); test adds the extras the tests cover.
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
-STAMP  := $(VENV)/.installed
+CORE   := $(VENV)/.installed-core
+DEV    := $(VENV)/.installed-dev
 
 .PHONY: demo test install clean
 
-$(STAMP): pyproject.toml
+$(CORE): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test]'
-	touch $(STAMP)
+	$(PY) -m pip install --quiet -e .
+	touch $(CORE)
 
-install: $(STAMP)
+$(DEV): $(CORE)
+	$(PY) -m pip install --quiet -e '.[test,train,serve,dask]'
+	touch $(DEV)
 
-demo: $(STAMP)
-	$(PY) -m jobs bulk-label sample_data --out out/sample --overlay --n-jobs 2
-	$(PY) -m jobs team-means sample_data --manifest sample_data/manifest.csv --group-by party \
+install: $(DEV)
+
+demo: $(CORE)
+	$(VENV)/bin/morphkit bulk-label sample_data --out out/sample --overlay
+	$(VENV)/bin/morphkit team-means sample_data --manifest sample_data/manifest.csv --group-by party \
 		--landmarks out/sample/landmarks.csv --out out/sample/means
-	$(PY) -m jobs morph-movie sample_data --manifest sample_data/manifest.csv --group Republican \
+	$(VENV)/bin/morphkit morph-movie sample_data --manifest sample_data/manifest.csv --group Republican \
 		--landmarks out/sample/landmarks.csv --seconds-per-face 1.2 --out out/sample/republicans.mp4
 	@echo
 	@echo "Results in out/sample/:"
@@ -26,7 +32,7 @@ demo: $(STAMP)
 	@echo "  means/<party>.png, means/comparison.png  mean face per party and the grid (team-means)"
 	@echo "  republicans.mp4                          morph movie through one group (morph-movie)"
 
-test: $(STAMP)
+test: $(DEV)
 	$(PY) -m pytest -q --durations=10
 
 clean:

@@ -19,30 +19,25 @@ killed run left and skips the files already reported; ``restart=True`` starts ov
 Chunks are cut from the full sorted file list, not from what is left, so a resumed
 run sends the same images through the network together and gets the same numbers.
 
-The per-image work runs on local processes or on a Dask cluster
-(:mod:`jobs.backends`).
+The per-image work is :func:`landmarker.labelling.label_images`, the labelling
+path of every command, on local worker threads or a Dask cluster
+(:mod:`landmarker.parallel`).
 """
 
 from __future__ import annotations
 
 import os
 import sys
-import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
-from joblib import Parallel, delayed
 from tqdm import tqdm
 
-from landmarker.decode import ImageDecodeError, read_image
 from landmarker.dlib_xml_writer import write_dlib_xml, xml_safe
-from landmarker.detect import DEFAULT_DETECTOR
 from landmarker.files import find_images
-from landmarker.overlay import draw_faces, save_png
-from landmarker.predict import overlay_path
+from landmarker.labelling import ImageResult, ModelSpec, label_images
+from landmarker.parallel import cluster, map_chunks
 
-from .backends import choose_backend, parallel_backend
 from .bulk_output import (
     REPORT_HEADER,
     STATUSES,
@@ -59,67 +54,6 @@ __all__ = ["CHUNK", "REPORT_HEADER", "ImageResult", "label_images", "bulk_label"
 CHUNK = 8
 FORMATS = ("csv", "dlib-xml")
 XML = "landmarks.xml"
-
-_MODELS: dict = {}
-_MODELS_LOCK = threading.Lock()
-
-
-def _model(weights, detector, threads):
-    """One Landmarker (and a lock to use it) per worker process and settings, loaded on first use."""
-    key = (weights, detector)
-    with _MODELS_LOCK:
-        if key not in _MODELS:
-            from landmarker.predictor import Landmarker
-
-            _MODELS[key] = (Landmarker(weights, detector=detector, num_threads=threads), threading.Lock())
-        return _MODELS[key]
-
-
-@dataclass
-class ImageResult:
-    """What happened to one file: ``status`` is ``ok``, ``no_face`` or ``error``."""
-
-    name: str
-    status: str
-    faces: list
-    message: str = ""
-
-
-def label_images(items, weights=None, detector=DEFAULT_DETECTOR, overlay_dir=None, threads=None) -> list[ImageResult]:
-    """Detect faces and predict landmarks for ``(path, name)`` items; never raises for a bad file.
-
-    Importable and picklable by reference, so it runs on joblib and Dask workers
-    alike; the model is loaded once per worker process (and shared, under a lock,
-    by the threads of a Dask worker).
-
-    Returns:
-        one :class:`ImageResult` per item, in the order of ``items``.
-    """
-    model, lock = _model(weights, detector, threads)
-    results, images = [], []
-    for path, name in items:
-        try:
-            images.append((name, read_image(path)))
-        except ImageDecodeError as err:
-            results.append(ImageResult(name, "error", [], err.reason))
-        except Exception as err:  # a file we could not even stat or read
-            results.append(ImageResult(name, "error", [], f"{type(err).__name__}: {err}"))
-    if images:
-        with lock:
-            faces_per_image = model.predict_many([img for _, img in images])
-    else:
-        faces_per_image = []
-    for (name, image), faces in zip(images, faces_per_image):
-        if overlay_dir is not None:
-            try:
-                save_png(draw_faces(image, faces), overlay_path(overlay_dir, name))
-            except OSError as err:
-                results.append(ImageResult(name, "error", faces, f"overlay not written: {err}"))
-                continue
-        results.append(ImageResult(name, "ok" if faces else "no_face", faces, "" if faces else "no face found"))
-    order = {name: i for i, (_, name) in enumerate(items)}
-    return sorted(results, key=lambda r: order[r.name])
-
 
 def _count(counts: dict, status: str, faces: int) -> None:
     counts[status] += 1
@@ -156,15 +90,13 @@ def write_xml(out: Path, archive: Path) -> tuple[int, int, int]:
 def bulk_label(
     archive: str | os.PathLike,
     out: str | os.PathLike,
-    n_jobs: int = 1,
-    weights: str | None = None,
-    detector: str = DEFAULT_DETECTOR,
+    n_jobs: int = -1,
+    spec: ModelSpec = ModelSpec(),
     overlay: bool = False,
     progress: bool = True,
     *,
     restart: bool = False,
     fmt: str = "csv",
-    backend: str | None = None,
     scheduler: str | None = None,
 ) -> dict:
     """Label every image under ``archive`` into ``out``; returns the summary counts.
@@ -172,16 +104,14 @@ def bulk_label(
     Args:
         archive: folder of images, walked recursively.
         out: output folder; when it holds an earlier run's files, the run resumes.
-        n_jobs: local worker processes (``-1``: one per core); not used with Dask.
-        weights: safetensors file (None: the shipped weights).
-        detector: one of ``landmarker.detect.DETECTORS`` (default ``hog+haar``).
+        n_jobs: local worker threads (``-1``: one per core); not used with Dask.
+        spec: the model (weights, backend, detector, flip averaging).
         overlay: also write ``out/overlays/<image>.png``.
         progress: show a progress bar.
         restart: ignore and overwrite what an earlier run left in ``out``.
         fmt: ``csv`` (landmarks.csv + report.csv) or ``dlib-xml`` (also landmarks.xml).
-        backend: ``loky`` (local processes) or ``dask``; default ``dask`` when
-            ``scheduler`` is given, else ``loky``.
-        scheduler: Dask scheduler address, e.g. ``tcp://10.0.0.5:8786``.
+        scheduler: Dask scheduler address, e.g. ``tcp://10.0.0.5:8786``: run the
+            per-image work there.
 
     Returns:
         dict with ``files``, ``ok``, ``no_face``, ``error``, ``faces`` (all counted
@@ -191,12 +121,11 @@ def bulk_label(
     Raises:
         FileNotFoundError: the archive does not exist.
         ValueError: the archive holds no image files, ``out`` holds files bulk-label
-            cannot resume from, a resume with other settings, a bad format or
-            backend, or an unreachable Dask scheduler.
+            cannot resume from, a resume with other settings, a bad format, a
+            model the backend cannot run, or an unreachable Dask scheduler.
     """
     if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r} (choose {', '.join(FORMATS)})")
-    backend = choose_backend(backend, scheduler)
     archive, out = Path(archive), Path(out)
     if not archive.is_dir():
         raise FileNotFoundError(f"{archive}: no such folder")
@@ -209,7 +138,8 @@ def bulk_label(
     if not items:
         raise ValueError(f"{archive}: no image files found (looked for .jpg .png .gif .bmp .tif .webp)")
     out.mkdir(parents=True, exist_ok=True)
-    settings = {"detector": detector, "weights": str(Path(weights).resolve()) if weights else "shipped"}
+    settings = spec.settings()
+    spec = spec.resolved()
     t0 = time.time()
     with exclusive(out):
         done = _prepare(out, settings, restart, fmt)
@@ -221,9 +151,8 @@ def bulk_label(
         chunks = [c for c in chunks if c]
         overlay_dir = str(out / "overlays") if overlay else None
         if chunks:  # (a finished run re-run needs no workers, nor the cluster)
-            with parallel_backend(backend, scheduler, n_jobs, len(chunks)) as (n_workers, threads):
-                tasks = (delayed(label_images)(c, weights, detector, overlay_dir, threads) for c in chunks)
-                results = Parallel(n_jobs=n_workers, return_as="generator")(tasks)
+            with cluster(scheduler) as client:
+                results = map_chunks(label_images, chunks, n_jobs, client, spec=spec, overlay_dir=overlay_dir)
                 with ChunkWriter(out) as writer, tqdm(
                     total=counts["resumed"] + sum(len(c) for c in chunks), initial=counts["resumed"],
                     desc="bulk-label", unit="image", disable=not progress,

@@ -18,14 +18,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from joblib import Parallel, delayed
 from tqdm import tqdm
 
-from landmarker.detect import DEFAULT_DETECTOR
 from landmarker.files import find_images
+from landmarker.labelling import ModelSpec, label_images
 from landmarker.landmarks_csv import read_landmarks_csv
+from landmarker.parallel import map_chunks
 
-from .bulk_label import CHUNK, label_images
+from .bulk_label import CHUNK
 
 KEY_COLUMNS = ("image", "file", "filename", "path", "bioguide", "id", "name")
 
@@ -119,15 +119,16 @@ def load_collection(
 def attach_landmarks(
     portraits: list[Portrait],
     landmarks_csv: str | os.PathLike | None = None,
-    n_jobs: int = 1,
-    weights: str | None = None,
-    detector: str = DEFAULT_DETECTOR,
+    n_jobs: int | None = -1,
+    spec: ModelSpec = ModelSpec(),
+    client=None,
 ) -> list[Portrait]:
     """Fill in ``landmarks`` (largest face), ``faces`` and ``note`` of each portrait.
 
     From ``landmarks_csv`` when given (rows matched by image name, or by file name
-    when the CSV was written for another folder), else by running the landmarker
-    once per image in parallel (``n_jobs`` processes).
+    when the CSV was written for another folder), else by labelling each image once
+    with ``spec`` (:func:`landmarker.labelling.label_images`) on ``n_jobs`` worker
+    threads, or on the Dask ``client``'s cluster.
 
     Raises:
         CollectionError: the landmarks CSV is malformed.
@@ -144,11 +145,7 @@ def attach_landmarks(
         return portraits
     items = [(str(p.path), p.name) for p in portraits]
     chunks = [items[i : i + CHUNK] for i in range(0, len(items), CHUNK)]
-    n_workers = max(1, min(n_jobs if n_jobs > 0 else (os.cpu_count() or 1), len(chunks)))
-    threads = max(1, (os.cpu_count() or 1) // n_workers)
-    results = Parallel(n_jobs=n_workers, return_as="generator")(
-        delayed(label_images)(chunk, weights, detector, None, threads) for chunk in chunks
-    )
+    results = map_chunks(label_images, chunks, n_jobs, client, spec=spec.resolved())
     by_name = {p.name: p for p in portraits}
     with tqdm(total=len(items), desc="landmarks", unit="image") as bar:
         for chunk in results:

@@ -15,9 +15,11 @@ from pathlib import Path
 import numpy as np
 
 from landmarker.decode import read_image
+from landmarker.labelling import ModelSpec
 from morphkit import CanonicalFrame, morph_sequence_frames, morph_sequence_length, write_video
 
 from .collection import CollectionError, attach_landmarks, load_collection, write_report
+from .workers import job_workers
 
 
 def _group_column(manifest: str, group: str) -> str:
@@ -40,11 +42,18 @@ def morph_movie(
     landmarks_csv: str | None = None,
     fps: float = 30.0,
     seconds_per_face: float = 1.5,
-    n_jobs: int = 1,
+    n_jobs: int = -1,
     width: int = 450,
     height: int = 550,
+    spec: ModelSpec = ModelSpec(),
+    scheduler: str | None = None,
 ) -> dict:
     """Render the morph movie of a collection (or of image files, in the order given).
+
+    Args:
+        n_jobs: worker threads (-1: one per core) for labelling and rendering.
+        spec: the model that labels faces (not used with ``landmarks_csv``).
+        scheduler: Dask scheduler address: run the per-image work on that cluster.
 
     Returns:
         dict: ``faces`` (used), ``skipped``, ``frames``, ``seconds``, ``path``.
@@ -66,26 +75,26 @@ def morph_movie(
         portraits = [p for p in portraits if p.group == group]
         if not portraits:
             raise CollectionError(f"no image of the collection is in group {group!r}")
-    attach_landmarks(portraits, landmarks_csv, n_jobs)
-    used = [p for p in portraits if p.landmarks is not None]
     out_path = Path(out)
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    write_report(portraits, out_path.with_suffix(".report.csv"))
-    if len(used) < 2:
-        raise CollectionError(f"only {len(used)} usable face(s); a morph movie needs two or more")
-    frame = CanonicalFrame(width=width, height=height)
-    frames = morph_sequence_frames(
-        [partial(read_image, p.path) for p in used],
-        np.stack([p.landmarks for p in used]),
-        frame=frame,
-        fps=fps,
-        seconds_per_face=seconds_per_face,
-        n_jobs=n_jobs,
-    )
-    from tqdm import tqdm
+    with job_workers(n_jobs, scheduler) as client:
+        attach_landmarks(portraits, landmarks_csv, n_jobs, spec, client)
+        used = [p for p in portraits if p.landmarks is not None]
+        write_report(portraits, out_path.with_suffix(".report.csv"))
+        if len(used) < 2:
+            raise CollectionError(f"only {len(used)} usable face(s); a morph movie needs two or more")
+        frame = CanonicalFrame(width=width, height=height)
+        frames = morph_sequence_frames(
+            [partial(read_image, p.path) for p in used],
+            np.stack([p.landmarks for p in used]),
+            frame=frame,
+            fps=fps,
+            seconds_per_face=seconds_per_face,
+        )
+        from tqdm import tqdm
 
-    total = morph_sequence_length(len(used), fps, seconds_per_face)
-    n = write_video(tqdm(frames, total=total, desc="morph-movie", unit="frame"), out_path, fps=fps)
+        total = morph_sequence_length(len(used), fps, seconds_per_face)
+        n = write_video(tqdm(frames, total=total, desc="morph-movie", unit="frame"), out_path, fps=fps)
     return {
         "faces": len(used),
         "skipped": len(portraits) - len(used),

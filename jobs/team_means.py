@@ -15,10 +15,12 @@ from pathlib import Path
 import numpy as np
 
 from landmarker.decode import ImageDecodeError, read_image
+from landmarker.labelling import ModelSpec
 from landmarker.overlay import save_png
 from morphkit import CanonicalFrame, image_grid, mean_face
 
 from .collection import Portrait, attach_landmarks, load_collection, write_report
+from .workers import job_workers
 
 
 def safe_name(group: str) -> str:
@@ -26,8 +28,10 @@ def safe_name(group: str) -> str:
     return re.sub(r"[^\w.-]+", "_", group.strip()).strip("._") or "group"
 
 
-def group_mean(portraits: list[Portrait], frame: CanonicalFrame, background: str, n_jobs: int):
+def group_mean(portraits: list[Portrait], frame: CanonicalFrame, background: str, n_jobs: int = 1):
     """The mean face of the portraits that have landmarks, dropping any whose file fails to decode.
+
+    ``n_jobs`` is morphkit's; inside :func:`jobs.workers.job_workers` the job's workers are used.
 
     Returns:
         :class:`morphkit.MeanFace`, or None when no portrait is usable.
@@ -58,12 +62,19 @@ def team_means(
     manifest: str | None = None,
     group_by: str | None = None,
     landmarks_csv: str | None = None,
-    n_jobs: int = 1,
+    n_jobs: int = -1,
     background: str = "frame",
     width: int = 450,
     height: int = 550,
+    spec: ModelSpec = ModelSpec(),
+    scheduler: str | None = None,
 ) -> dict:
     """Write one mean face per group, the comparison grid and the report into ``out``.
+
+    Args:
+        n_jobs: worker threads (-1: one per core) for labelling and warping.
+        spec: the model that labels faces (not used with ``landmarks_csv``).
+        scheduler: Dask scheduler address: run the per-image work on that cluster.
 
     Returns:
         dict: ``groups`` (name -> face count), ``images``, ``used``, ``skipped``, ``seconds``.
@@ -75,21 +86,22 @@ def team_means(
     out_dir = Path(out)
     out_dir.mkdir(parents=True, exist_ok=True)
     portraits = load_collection([collection], manifest, group_by)
-    attach_landmarks(portraits, landmarks_csv, n_jobs)
     frame = CanonicalFrame(width=width, height=height)
-    groups: dict[str, list[Portrait]] = {}
-    for p in portraits:
-        groups.setdefault(p.group, []).append(p)
     means, labels, counts = [], [], {}
-    for group in sorted(groups):
-        result = group_mean(groups[group], frame, background, n_jobs)
-        if result is None:
-            print(f"team-means: group {group!r}: no usable face, no mean written")
-            continue
-        save_png(result.image, out_dir / f"{safe_name(group)}.png")
-        means.append(result.image)
-        labels.append(f"{group} ({result.count} {'face' if result.count == 1 else 'faces'})")
-        counts[group] = result.count
+    with job_workers(n_jobs, scheduler) as client:
+        attach_landmarks(portraits, landmarks_csv, n_jobs, spec, client)
+        groups: dict[str, list[Portrait]] = {}
+        for p in portraits:
+            groups.setdefault(p.group, []).append(p)
+        for group in sorted(groups):
+            result = group_mean(groups[group], frame, background)
+            if result is None:
+                print(f"team-means: group {group!r}: no usable face, no mean written")
+                continue
+            save_png(result.image, out_dir / f"{safe_name(group)}.png")
+            means.append(result.image)
+            labels.append(f"{group} ({result.count} {'face' if result.count == 1 else 'faces'})")
+            counts[group] = result.count
     if means:
         save_png(image_grid(means, labels), out_dir / "comparison.png")
     write_report(portraits, out_dir / "report.csv")

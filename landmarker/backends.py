@@ -6,11 +6,14 @@ and ``targets`` float32 ``(N, 136)``: ``x0, y0, ..., x67, y67`` as offsets from 
 crop centre over the crop side (:func:`landmarker.crop.to_targets`). Crops are run
 in chunks of at most ``batch_size``.
 
-- :class:`TorchBackend`: the safetensors weights in PyTorch (CPU or CUDA).
-- :class:`OnnxBackend`: an ``.onnx`` export (:mod:`landmarker.onnx_export`) in
-  ONNX Runtime on the CPU.
+- :class:`OnnxBackend` (the default): an ``.onnx`` file in ONNX Runtime on the
+  CPU; the shipped one is int8 (``tools/quantize_onnx.py``), one's own weights are
+  exported with ``landmarker export`` (:mod:`landmarker.onnx_export`). Needs no torch.
+- :class:`TorchBackend`: safetensors weights in PyTorch (CPU or CUDA); needs the
+  ``[train]`` extra (torch, torchvision).
 
-Both read the model card beside the weights file; :func:`load_backend` picks one by name.
+Both read the model card beside the weights file; :func:`resolve_backend` says which
+backend a weights file takes, :func:`load_backend` loads it.
 """
 
 from __future__ import annotations
@@ -20,9 +23,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .model import N_OUTPUTS, SHIPPED_WEIGHTS, load_card
+from .card import N_OUTPUTS, SHIPPED_ONNX, SHIPPED_WEIGHTS, load_card
 
-BACKENDS = ("torch", "onnx")
+BACKENDS = ("onnx", "torch")
 
 
 def _check_crops(crops: np.ndarray) -> np.ndarray:
@@ -114,33 +117,60 @@ class OnnxBackend:
         return np.concatenate(outs)
 
 
-def default_onnx_path() -> Path:
-    """Where an ONNX export of the shipped weights is looked for: beside them, ``.onnx``."""
-    return SHIPPED_WEIGHTS.with_suffix(".onnx")
+def resolve_backend(kind: str | None, weights: str | os.PathLike | None) -> tuple[str, Path]:
+    """Which backend runs which file: ``(kind, weights path)``.
+
+    ``kind`` None chooses from the file: ``.onnx`` -> ``onnx``, any other file
+    (safetensors) -> ``torch``, no file -> ``onnx`` with the shipped int8 model.
+    With ``kind="torch"`` and no file: the shipped safetensors.
+
+    Raises:
+        ValueError: unknown kind, or a file the chosen backend cannot run
+            (safetensors with ``onnx``: export it first; ``.onnx`` with ``torch``).
+    """
+    if kind is not None and kind not in BACKENDS:
+        raise ValueError(f"unknown backend {kind!r}; choose one of {', '.join(BACKENDS)}")
+    is_onnx = weights is not None and Path(weights).suffix.lower() == ".onnx"
+    if kind is None:
+        kind = "onnx" if weights is None or is_onnx else "torch"
+    if weights is None:
+        return kind, SHIPPED_ONNX if kind == "onnx" else SHIPPED_WEIGHTS
+    if kind == "torch" and is_onnx:
+        raise ValueError(f"{weights}: an ONNX file runs on the onnx backend (leave out --backend torch)")
+    if kind == "onnx" and not is_onnx:
+        raise ValueError(
+            f"{weights}: the onnx backend needs an .onnx file; make one with "
+            f"`landmarker export --format onnx --weights {weights} --out MODEL.onnx`, or use --backend torch"
+        )
+    return kind, Path(weights)
 
 
-def load_backend(kind: str = "torch", weights=None, device=None, batch_size: int = 64, num_threads: int | None = None):
-    """A backend by name.
+def load_backend(kind: str | None = None, weights=None, device=None, batch_size: int = 64,
+                 num_threads: int | None = None):
+    """The backend that runs ``weights`` (see :func:`resolve_backend`).
 
     Args:
-        kind: ``"torch"`` (``weights``: safetensors) or ``"onnx"`` (``weights``: ``.onnx``;
-            None: :func:`default_onnx_path`).
+        kind: ``"onnx"``, ``"torch"`` or None (from the file; the default).
+        weights: ``.onnx`` or safetensors file; None: the shipped model.
         device: torch device (torch only).
-        num_threads: CPU threads: ``torch.set_num_threads`` for torch (process-wide),
-            intra-op threads for ONNX Runtime.
+        batch_size: most crops per network call.
+        num_threads: CPU threads: intra-op threads for ONNX Runtime,
+            ``torch.set_num_threads`` for torch (process-wide).
 
     Raises:
         ValueError: unknown kind, or unusable weights.
         FileNotFoundError: missing weights or model card.
+        ImportError: the torch backend without torch installed (the ``[train]`` extra).
     """
-    if kind == "torch":
-        if num_threads is not None:
-            import torch
-
-            torch.set_num_threads(num_threads)
-        if weights is not None and Path(weights).suffix.lower() == ".onnx":
-            raise ValueError(f"{weights}: an ONNX file needs the onnx backend (--backend onnx)")
-        return TorchBackend(weights, device=device, batch_size=batch_size)
+    kind, path = resolve_backend(kind, weights)
     if kind == "onnx":
-        return OnnxBackend(weights if weights is not None else default_onnx_path(), num_threads, batch_size)
-    raise ValueError(f"unknown backend {kind!r}; choose one of {', '.join(BACKENDS)}")
+        return OnnxBackend(path, num_threads, batch_size)
+    try:
+        import torch
+    except ImportError:
+        raise ImportError(
+            "the torch backend needs PyTorch: pip install 'morphkit[train]' (or use the default onnx backend)"
+        ) from None
+    if num_threads is not None:
+        torch.set_num_threads(num_threads)
+    return TorchBackend(path, device=device, batch_size=batch_size)

@@ -9,11 +9,13 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .detect import DEFAULT_DETECTOR, DETECTORS
+from .clihelp import HelpFormatter as HELP_FORMAT
+from .labelling import add_model_options
+from .parallel import add_parallel_options
 
 
 def _add_train(sub) -> None:
-    p = sub.add_parser("train", help="train the landmark network")
+    p = sub.add_parser("train", formatter_class=HELP_FORMAT, help="train the landmark network")
     p.add_argument("--data", required=True, action="append",
                    help="training data as FORMAT:PATH (ytf68, dlib-xml, pts); repeat to train on several sets")
     g = p.add_mutually_exclusive_group()
@@ -66,28 +68,17 @@ def _add_train(sub) -> None:
                    help="DataLoader worker processes for augmentation (default 0: in the training process)")
 
 
-def _add_flip_average(p) -> None:
-    p.add_argument("--flip-average", action="store_true",
-                   help="also predict each mirrored face crop and average (test-time augmentation: lower error, "
-                   "twice the network time)")
-
-
 def _add_evaluate(sub) -> None:
-    p = sub.add_parser("evaluate", help="measure NME, failure rate and mean offset on labelled data")
+    p = sub.add_parser("evaluate", formatter_class=HELP_FORMAT, help="measure NME, failure rate and mean offset on labelled data")
     p.add_argument("--data", required=True, action="append",
                    help="labelled data as FORMAT:PATH[@SPLIT] (ytf68, dlib-xml, pts); repeat for one table row per "
                    "dataset; @val, @train or @all chooses that dataset's split (e.g. ytf68:DIR@val)")
-    p.add_argument("--weights", help="safetensors file, or .onnx with --backend onnx (default: the shipped weights)")
-    p.add_argument("--backend", default="torch", choices=["torch", "onnx"],
-                   help="run the network in PyTorch (default) or ONNX Runtime (CPU)")
+    add_model_options(p)
     p.add_argument("--split", choices=["all", "train", "val"], default="all",
                    help="the identity split used by `train --val-fraction`, for every --data without an @SPLIT "
                    "suffix (default: all faces)")
     p.add_argument("--val-fraction", type=float, default=0.1)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--detector", default=DEFAULT_DETECTOR, choices=DETECTORS,
-                   help=f"face detector (default {DEFAULT_DETECTOR}: HOG, with a Haar-verified fallback)")
-    _add_flip_average(p)
     p.add_argument("--ced", default="ced.png",
                    help="where to write the CED PNG, one curve per dataset (default ced.png)")
     p.add_argument("--json", help="also write the command and each dataset's numbers to this JSON file")
@@ -96,21 +87,17 @@ def _add_evaluate(sub) -> None:
 
 
 def _add_predict(sub) -> None:
-    p = sub.add_parser("predict", help="detect faces and predict 68 landmarks for images or folders")
+    p = sub.add_parser("predict", formatter_class=HELP_FORMAT, help="detect faces and predict 68 landmarks for images or folders")
     p.add_argument("paths", nargs="+", help="image files or folders (walked recursively)")
     p.add_argument("--out", required=True, help="landmarks CSV to write")
-    p.add_argument("--weights", help="safetensors file, or .onnx with --backend onnx (default: the shipped weights)")
-    p.add_argument("--backend", default="torch", choices=["torch", "onnx"],
-                   help="run the network in PyTorch (default) or ONNX Runtime (CPU)")
-    p.add_argument("--detector", default=DEFAULT_DETECTOR, choices=DETECTORS,
-                   help=f"face detector (default {DEFAULT_DETECTOR}: HOG, with a Haar-verified fallback)")
+    add_model_options(p)
+    add_parallel_options(p)
     p.add_argument("--boxes", help="CSV of face boxes (image,left,top,right,bottom) to use instead of the detector")
     p.add_argument("--overlay", help="folder for PNG copies with the landmarks drawn")
-    _add_flip_average(p)
 
 
 def _add_export(sub) -> None:
-    p = sub.add_parser("export", help="export the network to another format (ONNX)")
+    p = sub.add_parser("export", formatter_class=HELP_FORMAT, help="export the network to another format (ONNX)")
     p.add_argument("--format", required=True, choices=["onnx"], help="output format")
     p.add_argument("--out", required=True, help="file to write (.onnx); its model card goes beside it (.json)")
     p.add_argument("--weights", help="safetensors file (default: the shipped weights)")
@@ -118,22 +105,29 @@ def _add_export(sub) -> None:
 
 
 def _add_serve(sub) -> None:
-    p = sub.add_parser("serve", help="serve the model over HTTP (POST /v1/landmarks, GET /healthz)")
+    p = sub.add_parser("serve", formatter_class=HELP_FORMAT, help="serve the model over HTTP (POST /v1/landmarks, GET /healthz)")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=8000, help="TCP port (default 8000)")
-    p.add_argument("--weights", help="safetensors file, or .onnx with --backend onnx (default: the shipped weights)")
-    p.add_argument("--backend", default="torch", choices=["torch", "onnx"],
-                   help="run the network in PyTorch (default) or ONNX Runtime (CPU)")
-    p.add_argument("--detector", default=DEFAULT_DETECTOR, choices=DETECTORS,
-                   help=f"face detector (default {DEFAULT_DETECTOR}: HOG, with a Haar-verified fallback)")
+    add_model_options(p)
     p.add_argument("--max-upload-mb", type=float, default=20.0,
                    help="largest request body in MiB; larger uploads get 413 (default 20)")
     p.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"],
                    help="uvicorn log level (default info: one access line per request)")
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("morphkit")
+    except PackageNotFoundError:
+        return "unknown (not installed)"
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="landmarker", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="landmarker", description=__doc__.splitlines()[0],
+                                     formatter_class=HELP_FORMAT)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
     _add_train(sub)
     _add_evaluate(sub)
@@ -223,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
               "export": _run_export, "serve": _run_serve}[args.command]
     try:
         return runner(args)
-    except (DatasetError, ImageDecodeError, FileNotFoundError, ValueError) as err:
+    except (DatasetError, ImageDecodeError, FileNotFoundError, ValueError, ImportError) as err:
         print(f"landmarker {args.command}: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

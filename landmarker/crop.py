@@ -18,8 +18,13 @@ about ``[-0.5, 0.5]`` for points inside the crop.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import cv2
 import numpy as np
+
+if TYPE_CHECKING:
+    from .datasets import FaceSample
 
 CROP_SCALE = 1.6
 CROP_SHIFT_Y = 0.10
@@ -136,3 +141,35 @@ def from_targets(targets: np.ndarray, out_size: int) -> np.ndarray:
 def normalise(crop: np.ndarray) -> np.ndarray:
     """uint8 crop to float32 in ``[-1, 1]``."""
     return crop.astype(np.float32) * (2.0 / 255.0) - 1.0
+
+
+MATCH_IOU = 0.3  # a detector box is a labelled face's box when their IoU exceeds this
+
+
+def face_box_for(sample: FaceSample, detections) -> tuple[tuple[float, float, float, float], str]:
+    """The face box of a labelled face (training, evaluation) and where it came from.
+
+    Args:
+        sample: a :class:`landmarker.datasets.FaceSample` (``landmarks``, ``box``).
+        detections: the detector's :class:`landmarker.detect.Detection` list for its image.
+
+    Returns:
+        ``(box, source)``: ``(left, top, right, bottom)`` pixels, and ``detector``,
+        ``dataset`` or ``landmarks``.
+
+    The detector's box with the highest IoU (> 0.3) against the landmark-derived
+    box wins; else the dataset's own box; else the landmark-derived box.
+    """
+    from .detect import box_iou
+
+    lm_box = box_from_landmarks(sample.landmarks)
+    best, best_iou = None, MATCH_IOU
+    for det in detections:
+        iou = box_iou(det.box, lm_box)
+        if iou > best_iou:
+            best, best_iou = det, iou
+    if best is not None:
+        return best.box, "detector"
+    if sample.box is not None:
+        return sample.box, "dataset"
+    return lm_box, "landmarks"

@@ -23,13 +23,12 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from .backends import default_onnx_path
 from .datasets import DatasetError, FaceSample, load_dataset, split_by_identity
 from .decode import read_image
 from .metrics import FAILURE_THRESHOLD, mean_offset_iod, nme, plot_ced, point_errors, summarise
-from .model import SHIPPED_WEIGHTS, card_path, load_card
+from .card import card_path, load_card
+from .crop import face_box_for
 from .predictor import Landmarker
-from .training_data import face_box_for
 
 
 def evaluate_samples(model: Landmarker, samples: list[FaceSample], desc: str = "evaluate") -> dict:
@@ -155,7 +154,9 @@ def evaluate_command(args) -> int:
         ValueError: no dataset has faces in the chosen split.
     """
     specs = args.data if isinstance(args.data, list) else [args.data]
-    backend = getattr(args, "backend", "torch")
+    from .backends import resolve_backend
+
+    backend, weights = resolve_backend(getattr(args, "backend", None), args.weights)
     selected = []
     for given in specs:
         spec, split = parse_data_spec(given, args.split)
@@ -175,7 +176,7 @@ def evaluate_command(args) -> int:
     if len(set(names)) < len(names):  # same last path part twice: show the specs in full
         names = [spec for spec, _, _ in selected]
     flip = bool(getattr(args, "flip_average", False))
-    model = Landmarker(args.weights, detector=args.detector, backend=backend, flip_average=flip)
+    model = Landmarker(weights, detector=args.detector, backend=backend, flip_average=flip)
     rows, curves = [], {}
     for (spec, split, samples), name in zip(selected, names):
         if samples:
@@ -199,8 +200,6 @@ def evaluate_command(args) -> int:
         Path(args.json).write_text(json.dumps(validation, indent=2) + "\n")
         print(f"JSON: {args.json}")
     if args.update_card:
-        default = default_onnx_path() if backend == "onnx" else SHIPPED_WEIGHTS
-        weights = Path(args.weights) if args.weights else default
         card = load_card(weights)
         card["validation"] = validation
         card_path(weights).write_text(json.dumps(card, indent=2) + "\n")

@@ -27,8 +27,10 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 from torchvision.models import resnet18
 
-N_OUTPUTS = 68 * 2
-SHIPPED_WEIGHTS = Path(__file__).resolve().parent / "weights" / "resnet18_ytf68.safetensors"
+from .card import N_OUTPUTS, SHIPPED_WEIGHTS, card_path, load_card
+
+__all__ = ["N_OUTPUTS", "SHIPPED_WEIGHTS", "HEADS", "PCAShapeHead", "build_model", "model_from_card",
+           "adapt_state_dict", "card_path", "save_weights", "load_card", "load_model"]
 
 
 HEADS = ("direct", "pca")
@@ -105,11 +107,6 @@ def adapt_state_dict(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return state
 
 
-def card_path(weights_path: str | os.PathLike) -> Path:
-    """The model card beside a weights file: same stem, ``.json``."""
-    return Path(weights_path).with_suffix(".json")
-
-
 def save_weights(model: nn.Module, path: str | os.PathLike, card: dict, half: bool = False) -> None:
     """Write ``model``'s state dict as safetensors (fp16 with ``half``) and ``card`` as JSON beside it."""
     path = Path(path)
@@ -123,22 +120,6 @@ def save_weights(model: nn.Module, path: str | os.PathLike, card: dict, half: bo
     tmp_card = card_path(path).with_name(card_path(path).name + ".tmp")
     tmp_card.write_text(json.dumps(card, indent=2) + "\n")
     os.replace(tmp_card, card_path(path))
-
-
-def load_card(weights_path: str | os.PathLike) -> dict:
-    """The JSON model card of a weights file.
-
-    Raises:
-        FileNotFoundError: no card beside the weights.
-        ValueError: the card is not valid JSON.
-    """
-    path = card_path(weights_path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: model card missing (expected beside {weights_path})")
-    try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as err:
-        raise ValueError(f"{path}: not valid JSON ({err})") from None
 
 
 def load_model(weights_path: str | os.PathLike | None = None) -> tuple[nn.Module, dict]:

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
-import torch
 
 from . import crop as C
 from .backends import load_backend
@@ -38,44 +37,47 @@ class Face:
 class Landmarker:
     """Detect faces and predict their 68 landmarks.
 
+    Inference needs no torch with the default ONNX Runtime backend.
+
     Args:
-        weights: a safetensors file (``backend="torch"``) or an ``.onnx`` export
-            (``backend="onnx"``, see :mod:`landmarker.onnx_export`) with its model card
-            beside it; None loads the weights shipped in ``landmarker/weights/``
-            (for onnx: ``resnet18_ytf68.onnx`` there, if exported).
+        weights: an ``.onnx`` file (ONNX Runtime) or safetensors (PyTorch) with its
+            model card beside it; None: the shipped model (int8 ONNX, or its
+            safetensors with ``backend="torch"``).
         detector: ``"hog+haar"`` (default: dlib's HOG with a Haar-verified fallback),
             ``"hog"`` (dlib), ``"haar"`` (OpenCV), or any callable mapping an RGB image
             to a list of :class:`landmarker.detect.Detection` (see :mod:`landmarker.detect`).
             Named detectors search photos over 24 MP at a reduced size.
-        device: torch device; default CUDA when available, else CPU (torch backend only).
+        device: torch device name; default CUDA when available, else CPU (torch backend only).
         batch_size: most face crops per network call.
         num_threads: CPU threads: torch's (process-wide) or ONNX Runtime's intra-op
             threads (None leaves the library's default).
-        backend: ``"torch"`` (default) or ``"onnx"`` (ONNX Runtime, CPU); see
-            :mod:`landmarker.backends`.
+        backend: ``"onnx"`` (ONNX Runtime, CPU), ``"torch"``, or None (the default:
+            from the weights file, see :func:`landmarker.backends.resolve_backend`).
         flip_average: also predict each mirrored crop, un-mirror its landmarks with
             the 68-point permutation and average the two (test-time augmentation;
             twice the network time). Sound only for weights trained on
             mirror-consistent labels (all weights since the ytf68 label correction).
 
     Raises:
-        FileNotFoundError, ValueError: missing or unusable weights.
+        FileNotFoundError, ValueError: missing or unusable weights, or weights the
+            chosen backend cannot run.
+        ImportError: ``backend="torch"`` without PyTorch installed.
     """
 
     def __init__(
         self,
         weights: str | os.PathLike | None = None,
         detector=DEFAULT_DETECTOR,
-        device: str | torch.device | None = None,
+        device: str | None = None,
         batch_size: int = 64,
         num_threads: int | None = None,
-        backend: str = "torch",
+        backend: str | None = None,
         flip_average: bool = False,
     ):
         self.backend = load_backend(backend, weights, device, batch_size, num_threads)
         self.card = self.backend.card
         self.model = getattr(self.backend, "model", None)  # the torch module (torch backend only)
-        self.device = getattr(self.backend, "device", torch.device("cpu"))
+        self.device = getattr(self.backend, "device", "cpu")
         self.img_size = int(self.card["input"]["img_size"])
         rule = self.card.get("crop_rule", {})
         self.crop_scale = float(rule.get("crop_scale", C.CROP_SCALE))

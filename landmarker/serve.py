@@ -191,14 +191,16 @@ def faces_json(faces) -> list[dict]:
 
 def model_info(landmarker, weights: str | os.PathLike | None = None) -> dict:
     """What ``/healthz`` reports about a loaded :class:`landmarker.predictor.Landmarker`."""
-    from .model import SHIPPED_WEIGHTS
+    from .card import SHIPPED_ONNX, SHIPPED_WEIGHTS
 
     card = landmarker.card
+    kind = getattr(landmarker.backend, "name", type(landmarker.backend).__name__)
+    shipped = SHIPPED_ONNX if kind == "onnx" else SHIPPED_WEIGHTS
     return {
-        "weights": Path(weights).name if weights else SHIPPED_WEIGHTS.name,
+        "weights": Path(weights).name if weights else shipped.name,
         "architecture": card.get("architecture"),
         "img_size": landmarker.img_size,
-        "backend": getattr(landmarker.backend, "name", type(landmarker.backend).__name__),
+        "backend": kind,
         "device": str(landmarker.device),
         "detector": getattr(landmarker.detector, "name", type(landmarker.detector).__name__),
     }
@@ -209,7 +211,7 @@ def create_app(
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES,
     weights: str | os.PathLike | None = None,
     detector: str | None = None,
-    backend: str = "torch",
+    backend: str | None = None,
 ) -> FastAPI:
     """The FastAPI application.
 
@@ -220,7 +222,7 @@ def create_app(
         max_upload_bytes: largest request body accepted (multipart overhead included).
         weights: the weights file (None: the shipped weights); reported by ``/healthz``.
         detector: detector name for a model loaded at startup (None: the Landmarker's default).
-        backend: ``"torch"`` or ``"onnx"`` for a model loaded at startup.
+        backend: ``"onnx"``, ``"torch"`` or None (from the weights file) for a model loaded at startup.
 
     Raises:
         ValueError: ``max_upload_bytes`` is not a positive integer.
@@ -305,16 +307,15 @@ def serve_command(args) -> int:
     """
     import uvicorn
 
-    from .predictor import Landmarker
-
     if not args.max_upload_mb > 0:
         raise ValueError(f"--max-upload-mb must be positive, got {args.max_upload_mb}")
     if not 0 <= args.port <= 65535:
         raise ValueError(f"--port must be 0..65535, got {args.port}")
     sock = listen_socket(args.host, args.port)
     try:
-        kwargs = {"detector": args.detector} if args.detector else {}
-        model = Landmarker(args.weights, backend=args.backend, **kwargs)
+        from .labelling import ModelSpec
+
+        model = ModelSpec.from_args(args).load()
         app = create_app(model, int(args.max_upload_mb * 1024 * 1024), weights=args.weights)
         host, port = sock.getsockname()[:2]
         info = app.state.info

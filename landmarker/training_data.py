@@ -26,10 +26,10 @@ from tqdm import tqdm
 from . import crop as C
 from .datasets import FaceSample
 from .decode import read_image, to_gray
-from .detect import Detection, box_iou, make_detector
+from .crop import MATCH_IOU, face_box_for  # noqa: F401  (re-exported: the training box rule)
+from .detect import Detection, make_detector
 
 CACHE_VERSION = 2
-MATCH_IOU = 0.3
 
 
 @dataclass
@@ -50,25 +50,6 @@ class ContextCache:
 
     def __len__(self) -> int:
         return len(self.images)
-
-
-def face_box_for(sample: FaceSample, detections) -> tuple[tuple[float, float, float, float], str]:
-    """The training face box of a labelled face and where it came from.
-
-    The detector's box with the highest IoU (> 0.3) against the landmark-derived
-    box wins; else the dataset's own box; else the landmark-derived box.
-    """
-    lm_box = C.box_from_landmarks(sample.landmarks)
-    best, best_iou = None, MATCH_IOU
-    for det in detections:
-        iou = box_iou(det.box, lm_box)
-        if iou > best_iou:
-            best, best_iou = det, iou
-    if best is not None:
-        return best.box, "detector"
-    if sample.box is not None:
-        return sample.box, "dataset"
-    return lm_box, "landmarks"
 
 
 def _context_of(samples: list[FaceSample], img_size: int, detector_name: str | None, boxes=None):

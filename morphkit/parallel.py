@@ -14,6 +14,8 @@ Two rules make parallel results reproducible and memory flat:
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import functools
 import itertools
 from collections import deque
@@ -27,6 +29,26 @@ from ._checks import check_n_jobs
 
 #: Faces per task of a reduction (mean face). Fixed so results do not depend on ``n_jobs``.
 CHUNK_SIZE = 8
+
+
+_EXECUTOR: contextvars.ContextVar = contextvars.ContextVar("morphkit_executor", default=None)
+
+
+@contextlib.contextmanager
+def use_executor(executor) -> Iterator[None]:
+    """Run morphkit's per-face work on ``executor`` inside this block, whatever ``n_jobs`` says.
+
+    Args:
+        executor: anything with ``submit(fn, *args) -> future`` whose futures have
+            ``result()`` and ``cancel()``: a ``concurrent.futures`` executor, or a
+            ``distributed.Client`` (a Dask cluster; the image files must be readable
+            at the same paths on its workers).
+    """
+    token = _EXECUTOR.set(executor)
+    try:
+        yield
+    finally:
+        _EXECUTOR.reset(token)
 
 
 def chunk_bounds(n: int, chunk_size: int = CHUNK_SIZE) -> list[tuple[int, int]]:
@@ -44,7 +66,8 @@ def ordered_map(fn: Callable[[Any], Any], items: Iterable, n_jobs: int = 1,
         fn: a picklable callable (module-level function or ``functools.partial`` of one).
         items: iterable of picklable items, read lazily.
         n_jobs: worker processes (``1`` = run here, ``-1`` = all cores), via the reusable
-            loky executor that ``joblib.Parallel`` uses too. (Taking loky's own
+            loky executor that ``joblib.Parallel`` uses too; inside :func:`use_executor`
+            the work goes to that executor instead. (Taking loky's own
             ``get_reusable_executor`` instead leaves a process-wide executor that a later
             ``joblib.Parallel`` call reuses and fails on: joblib needs its memmapping
             subclass.)
@@ -53,13 +76,14 @@ def ordered_map(fn: Callable[[Any], Any], items: Iterable, n_jobs: int = 1,
     Yields:
         The results in the order of ``items``. A worker's exception is re-raised here.
     """
-    n = effective_n_jobs(check_n_jobs(n_jobs))
+    external = _EXECUTOR.get()
+    n = effective_n_jobs(check_n_jobs(n_jobs)) if external is None else 2
     if n == 1:
         for item in items:
             yield fn(item)
         return
     window = max(1, int(lookahead) if lookahead else 2 * n)
-    executor = get_memmapping_executor(n)
+    executor = external if external is not None else get_memmapping_executor(n)
     source = iter(items)
     pending = deque(executor.submit(fn, item) for item in itertools.islice(source, window))
     try:

@@ -1,14 +1,15 @@
-"""bulk-label on a Dask cluster (a real scheduler and worker process on 127.0.0.1)."""
+"""Jobs on a Dask cluster (a real scheduler and worker process on 127.0.0.1)."""
 
 import csv
 from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from jobs.__main__ import main as jobs_main
-from jobs.backends import parallel_backend
 from landmarker.landmarks_csv import read_landmarks_csv
+from landmarker.parallel import cluster as dask_cluster
 
 distributed = pytest.importorskip("distributed")
 
@@ -16,9 +17,9 @@ DATA = Path(__file__).resolve().parent / "data"
 
 
 def _models_loaded():
-    import jobs.bulk_label
+    from landmarker.labelling import models_loaded
 
-    return len(jobs.bulk_label._MODELS)
+    return models_loaded()
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +44,7 @@ def test_dask_cluster_labels_like_a_local_run(cluster, tmp_path, capsys):
     (arch / "notes.jpg").write_text("not an image")
     local, remote = tmp_path / "local", tmp_path / "dask"
     assert jobs_main(["bulk-label", str(arch), "--out", str(local), "--n-jobs", "1"]) == 0
-    argv = ["bulk-label", str(arch), "--out", str(remote), "--backend", "dask", "--scheduler", cluster.scheduler_address]
+    argv = ["bulk-label", str(arch), "--out", str(remote), "--scheduler", cluster.scheduler_address]
     assert jobs_main(argv) == 0
     assert "4 files, 3 ok, 0 no_face, 1 error" in capsys.readouterr().out.strip().splitlines()[-1]
     with distributed.Client(cluster.scheduler_address) as client:
@@ -54,16 +55,32 @@ def test_dask_cluster_labels_like_a_local_run(cluster, tmp_path, capsys):
     for name in a:
         assert len(a[name]) == len(b[name])
         for fa, fb in zip(a[name], b[name]):
-            np.testing.assert_allclose(fb.landmarks, fa.landmarks, atol=1e-3, err_msg=name)
+            np.testing.assert_allclose(fb.landmarks, fa.landmarks, atol=1e-2, err_msg=name)
 
 
-def test_dask_needs_a_scheduler(tmp_path, capsys):
-    (tmp_path / "a.jpg").write_bytes((DATA / "portraits" / "A000360.jpg").read_bytes())
-    assert jobs_main(["bulk-label", str(tmp_path), "--out", str(tmp_path / "o"), "--backend", "dask"]) == 2
-    assert "--scheduler" in capsys.readouterr().err
+def test_team_means_on_the_cluster_matches_a_local_run(cluster, tmp_path, capsys):
+    coll = tmp_path / "team"
+    for i, p in enumerate(sorted((DATA / "portraits").glob("*.jpg"))):
+        (coll / ("a" if i % 2 else "b")).mkdir(parents=True, exist_ok=True)
+        (coll / ("a" if i % 2 else "b") / p.name).write_bytes(p.read_bytes())
+    assert jobs_main(["team-means", str(coll), "--out", str(tmp_path / "local"), "--n-jobs", "1"]) == 0
+    with distributed.Client(cluster.scheduler_address) as client:
+        before = sum(client.run(_models_loaded).values())
+    argv = ["team-means", str(coll), "--out", str(tmp_path / "dask"), "--scheduler", cluster.scheduler_address]
+    assert jobs_main(argv) == 0
+    local = np.asarray(Image.open(tmp_path / "local" / "comparison.png"), np.int16)
+    remote = np.asarray(Image.open(tmp_path / "dask" / "comparison.png"), np.int16)
+    assert local.shape == remote.shape and np.abs(local - remote).mean() < 0.5
+    assert _report(tmp_path / "local") == _report(tmp_path / "dask")
+    with distributed.Client(cluster.scheduler_address) as client:  # the worker labelled (model kept loaded)
+        assert sum(client.run(_models_loaded).values()) >= max(before, 1)
 
 
-def test_unreachable_scheduler_is_a_clear_error():
+def test_unreachable_scheduler_is_a_clear_error(tmp_path, capsys):
     with pytest.raises(ValueError, match="cannot reach the Dask scheduler at tcp://127.0.0.1:9"):
-        with parallel_backend("dask", "tcp://127.0.0.1:9", 1, 1, connect_timeout=1):
+        with dask_cluster("tcp://127.0.0.1:9", connect_timeout=1):
             pass
+    (tmp_path / "a.jpg").write_bytes((DATA / "portraits" / "A000360.jpg").read_bytes())
+    argv = ["bulk-label", str(tmp_path), "--out", str(tmp_path / "o"), "--scheduler", "tcp://127.0.0.1:9"]
+    assert jobs_main(argv) == 2
+    assert "cannot reach the Dask scheduler" in capsys.readouterr().err

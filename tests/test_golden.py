@@ -35,7 +35,8 @@ def test_golden_file_belongs_to_the_shipped_weights(golden):
 
 
 def test_shipped_model_reproduces_golden_landmarks(golden, data_dir):
-    model = Landmarker()
+    pytest.importorskip("torch")
+    model = Landmarker(backend="torch")  # fp32: the golden file's own backend
     for name, faces in golden.items():
         got = model.predict(read_image(data_dir / name))
         assert len(got) == len(faces), f"{name}: {len(got)} faces, golden has {len(faces)}"
@@ -43,3 +44,16 @@ def test_shipped_model_reproduces_golden_landmarks(golden, data_dir):
             np.testing.assert_allclose(g.box, f.box, atol=0.01, err_msg=f"{name}: face box moved")
             # the CSV keeps 0.01 px; allow for float differences between CPUs
             np.testing.assert_allclose(g.landmarks, f.landmarks, atol=0.05, err_msg=f"{name}: landmarks moved")
+
+
+def test_default_int8_onnx_model_stays_within_two_percent_of_iod_of_golden(golden, data_dir):
+    model = Landmarker()  # the default: the shipped int8 ONNX model, no torch
+    assert model.backend.name == "onnx"
+    for name, faces in golden.items():
+        got = model.predict(read_image(data_dir / name))
+        assert len(got) == len(faces), f"{name}: {len(got)} faces, golden has {len(faces)}"
+        for g, f in zip(got, faces):
+            np.testing.assert_allclose(g.box, f.box, atol=0.01, err_msg=f"{name}: face box moved")
+            iod = np.linalg.norm(f.landmarks[36] - f.landmarks[45])
+            err = np.linalg.norm(g.landmarks - f.landmarks, axis=1).max() / iod
+            assert err < 0.02, f"{name}: int8 landmarks {100 * err:.2f}% of IOD from the fp32 golden ones"

@@ -110,5 +110,5 @@ def test_same_names_in_two_folders_and_repeated_files_stay_apart(tmp_path, data_
     rows = list(csv.DictReader(open(out)))
     names = [r["image"] for r in rows]
     assert sorted(names) == sorted(["same.jpg", f"{tmp_path.as_posix()}/b/same.jpg"])  # unique; repeat once
-    assert rows[0]["left"] != rows[1]["left"]  # two different portraits, not one twice
+    assert [rows[0][k] for k in ("top", "x0", "y0")] != [rows[1][k] for k in ("top", "x0", "y0")]  # not one twice
     assert len(list(overlays.rglob("*.png"))) == 2  # neither overlay overwrote the other

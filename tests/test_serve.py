@@ -56,7 +56,7 @@ def test_healthz_reports_the_model(client, model):
     body = r.json()
     assert body["status"] == "ok"
     assert body["model"]["img_size"] == model.img_size
-    assert body["model"]["weights"].endswith(".safetensors")
+    assert body["model"]["weights"].endswith(".onnx")  # the default: the shipped int8 ONNX model
     assert body["max_upload_bytes"] == LIMIT
 
 

@@ -77,8 +77,9 @@ def test_compact_copy_gives_the_same_training_crops(tmp_path, data_dir):
     want = build_cache(original, 32, detector="hog", n_jobs=1)
     got = build_cache(copy, 32, detector=None, n_jobs=1, boxes=training_boxes(dst / "boxes.csv", copy))
     assert list(got.box_source) == list(want.box_source)
-    # the same crop up to resampling and JPEG: landmarks within 0.05 px, pixels within a few grey levels
-    np.testing.assert_allclose(got.landmarks, want.landmarks, atol=0.05)
+    # the same crop up to resampling and JPEG: landmarks within 0.15 px (a shrunk frame's sides are rounded to
+    # whole pixels, so x and y scale by up to 0.4% apart: 0.1 px at 32 px crops), pixels within a few grey levels
+    np.testing.assert_allclose(got.landmarks, want.landmarks, atol=0.15)
     diff = np.abs(got.images.astype(float) - want.images.astype(float))
     assert diff.mean() < 4.0, diff.mean()
 

@@ -1,0 +1,40 @@
+"""Where a job's per-image work runs: worker threads here, or a Dask cluster.
+
+Labelling goes through :func:`landmarker.parallel.map_chunks`; morphkit's per-face
+work (warps, mean faces, morph frames) through :func:`morphkit.parallel.use_executor`
+with the same workers: a thread pool of ``n_jobs`` threads (decoding, dlib, OpenCV
+and ONNX Runtime release the GIL, and threads cost nothing to start), or the
+cluster's ``distributed.Client``.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from typing import Iterator
+
+from landmarker.parallel import cluster, workers_for
+from morphkit.parallel import use_executor
+
+
+@contextmanager
+def job_workers(n_jobs: int | None, scheduler: str | None) -> Iterator[object]:
+    """Set up the workers of a job; yields the Dask client, or None for local threads.
+
+    Inside the block morphkit's per-face work runs on the same workers (with one
+    local thread it runs in this thread).
+
+    Raises:
+        ValueError: a bad ``n_jobs``, or an unreachable scheduler.
+        ImportError: ``scheduler`` without Dask installed.
+    """
+    n, _ = workers_for(n_jobs, 1 << 30)
+    with cluster(scheduler) as client:
+        if client is not None:
+            with use_executor(client):
+                yield client
+        elif n == 1:
+            yield None
+        else:
+            with ThreadPoolExecutor(n, thread_name_prefix="morphkit") as pool, use_executor(pool):
+                yield None

@@ -1,0 +1,198 @@
+"""One labelling path for every command: a model specification and a labelling function.
+
+:class:`ModelSpec` says which model labels (weights, backend, detector, test-time
+flip averaging); :func:`add_model_options` gives every command that labels faces
+the same options with the same meaning (``landmarker predict``, ``evaluate``,
+``serve``, and the jobs ``bulk-label``, ``team-means``, ``morph-movie``).
+
+:func:`label_images` takes a chunk of image files (and optionally their face boxes)
+and returns one :class:`ImageResult` per file; it never raises for a bad file. It
+runs on local worker threads or Dask workers alike (:mod:`landmarker.parallel`),
+and each worker thread loads its model once and keeps it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import threading
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from .backends import BACKENDS, resolve_backend
+from .decode import ImageDecodeError, read_image
+from .detect import DEFAULT_DETECTOR, DETECTORS
+
+__all__ = ["ModelSpec", "ImageResult", "add_model_options", "label_images", "faces_for_boxes", "overlay_path"]
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Which model labels faces.
+
+    Attributes:
+        weights: ``.onnx`` or safetensors file (model card beside it); None: the shipped model.
+        backend: ``onnx``, ``torch`` or None (from the file, see
+            :func:`landmarker.backends.resolve_backend`).
+        detector: one of :data:`landmarker.detect.DETECTORS`, or None when boxes are given.
+        flip_average: also predict mirrored crops and average (twice the network time).
+    """
+
+    weights: str | None = None
+    backend: str | None = None
+    detector: str | None = DEFAULT_DETECTOR
+    flip_average: bool = False
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> "ModelSpec":
+        """The spec of parsed :func:`add_model_options` options."""
+        return cls(args.weights, args.backend, getattr(args, "detector", DEFAULT_DETECTOR),
+                   bool(getattr(args, "flip_average", False)))
+
+    def resolved(self) -> "ModelSpec":
+        """The same spec with the backend chosen and the weights as an absolute path.
+
+        Raises:
+            ValueError: weights the backend cannot run (see :func:`~landmarker.backends.resolve_backend`).
+            FileNotFoundError: the weights file does not exist.
+        """
+        kind, path = resolve_backend(self.backend, self.weights)
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: no such weights file")
+        return ModelSpec(str(path.resolve()), kind, self.detector, self.flip_average)
+
+    def settings(self) -> dict:
+        """The spec as a JSON-able dict (recorded by resumable jobs; weights resolved)."""
+        return asdict(self.resolved())
+
+    def load(self, num_threads: int | None = None, batch_size: int = 64):
+        """A :class:`landmarker.predictor.Landmarker` for this spec."""
+        from .predictor import Landmarker
+
+        return Landmarker(self.weights, detector=self.detector, backend=self.backend, batch_size=batch_size,
+                          num_threads=num_threads, flip_average=self.flip_average)
+
+
+def add_model_options(parser: argparse.ArgumentParser, detector: bool = True) -> None:
+    """Add ``--weights``, ``--backend``, ``--detector`` and ``--flip-average`` to ``parser``."""
+    parser.add_argument("--weights", help="model file: .onnx (ONNX Runtime) or .safetensors (PyTorch, needs "
+                        "morphkit[train]); model card beside it (default: the shipped model, int8 ONNX)")
+    parser.add_argument("--backend", choices=BACKENDS, default=None,
+                        help="run the network in ONNX Runtime or PyTorch (default: from --weights: onnx for .onnx "
+                        "and the shipped model, torch for .safetensors)")
+    if detector:
+        parser.add_argument("--detector", default=DEFAULT_DETECTOR, choices=DETECTORS,
+                            help="face detector: dlib HOG with a Haar-verified fallback, dlib HOG, OpenCV Haar")
+    parser.add_argument("--flip-average", action="store_true",
+                        help="also predict each mirrored face crop and average (test-time augmentation: lower "
+                        "error, twice the network time)")
+
+
+@dataclass
+class ImageResult:
+    """What happened to one file.
+
+    Attributes:
+        name: the image's name (relative POSIX path) as given.
+        status: ``ok``, ``no_face`` or ``error``.
+        faces: :class:`landmarker.predictor.Face` list, largest box first.
+        message: why a file is ``no_face`` or ``error``.
+    """
+
+    name: str
+    status: str
+    faces: list = field(default_factory=list)
+    message: str = ""
+
+
+_LOCAL = threading.local()
+_LOADS = {"models": 0}  # models loaded in this process (tests check where the work ran)
+_LOADS_LOCK = threading.Lock()
+
+
+def models_loaded() -> int:
+    """How many models :func:`label_images` has loaded in this process (one per worker thread and spec)."""
+    return _LOADS["models"]
+
+
+def _model(spec: ModelSpec, threads: int | None):
+    """This thread's model for ``spec``, loaded on first use."""
+    models = getattr(_LOCAL, "models", None)
+    if models is None:
+        models = _LOCAL.models = {}
+    key = (spec, threads)
+    if key not in models:
+        models[key] = spec.load(num_threads=threads)
+        with _LOADS_LOCK:
+            _LOADS["models"] += 1
+    return models[key]
+
+
+def overlay_path(overlay_dir, name: str) -> Path:
+    """Where the overlay of image ``name`` (relative POSIX path) goes: same sub-path, ``.png``."""
+    rel = Path(*[p for p in Path(name).parts if p not in ("..", "/", "\\")])
+    return Path(overlay_dir) / rel.with_suffix(rel.suffix + ".png")
+
+
+def faces_for_boxes(model, images, boxes) -> list[list]:
+    """:class:`~landmarker.predictor.Face` lists for given boxes (score ``nan``), largest box first.
+
+    Args:
+        model: a :class:`landmarker.predictor.Landmarker`.
+        images: RGB uint8 ``(H, W, 3)`` arrays.
+        boxes: per image, ``(left, top, right, bottom)`` boxes in pixels.
+
+    Raises:
+        ValueError: a box without area.
+    """
+    from .predictor import Face
+
+    ordered = [sorted(bxs, key=lambda b: -(b[2] - b[0]) * (b[3] - b[1])) for bxs in boxes]
+    landmarks = model.predict_boxes_many(images, ordered)
+    return [[Face(tuple(b), math.nan, lm) for b, lm in zip(bxs, lms)] for bxs, lms in zip(ordered, landmarks)]
+
+
+def label_images(items, spec: ModelSpec = ModelSpec(), overlay_dir=None, threads: int | None = None,
+                 boxes: dict | None = None) -> list[ImageResult]:
+    """Faces and landmarks for a chunk of image files; never raises for a bad file.
+
+    The decoded images of the chunk go through the network together (one batch).
+
+    Args:
+        items: ``(path, name)`` pairs: the file, and the name results carry.
+        spec: the model; each worker thread loads it once and keeps it.
+        overlay_dir: also write ``overlay_dir/<name>.png`` with the faces drawn.
+        threads: ONNX Runtime (or torch) CPU threads of this thread's model.
+        boxes: ``name -> [(left, top, right, bottom), ...]``: use these face boxes
+            instead of the detector (score ``nan``); every item must have an entry.
+
+    Returns:
+        one :class:`ImageResult` per item, in the order of ``items``. Landmarks are
+        float32 ``(68, 2)`` ``(x, y)`` pixels of the decoded (EXIF-upright) image.
+    """
+    model = _model(spec, threads)
+    results: dict[str, ImageResult] = {}
+    images = []
+    for path, name in items:
+        try:
+            images.append((name, read_image(path)))
+        except ImageDecodeError as err:
+            results[name] = ImageResult(name, "error", [], err.reason)
+        except Exception as err:  # a file we could not even stat or read
+            results[name] = ImageResult(name, "error", [], f"{type(err).__name__}: {err}")
+    arrays = [img for _, img in images]
+    if boxes is not None:
+        found = faces_for_boxes(model, arrays, [boxes[name] for name, _ in images]) if images else []
+    else:
+        found = model.predict_many(arrays) if images else []
+    for (name, image), faces in zip(images, found):
+        result = ImageResult(name, "ok" if faces else "no_face", faces, "" if faces else "no face found")
+        if overlay_dir is not None:
+            from .overlay import draw_faces, save_png
+
+            try:
+                save_png(draw_faces(image, faces), overlay_path(overlay_dir, name))
+            except OSError as err:
+                result = ImageResult(name, "error", faces, f"overlay not written: {err}")
+        results[name] = result
+    return [results[name] for _, name in items]

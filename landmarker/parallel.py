@@ -1,0 +1,111 @@
+"""Where per-image work runs: threads of this process, or a Dask cluster.
+
+Labelling is decoding (Pillow), dlib's HOG, OpenCV and ONNX Runtime, which all
+release the GIL, so local workers are threads: they start at once, share the
+process's imports, and each keeps its own model (:mod:`landmarker.labelling`).
+On two cores, two threads label 1.9x as fast as one (``benchmarks/bench_label_vs_dlib_script.py``);
+worker processes spent a second each importing and loading the model before the
+first image.
+
+With ``--scheduler ADDRESS`` the chunks go to a Dask cluster instead
+(``distributed.Client.map``; the ``[dask]`` extra). Every worker needs this
+project installed and the files at the same paths (a shared file system).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+
+def add_parallel_options(parser) -> None:
+    """Add ``--n-jobs`` and ``--scheduler`` (see :func:`map_chunks`) to an argparse parser."""
+    parser.add_argument("--n-jobs", type=int, default=-1,
+                        help="worker threads on this machine (-1: one per core)")
+    parser.add_argument("--scheduler", metavar="ADDRESS",
+                        help="run the per-image work on this Dask cluster, e.g. tcp://10.0.0.5:8786 (needs "
+                        "morphkit[dask] and the files at the same paths on every worker)")
+
+
+def cpu_count() -> int:
+    """Cores this process may use (``os.sched_getaffinity`` where it exists)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # macOS, Windows
+        return max(1, os.cpu_count() or 1)
+
+
+def workers_for(n_jobs: int | None, n_tasks: int) -> tuple[int, int]:
+    """``(worker threads, CPU threads per worker)`` for ``n_jobs`` (None or -1: one per core).
+
+    Raises:
+        ValueError: ``n_jobs`` is 0 or below -1.
+    """
+    cores = cpu_count()
+    if n_jobs is None or n_jobs == -1:
+        n_jobs = cores
+    if n_jobs < 1:
+        raise ValueError(f"--n-jobs must be a positive number or -1 (one per core), got {n_jobs}")
+    n = max(1, min(n_jobs, n_tasks))
+    return n, max(1, cores // n)
+
+
+@contextmanager
+def cluster(scheduler: str | None, connect_timeout: float = 20.0):
+    """A ``distributed.Client`` on ``scheduler`` for the block (None: yields None, no cluster).
+
+    Raises:
+        ValueError: the scheduler cannot be reached.
+        ImportError: Dask's ``distributed`` is not installed (the ``[dask]`` extra).
+    """
+    if not scheduler:
+        yield None
+        return
+    try:
+        from distributed import Client
+    except ImportError:
+        raise ImportError("--scheduler needs Dask: pip install 'morphkit[dask]'") from None
+    try:
+        client = Client(scheduler, timeout=connect_timeout)
+    except (OSError, TimeoutError, ValueError, TypeError) as err:
+        raise ValueError(f"cannot reach the Dask scheduler at {scheduler}: {err}") from None
+    with client:
+        yield client
+
+
+def map_chunks(fn: Callable[..., Any], chunks: Sequence, n_jobs: int | None = None, client=None,
+               **kwargs: Any) -> Iterator[Any]:
+    """``fn(chunk, threads=T, **kwargs)`` for each chunk, results yielded in chunk order.
+
+    Args:
+        fn: a module-level function (importable on Dask workers).
+        chunks: the tasks' first arguments.
+        n_jobs: local worker threads (None or -1: one per core); ``T`` is the
+            cores left to each (its ONNX Runtime threads).
+        client: a ``distributed.Client`` (:func:`cluster`): run on the cluster, ``T`` = 1.
+
+    Raises:
+        Whatever ``fn`` raises, here, in order.
+    """
+    if not chunks:
+        return
+    if client is not None:
+        futures = client.map(fn, list(chunks), pure=False, threads=1, **kwargs)
+        try:
+            for future in futures:
+                yield future.result()
+        finally:  # a consumer that stops early (an error, Ctrl-C) leaves nothing running
+            client.cancel([f for f in futures if not f.done()])
+        return
+    from joblib import Parallel, delayed
+
+    n, threads = workers_for(n_jobs, len(chunks))
+    if n == 1:
+        for chunk in chunks:
+            yield fn(chunk, threads=threads, **kwargs)
+        return
+    yield from Parallel(n_jobs=n, prefer="threads", return_as="generator")(
+        delayed(fn)(chunk, threads=threads, **kwargs) for chunk in chunks
+    )
