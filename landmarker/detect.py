@@ -171,8 +171,10 @@ class HogDetector:
         ]
 
     def __call__(self, image: np.ndarray) -> list[Detection]:
-        if self.upsample is not None or not native_pass_first(image.shape):
+        if self.upsample is not None:
             return _by_area(self.run(image))
+        if not native_pass_first(image.shape):
+            return _by_area(self.run(image, _upsample_for(image)))
         native = [d for d in self.run(image, 0) if d.score >= self.threshold]
         if is_portrait(native, image.shape):
             return _by_area(native)

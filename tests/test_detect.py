@@ -193,3 +193,28 @@ def test_small_faces_in_a_1080p_group_photo_are_found(auto, data_dir):
 def _inside(box, region) -> bool:
     cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
     return region[0] <= cx <= region[2] and region[1] <= cy <= region[3]
+
+
+@pytest.mark.parametrize("name", ["hog+haar", "hog"])
+def test_portraits_are_searched_once_at_native_size_other_photos_also_upsampled(name, portrait, monkeypatch):
+    """The cheap pass first: a portrait (face >= 10% of the image) needs no upsampled search."""
+    calls = []
+    run = HogDetector.run
+
+    def spy(self, image, upsample=None, threshold=None):
+        calls.append(upsample)
+        return run(self, image, upsample, threshold)
+
+    monkeypatch.setattr(HogDetector, "run", spy)
+    detector = make_detector(name)
+    faces = detector(portrait)  # 225 x 275 headshot
+    assert calls == [0] and len(faces) == 1
+    calls.clear()
+    small = cv2.resize(portrait, (150, 183), interpolation=cv2.INTER_AREA)  # side under 200 px: upsampled at once
+    assert len(detector(small)) == 1 and calls == [1]
+    calls.clear()
+    canvas = np.full((600, 900, 3), 128, np.uint8)  # the same face on a wide background: under 10% of it
+    canvas[100:375, 300:525] = portrait
+    found = detector(canvas)
+    assert calls == [0, 1] and len(found) == 1
+    assert box_iou(found[0].box, [b + o for b, o in zip(faces[0].box, (300, 100, 300, 100))]) > 0.6
