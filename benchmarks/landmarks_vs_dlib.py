@@ -13,8 +13,9 @@ One process, the same images and the same face boxes for every method, on each
 - dlib: ``shape_predictor_68_face_landmarks.dat`` from face-recognition-models, an
   ensemble of regression trees (Kazemi and Sullivan, "One Millisecond Face Alignment
   with an Ensemble of Regression Trees", CVPR 2014), trained on iBUG 300-W;
-- ours: the ResNet18 weights (``--weights``, default shipped) in PyTorch, their
-  ONNX export in ONNX Runtime (CPU), and the latter with test-time flip averaging
+- ours: the ResNet18 weights (``--weights``, default shipped) in PyTorch, their fp32
+  ONNX export in ONNX Runtime (CPU), the shipped int8 ONNX model (the default
+  backend; ``tools/quantize_onnx.py``), and the latter with test-time flip averaging
   (``Landmarker(flip_average=True)``: the mirrored crop too, twice the network time).
 
 Times cover the landmark stage only, on decoded images with known boxes: for dlib
@@ -166,18 +167,21 @@ def best_of(repeat: int, fn):
     return res, best
 
 
+TORCH, FP32, INT8 = "ours, PyTorch fp32", "ours, ONNX Runtime fp32", "ours, ONNX Runtime int8 (default)"
+
+
 def measure_dataset(samples, models, args):
     """Time and score every method on one set; ``None`` when the detector found none of its faces.
 
     Returns:
         dict with ``n``, ``images``, ``found``, ``curves`` (method -> per-face NME, inf
         for missed faces), ``results`` (method -> numbers) and ``diff`` (largest PyTorch
-        vs ONNX landmark difference, px).
+        vs int8 ONNX landmark difference, px).
     """
     from landmarker.decode import read_image
     from landmarker.metrics import mean_offset_iod, nme, summarise
 
-    dlib_sp, hog, torch_model, onnx_model, onnx_flip = models
+    dlib_sp, hog, ours = models
     n = len(samples)
     images = {s.image_path: read_image(s.image_path) for s in samples}
     boxes = detector_boxes(samples, images, hog)
@@ -191,8 +195,7 @@ def measure_dataset(samples, models, args):
     runs = {}
     run_dlib(dlib_sp, images, warm, boxes, n)
     runs["dlib ERT 68"] = {"single": best_of(args.repeat, lambda: run_dlib(dlib_sp, images, groups, boxes, n))}
-    for label, model in (("ours, PyTorch", torch_model), ("ours, ONNX Runtime", onnx_model),
-                         ("ours, ONNX Runtime, flip-averaged", onnx_flip)):
+    for label, model in ours.items():
         run_ours(model, images, warm, boxes, n, False)
         run_ours(model, images, groups, boxes, n, True)
         runs[label] = {
@@ -213,7 +216,7 @@ def measure_dataset(samples, models, args):
         ms = {k: 1000 * v[1] / found for k, v in timed.items()}
         curves[label] = per_face
         results[label] = {**stats, **{f"ms_per_face_{k}": v for k, v in ms.items()}}
-    diff = float(np.nanmax(np.abs(runs["ours, PyTorch"]["single"][0] - runs["ours, ONNX Runtime"]["single"][0])))
+    diff = float(np.nanmax(np.abs(runs[TORCH]["single"][0] - runs[INT8]["single"][0])))
     return {"n": n, "images": len(images), "found": found, "curves": curves, "results": results, "diff": diff}
 
 
@@ -232,7 +235,8 @@ def main() -> None:
                     "dlib-xml and pts sets on all faces (default: the shared ytf68)")
     ap.add_argument("--n", type=int, help="use N validation faces spread over a ytf68 split (default: all)")
     ap.add_argument("--weights", help="safetensors weights (default: shipped)")
-    ap.add_argument("--onnx", help="ONNX export to use (default: export --weights into --out-dir)")
+    ap.add_argument("--onnx", help="fp32 ONNX export to use (default: export --weights into --out-dir)")
+    ap.add_argument("--int8", help="int8 ONNX model (default: the shipped one, when --weights is not given)")
     ap.add_argument("--batch-size", type=int, default=64, help="faces per network call when batching all faces")
     ap.add_argument("--repeat", type=int, default=3, help="timed passes per method; the fastest counts")
     ap.add_argument("--out-dir", type=Path, default=Path("out/bench"))
@@ -243,6 +247,7 @@ def main() -> None:
     import onnxruntime
     import torch
 
+    from landmarker.card import SHIPPED_ONNX
     from landmarker.detect import HogDetector
     from landmarker.evaluate import dataset_name
     from landmarker.metrics import FAILURE_THRESHOLD, plot_ced
@@ -258,14 +263,13 @@ def main() -> None:
     torch.set_num_threads(threads)
     args.out_dir.mkdir(parents=True, exist_ok=True)
     onnx_path = Path(args.onnx) if args.onnx else export_onnx(args.weights, args.out_dir / "landmarker.onnx")
-    models = (
-        dlib.shape_predictor(str(dlib_model_path())),
-        HogDetector(),
-        Landmarker(args.weights, detector=None, batch_size=args.batch_size, num_threads=threads),
-        Landmarker(onnx_path, backend="onnx", detector=None, batch_size=args.batch_size, num_threads=threads),
-        Landmarker(onnx_path, backend="onnx", detector=None, batch_size=args.batch_size, num_threads=threads,
-                   flip_average=True),
-    )
+    kw = dict(detector=None, batch_size=args.batch_size, num_threads=threads)
+    int8 = args.int8 or (None if args.weights else SHIPPED_ONNX)
+    ours = {TORCH: Landmarker(args.weights, backend="torch", **kw), FP32: Landmarker(onnx_path, **kw)}
+    if int8:
+        ours[INT8] = Landmarker(int8, **kw)
+        ours[INT8 + ", flip-averaged"] = Landmarker(int8, flip_average=True, **kw)
+    models = (dlib.shape_predictor(str(dlib_model_path())), HogDetector(), ours)
 
     rows, results, notes = [], {}, []
     for (spec, samples), name in zip(faces, names):
@@ -305,6 +309,12 @@ def main() -> None:
           f"{args.batch_size}. ytf68 frames hold one face each, so 'one image at a time' is one face per call. "
           f"Timings over a few dozen faces are noisy. Offset: mean over faces of mean(pred - gt) / IOD, "
           f"+x right, +y down.")
+    for spec, r in results.items():
+        m = r["methods"]
+        if INT8 in m and "dlib ERT 68" in m:
+            print(f"{r['name']}: int8 ONNX landmark stage {m[INT8]['ms_per_face_batched']:.2f} ms/face batched, "
+                  f"{m[INT8]['ms_per_face_batched'] / m['dlib ERT 68']['ms_per_face_single']:.2f}x dlib's "
+                  f"{m['dlib ERT 68']['ms_per_face_single']:.2f} ms")
     print(f"JSON: {args.out_dir / 'landmarks_vs_dlib.json'}")
 
 

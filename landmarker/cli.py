@@ -115,6 +115,9 @@ def _add_serve(sub) -> None:
                    help="uvicorn log level (default info: one access line per request)")
 
 
+EXTRAS = {"train": "train", "export": "train", "serve": "serve"}  # the extra each command needs beyond the core
+
+
 def _version() -> str:
     from importlib.metadata import PackageNotFoundError, version
 
@@ -217,8 +220,13 @@ def main(argv: list[str] | None = None) -> int:
               "export": _run_export, "serve": _run_serve}[args.command]
     try:
         return runner(args)
-    except (DatasetError, ImageDecodeError, FileNotFoundError, ValueError, ImportError) as err:
+    except (DatasetError, ImageDecodeError, FileNotFoundError, ValueError) as err:
         print(f"landmarker {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    except ImportError as err:  # an optional dependency of this command is not installed
+        extra = EXTRAS.get(args.command)
+        hint = f" (pip install 'morphkit[{extra}]')" if extra and "pip install" not in str(err) else ""
+        print(f"landmarker {args.command}: error: {err}{hint}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"landmarker {args.command}: interrupted", file=sys.stderr)

@@ -23,7 +23,7 @@ from typing import Any
 def add_parallel_options(parser) -> None:
     """Add ``--n-jobs`` and ``--scheduler`` (see :func:`map_chunks`) to an argparse parser."""
     parser.add_argument("--n-jobs", type=int, default=-1,
-                        help="worker threads on this machine (-1: one per core)")
+                        help="cores to use on this machine: one worker thread each (-1: every core)")
     parser.add_argument("--scheduler", metavar="ADDRESS",
                         help="run the per-image work on this Dask cluster, e.g. tcp://10.0.0.5:8786 (needs "
                         "morphkit[dask] and the files at the same paths on every worker)")
@@ -38,18 +38,22 @@ def cpu_count() -> int:
 
 
 def workers_for(n_jobs: int | None, n_tasks: int) -> tuple[int, int]:
-    """``(worker threads, CPU threads per worker)`` for ``n_jobs`` (None or -1: one per core).
+    """``(worker threads, CPU threads per worker)`` for ``n_jobs`` cores (None or -1: every core).
+
+    ``n_jobs`` is the number of cores the work may use: one worker per core, each
+    running its network on one core, except that no more workers start than there
+    are tasks, and the cores left over go to the workers' networks (ONNX Runtime's
+    intra-op threads).
 
     Raises:
         ValueError: ``n_jobs`` is 0 or below -1.
     """
-    cores = cpu_count()
     if n_jobs is None or n_jobs == -1:
-        n_jobs = cores
+        n_jobs = cpu_count()
     if n_jobs < 1:
         raise ValueError(f"--n-jobs must be a positive number or -1 (one per core), got {n_jobs}")
     n = max(1, min(n_jobs, n_tasks))
-    return n, max(1, cores // n)
+    return n, max(1, n_jobs // n)
 
 
 @contextmanager
@@ -82,8 +86,8 @@ def map_chunks(fn: Callable[..., Any], chunks: Sequence, n_jobs: int | None = No
     Args:
         fn: a module-level function (importable on Dask workers).
         chunks: the tasks' first arguments.
-        n_jobs: local worker threads (None or -1: one per core); ``T`` is the
-            cores left to each (its ONNX Runtime threads).
+        n_jobs: cores to use locally (None or -1: all): one worker thread each
+            (:func:`workers_for`); ``T`` is each worker's ONNX Runtime threads.
         client: a ``distributed.Client`` (:func:`cluster`): run on the cluster, ``T`` = 1.
 
     Raises:
