@@ -135,7 +135,9 @@ def _command_line(args, specs: list[str]) -> str:
     parts = [f"--data {spec}" for spec in specs]
     parts += [f"--split {args.split}", f"--val-fraction {args.val_fraction}", f"--seed {args.seed}",
               f"--detector {args.detector}"]
-    if getattr(args, "backend", "torch") != "torch":
+    if getattr(args, "weights", None):
+        parts.append(f"--weights {args.weights}")
+    if getattr(args, "backend", None):
         parts.append(f"--backend {args.backend}")
     if getattr(args, "flip_average", False):
         parts.append("--flip-average")
