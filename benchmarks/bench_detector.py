@@ -139,7 +139,7 @@ def group_canvases(paths, n: int = 4, heights=(800, 180, 100), seed: int = 0) ->
         canvas[:] = np.linspace(rng.uniform(40, 120), rng.uniform(140, 220), 1920)[None, :, None].astype(np.uint8)
         boxes, x = [], 40
         for h in heights:
-            image = None
+            image = box = None
             while image is None or box is None:
                 image = read_image(paths[int(rng.integers(len(paths)))])
                 box = _portrait_box(image)

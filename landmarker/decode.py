@@ -21,6 +21,7 @@ from __future__ import annotations
 import os
 import warnings
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -131,7 +132,43 @@ def read_image(path: str | os.PathLike, max_pixels: int = MAX_IMAGE_PIXELS) -> n
             or too large for memory. The message is ``"<path>: <reason>"``. No other
             exception escapes for a bad file.
     """
+    return _decode(path, max_pixels, None).image
+
+
+class Decoded(NamedTuple):
+    """An image decoded, perhaps reduced: ``image`` RGB uint8 ``(h, w, 3)``, the integer
+    reduction ``scale`` (1, 2, 4 or 8) and the full upright ``size`` ``(width, height)`` in pixels."""
+
+    image: np.ndarray
+    scale: int
+    size: tuple[int, int]
+
+
+def read_image_reduced(path: str | os.PathLike, draft_pixels: int, min_side: int,
+                       max_pixels: int = MAX_IMAGE_PIXELS) -> Decoded:
+    """:func:`read_image`, but a JPEG of more than ``draft_pixels`` pixels is decoded reduced.
+
+    Pillow's ``draft`` mode lets the JPEG decoder scale by 1/2, 1/4 or 1/8 in the
+    DCT domain, which is several times faster than decoding in full (a 24 MP photo:
+    0.08 s against 0.27 s) and low-pass filtered; the largest such reduction whose
+    long side is still at least ``min_side`` pixels is used. Other formats and
+    smaller JPEGs are decoded in full.
+
+    Returns:
+        :class:`Decoded` ``(image, scale, size)``: the RGB uint8 array, the integer
+        reduction (1, 2, 4 or 8) and the full image's upright ``(width, height)``. A point ``(x, y)`` of the reduced image is ``((x + 0.5) * scale - 0.5,
+        (y + 0.5) * scale - 0.5)`` in the full image (pixel centres); a box edge is
+        ``x * scale``.
+
+    Raises:
+        ImageDecodeError: as :func:`read_image`.
+    """
+    return _decode(path, max_pixels, (draft_pixels, min_side))
+
+
+def _decode(path, max_pixels: int, draft) -> Decoded:
     path = Path(path)
+    scale = 1
     try:
         size = path.stat().st_size
     except FileNotFoundError:
@@ -155,6 +192,12 @@ def read_image(path: str | os.PathLike, max_pixels: int = MAX_IMAGE_PIXELS) -> n
                     )
                 if getattr(img, "n_frames", 1) > 1:
                     img.seek(0)
+                if draft is not None and img.format == "JPEG" and width * height > draft[0]:
+                    k = max(1, min(8, max(width, height) // draft[1]))
+                    k = 1 << (k.bit_length() - 1)  # 1, 2, 4 or 8, the JPEG decoder's reductions
+                    if k > 1:
+                        img.draft("RGB", (-(-width // k), -(-height // k)))
+                        scale = round(width / img.size[0])
                 img.load()
                 img = _upright(img)
                 rgb = _to_rgb(img)
@@ -180,7 +223,11 @@ def read_image(path: str | os.PathLike, max_pixels: int = MAX_IMAGE_PIXELS) -> n
         raise ImageDecodeError(path, f"corrupt image data ({type(err).__name__}: {err})") from None
     if arr.ndim != 3 or arr.shape[2] != 3 or arr.shape[0] == 0 or arr.shape[1] == 0:
         raise ImageDecodeError(path, f"unexpected decoded shape {arr.shape}")
-    return np.ascontiguousarray(arr)
+    if scale == 1:
+        size = (arr.shape[1], arr.shape[0])
+    else:  # the EXIF rotation may have swapped the sides
+        size = (width, height) if abs(arr.shape[1] * scale - width) < scale else (height, width)
+    return Decoded(np.ascontiguousarray(arr), scale, size)
 
 
 def to_gray(image: np.ndarray) -> np.ndarray:

@@ -403,7 +403,12 @@ class Downscaled:
         ]
 
 
-def make_detector(name: str = DEFAULT_DETECTOR, max_pixels: int | None = 24_000_000, search_side: int = 2400):
+SEARCH_MAX_PIXELS = 24_000_000  # photos with more pixels are searched at a long side of SEARCH_SIDE
+SEARCH_SIDE = 2400
+
+
+def make_detector(name: str = DEFAULT_DETECTOR, max_pixels: int | None = SEARCH_MAX_PIXELS,
+                  search_side: int = SEARCH_SIDE):
     """A detector by name: ``"hog+haar"`` (default), ``"hog"`` (dlib) or ``"haar"`` (OpenCV).
 
     Args:

@@ -19,9 +19,11 @@ import threading
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from .backends import BACKENDS, resolve_backend
-from .decode import ImageDecodeError, read_image
-from .detect import DEFAULT_DETECTOR, DETECTORS
+from .decode import ImageDecodeError, read_image, read_image_reduced
+from .detect import DEFAULT_DETECTOR, DETECTORS, SEARCH_MAX_PIXELS, SEARCH_SIDE
 
 __all__ = ["ModelSpec", "ImageResult", "add_model_options", "label_images", "faces_for_boxes", "overlay_path"]
 
@@ -97,12 +99,14 @@ class ImageResult:
         status: ``ok``, ``no_face`` or ``error``.
         faces: :class:`landmarker.predictor.Face` list, largest box first.
         message: why a file is ``no_face`` or ``error``.
+        size: the decoded (upright) image's ``(width, height)`` in pixels; None for an error.
     """
 
     name: str
     status: str
     faces: list = field(default_factory=list)
     message: str = ""
+    size: tuple[int, int] | None = None
 
 
 _LOCAL = threading.local()
@@ -152,8 +156,18 @@ def faces_for_boxes(model, images, boxes) -> list[list]:
     return [[Face(tuple(b), math.nan, lm) for b, lm in zip(bxs, lms)] for bxs, lms in zip(ordered, landmarks)]
 
 
+def _scaled(faces: list, scale: int) -> list:
+    """Faces found in an image reduced ``scale`` times, in full-size pixels."""
+    if scale == 1:
+        return faces
+    from .predictor import Face
+
+    return [Face(tuple(float(v) * scale for v in f.box), f.score,
+                 ((f.landmarks + 0.5) * scale - 0.5).astype(np.float32)) for f in faces]
+
+
 def label_images(items, spec: ModelSpec = ModelSpec(), overlay_dir=None, threads: int | None = None,
-                 boxes: dict | None = None) -> list[ImageResult]:
+                 boxes: dict | None = None, model=None) -> list[ImageResult]:
     """Faces and landmarks for a chunk of image files; never raises for a bad file.
 
     The decoded images of the chunk go through the network together (one batch).
@@ -165,17 +179,30 @@ def label_images(items, spec: ModelSpec = ModelSpec(), overlay_dir=None, threads
         threads: ONNX Runtime (or torch) CPU threads of this thread's model.
         boxes: ``name -> [(left, top, right, bottom), ...]``: use these face boxes
             instead of the detector (score ``nan``); every item must have an entry.
+        model: a loaded :class:`~landmarker.predictor.Landmarker` to use instead of
+            this thread's model of ``spec`` (``landmarker serve`` shares one).
+
+    JPEG photos over 24 MP are decoded reduced (:func:`landmarker.decode.read_image_reduced`,
+    long side at least 2,400 px, the size the detector searches such photos at anyway),
+    and their faces are found and landmarked there: every face the detector can find
+    there is at least 80 px wide, so its 128 px network crop loses nothing. Boxes and
+    landmarks are mapped back to full-size pixels; the overlay is drawn at the reduced size.
 
     Returns:
         one :class:`ImageResult` per item, in the order of ``items``. Landmarks are
         float32 ``(68, 2)`` ``(x, y)`` pixels of the decoded (EXIF-upright) image.
     """
-    model = _model(spec, threads)
+    model = _model(spec, threads) if model is None else model
     results: dict[str, ImageResult] = {}
-    images = []
+    images, scales, sizes = [], {}, {}
     for path, name in items:
         try:
-            images.append((name, read_image(path)))
+            if boxes is None:
+                image, scales[name], sizes[name] = read_image_reduced(path, SEARCH_MAX_PIXELS, SEARCH_SIDE)
+            else:  # given boxes are in full-size pixels
+                image = read_image(path)
+                sizes[name] = (image.shape[1], image.shape[0])
+            images.append((name, image))
         except ImageDecodeError as err:
             results[name] = ImageResult(name, "error", [], err.reason)
         except Exception as err:  # a file we could not even stat or read
@@ -186,13 +213,15 @@ def label_images(items, spec: ModelSpec = ModelSpec(), overlay_dir=None, threads
     else:
         found = model.predict_many(arrays) if images else []
     for (name, image), faces in zip(images, found):
-        result = ImageResult(name, "ok" if faces else "no_face", faces, "" if faces else "no face found")
+        full = _scaled(faces, scales.get(name, 1))
+        result = ImageResult(name, "ok" if faces else "no_face", full, "" if faces else "no face found",
+                             sizes[name])
         if overlay_dir is not None:
             from .overlay import draw_faces, save_png
 
             try:
                 save_png(draw_faces(image, faces), overlay_path(overlay_dir, name))
             except OSError as err:
-                result = ImageResult(name, "error", faces, f"overlay not written: {err}")
+                result = ImageResult(name, "error", full, f"overlay not written: {err}", sizes[name])
         results[name] = result
     return [results[name] for _, name in items]

@@ -41,7 +41,7 @@ from fastapi import FastAPI, File, HTTPException, Request, UploadFile
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
-from .decode import ImageDecodeError, read_image
+from .decode import ImageDecodeError
 
 DEFAULT_MAX_UPLOAD_BYTES = 20 * 1024 * 1024
 
@@ -147,33 +147,38 @@ class UploadLimit:
             await self._reply_413(scope, receive, send)
 
 
-def decode_upload(file: BinaryIO, filename: str | None) -> np.ndarray:
-    """Decode an uploaded file with :func:`landmarker.decode.read_image`.
+def label_upload(model, file: BinaryIO, filename: str | None, lock: threading.Lock):
+    """Label an uploaded file with :func:`landmarker.labelling.label_images`, the path of every command.
 
-    ``read_image`` takes a path, so the upload is copied to a temporary file first
-    (deleted before returning).
+    The upload is copied to a temporary file first (deleted before returning), so it
+    is decoded exactly as a file on disk (a JPEG over 24 MP reduced in the decoder).
 
     Args:
+        model: the loaded :class:`landmarker.predictor.Landmarker`, used under ``lock``.
         file: the upload, positioned anywhere (it is rewound).
         filename: the client's name for it, used in error messages.
 
     Returns:
-        RGB uint8 ``(H, W, 3)``, EXIF orientation applied.
+        :class:`landmarker.labelling.ImageResult` (``size``: the image's ``(width, height)``).
 
     Raises:
         ImageDecodeError: not a decodable image; ``str(err)`` is ``"<filename>: <reason>"``.
     """
+    from .labelling import label_images
+
+    name = filename or "upload"
     file.seek(0)
     fd, tmp = tempfile.mkstemp(prefix="landmarker-upload-")
     try:
         with os.fdopen(fd, "wb") as out:
             shutil.copyfileobj(file, out, 1 << 20)
-        try:
-            return read_image(tmp)
-        except ImageDecodeError as err:
-            raise ImageDecodeError(filename or "upload", err.reason) from None
+        with lock:
+            result = label_images([(tmp, name)], model=model)[0]
     finally:
         os.unlink(tmp)
+    if result.status == "error":
+        raise ImageDecodeError(name, result.message)
+    return result
 
 
 def faces_json(faces) -> list[dict]:
@@ -256,10 +261,6 @@ def create_app(
             raise HTTPException(503, detail="model not loaded yet")
         return model
 
-    def predict(model, image: np.ndarray):
-        with lock:
-            return model.predict(image)
-
     @app.get("/healthz")
     async def healthz(request: Request) -> dict:
         """Liveness and the served model: weights, architecture, input size, backend, detector."""
@@ -271,11 +272,11 @@ def create_app(
         """Detect the faces of an uploaded image and predict 68 landmarks each."""
         model = loaded(request)
         try:
-            rgb = await run_in_threadpool(decode_upload, image.file, image.filename)
+            result = await run_in_threadpool(label_upload, model, image.file, image.filename, lock)
         except ImageDecodeError as err:
             raise HTTPException(400, detail=str(err)) from None
-        faces = await run_in_threadpool(predict, model, rgb)
-        return {"width": int(rgb.shape[1]), "height": int(rgb.shape[0]), "faces": faces_json(faces)}
+        width, height = result.size
+        return {"width": int(width), "height": int(height), "faces": faces_json(result.faces)}
 
     return app
 

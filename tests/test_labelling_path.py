@@ -12,6 +12,7 @@ import pytest
 from jobs.__main__ import main as jobs_main
 from landmarker.backends import resolve_backend
 from landmarker.card import SHIPPED_ONNX, SHIPPED_WEIGHTS
+from landmarker.detect import box_iou
 from landmarker.labelling import ModelSpec, label_images
 from landmarker.landmarks_csv import read_landmarks_csv
 from landmarker.parallel import map_chunks, workers_for
@@ -113,3 +114,30 @@ def test_morphkit_command_version_help_and_defaults():
         assert shown in help_text, shown
     old = subprocess.run([sys.executable, "-m", "jobs", "bulk-label", "--help"], capture_output=True, text=True)
     assert old.returncode == 0 and "python -m jobs bulk-label" in old.stdout  # the old spelling still works
+
+
+def test_huge_jpeg_is_decoded_reduced_and_landmarks_come_back_in_full_size_pixels(tmp_path, data_dir):
+    import cv2
+    from PIL import Image
+
+    from landmarker.decode import read_image, read_image_reduced
+    from landmarker.predictor import Landmarker
+
+    portrait = read_image(data_dir / "portraits" / "A000360.jpg")
+    big = cv2.resize(portrait, (4480, 5480), interpolation=cv2.INTER_CUBIC)  # 24.6 MP, face about 2,500 px
+    Image.fromarray(big).save(tmp_path / "big.jpg", quality=92)
+    Image.fromarray(big).save(tmp_path / "big.png", compress_level=1)
+    reduced, scale, size = read_image_reduced(tmp_path / "big.jpg", 24_000_000, 2400)
+    assert scale == 2 and reduced.shape == (2740, 2240, 3) and size == (4480, 5480)  # the decoder's 1/2
+    assert read_image_reduced(tmp_path / "big.png", 24_000_000, 2400)[1] == 1  # only JPEG has draft mode
+    got = label_images([(str(tmp_path / "big.jpg"), "big.jpg"), (str(tmp_path / "big.png"), "big.png")])
+    # the same face in the small original, mapped to the big photo's pixel centres
+    ref = Landmarker().predict(portrait)[0]
+    k = big.shape[1] / portrait.shape[1]
+    want = (ref.landmarks + 0.5) * k - 0.5
+    iod = np.linalg.norm(want[36] - want[45])
+    assert [len(r.faces) for r in got] == [1, 1] and [r.size for r in got] == [(4480, 5480)] * 2
+    for r in got:  # reduced JPEG decode, and full PNG decode searched at 2400 px: both map back to full size
+        err = np.linalg.norm(r.faces[0].landmarks - want, axis=1).mean() / iod
+        assert err < 0.04, (r.name, err)
+        assert box_iou(r.faces[0].box, [v * k for v in ref.box]) > 0.7
