@@ -108,7 +108,7 @@ def main(argv: list[str] | None = None, prog: str = "morphkit") -> int:
             print(f"morph-movie: {r['faces']} faces, {r['skipped']} skipped, {r['frames']} frames, "
                   f"{r['seconds']:.1f} s -> {r['path']}")
         return 0
-    except (FileNotFoundError, ValueError, ImportError) as err:
+    except (FileNotFoundError, ValueError, ImportError, OSError) as err:
         print(f"{prog} {args.job}: error: {err}", file=sys.stderr)
         return 2
 

@@ -34,6 +34,7 @@ from typing import Callable, Iterator
 
 import numpy as np
 
+from landmarker.atomic import atomic_write
 from landmarker.landmarks_csv import HEADER, face_row, iter_landmarks_csv
 
 REPORT_HEADER = ["image", "status", "faces", "message"]
@@ -118,12 +119,8 @@ def _fsync_dir(folder: Path) -> None:
 
 def _write_new(path: Path, header: list[str]) -> None:
     """Replace ``path`` atomically by a file holding only ``header``."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as fh:
+    with atomic_write(path, "wb") as fh:
         fh.write(_csv_bytes([header]))
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
     _fsync_dir(path.parent)
 
 
@@ -154,15 +151,11 @@ def _keep_rows(path: Path, header: list[str], keep: Callable[[int, list[str] | N
                 fh.flush()
                 os.fsync(fh.fileno())
         return
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(path, "rb") as src, open(tmp, "wb") as dst:
+    with open(path, "rb") as src, atomic_write(path, "wb") as dst:
         dst.write(src.read(head_end))
         for start, raw, row in _records(src):
             if keep(start + head_end, row):
                 dst.write(raw)
-        dst.flush()
-        os.fsync(dst.fileno())
-    os.replace(tmp, path)
     _fsync_dir(path.parent)
 
 
@@ -258,9 +251,8 @@ def check_settings(out: str | os.PathLike, settings: dict, resuming: bool) -> No
                 raise OutputError(
                     f"{out}: was labelled with {what}; resume with the same settings, or --restart"
                 )
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(settings, indent=1) + "\n")
-    os.replace(tmp, path)
+    with atomic_write(path) as fh:
+        fh.write(json.dumps(settings, indent=1) + "\n")
 
 
 class ChunkWriter:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import csv
 import math
 import os
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 Box = tuple[float, float, float, float]
 COLUMNS = ("image", "left", "top", "right", "bottom")
@@ -99,20 +99,12 @@ def match_boxes(
     Raises:
         ValueError: an ``image`` matches no image found, or several by file name.
     """
-    names = {name for _, name in images}
-    by_path = {os.path.normcase(os.path.abspath(p)): name for p, name in images}
-    by_file: dict[str, list[str]] = {}
-    for _, name in images:
-        by_file.setdefault(PurePosixPath(name).name, []).append(name)
+    from .names import NameIndex
+
+    index = NameIndex(images)
     out: dict[str, list[Box]] = {}
     for given, bxs in boxes.items():
-        key = PurePosixPath(given.replace("\\", "/")).as_posix()
-        name = key if key in names else by_path.get(os.path.normcase(os.path.abspath(key)))
-        if name is None and "/" not in key:
-            found = by_file.get(key, [])
-            if len(found) > 1:
-                raise ValueError(f"{path}: image {given!r} matches several images ({', '.join(found[:3])}); give its path")
-            name = found[0] if found else None
+        name = index.find(given, where=str(path))
         if name is None:
             raise ValueError(f"{path}: unknown image {given!r} (not among the images given)")
         out.setdefault(name, []).extend(bxs)

@@ -223,6 +223,9 @@ def main(argv: list[str] | None = None) -> int:
     except (DatasetError, ImageDecodeError, FileNotFoundError, ValueError) as err:
         print(f"landmarker {args.command}: error: {err}", file=sys.stderr)
         return 2
+    except OSError as err:  # a file or folder we cannot write: one line, not a traceback
+        print(f"landmarker {args.command}: error: {err}", file=sys.stderr)
+        return 2
     except ImportError as err:  # an optional dependency of this command is not installed
         extra = EXTRAS.get(args.command)
         hint = f" (pip install 'morphkit[{extra}]')" if extra and "pip install" not in str(err) else ""

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import os
 import re
-from pathlib import Path
 from typing import Iterable, Sequence
 from xml.sax.saxutils import escape
 
@@ -101,27 +100,20 @@ def write_dlib_xml(
             file. Nothing is written then.
         OSError: the file cannot be written.
     """
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    from .atomic import atomic_write
+
     n_images = n_boxes = 0
-    try:
-        with open(tmp, "w", encoding="utf-8", newline="\n") as fh:
-            fh.write("<?xml version='1.0' encoding='UTF-8'?>\n<dataset>\n")
-            fh.write(f"<name>{escape(name)}</name>\n<comment>{escape(comment)}</comment>\n<images>\n")
-            for file, faces in images:
-                if not xml_safe(file):
-                    raise ValueError(f"{file!r}: file name cannot be stored in XML")
-                fh.write(f'  <image file="{_attr(file)}">\n')
-                for box, landmarks in faces:
-                    fh.write(_box_xml(file, box, landmarks))
-                    n_boxes += 1
-                fh.write("  </image>\n")
-                n_images += 1
-            fh.write("</images>\n</dataset>\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    with atomic_write(path, newline="\n") as fh:
+        fh.write("<?xml version='1.0' encoding='UTF-8'?>\n<dataset>\n")
+        fh.write(f"<name>{escape(name)}</name>\n<comment>{escape(comment)}</comment>\n<images>\n")
+        for file, faces in images:
+            if not xml_safe(file):
+                raise ValueError(f"{file!r}: file name cannot be stored in XML")
+            fh.write(f'  <image file="{_attr(file)}">\n')
+            for box, landmarks in faces:
+                fh.write(_box_xml(file, box, landmarks))
+                n_boxes += 1
+            fh.write("  </image>\n")
+            n_images += 1
+        fh.write("</images>\n</dataset>\n")
     return n_images, n_boxes

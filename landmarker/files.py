@@ -7,14 +7,29 @@ from pathlib import Path
 
 from .decode import is_image_name
 
+#: A folder holding this file was written by one of our commands (bulk-label, team-means):
+#: walks skip it, so a run never takes its own outputs (overlays, means) for input photos.
+OUTPUT_MARKER = ".morphkit-output"
 
-def find_images(paths) -> list[tuple[Path, str]]:
+
+def mark_output(folder: str | os.PathLike) -> None:
+    """Make ``folder`` (created if missing) and mark it as our output (:data:`OUTPUT_MARKER`)."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    marker = folder / OUTPUT_MARKER
+    if not marker.exists():
+        marker.write_text("written by morphkit; folders holding this file are skipped when looking for photos\n")
+
+
+def find_images(paths, exclude=()) -> list[tuple[Path, str]]:
     """Expand files and folders into ``(path, name)`` pairs, in a stable order.
 
     A folder is walked recursively for files with an image extension (any case);
     their ``name`` is the path relative to that folder with POSIX separators. A
     file given directly is taken whatever its extension, named as given.
-    Hidden files and folders (names starting with ``.``) are skipped.
+    Hidden files and folders (names starting with ``.``) are skipped, and so are
+    folders our commands wrote (holding :data:`OUTPUT_MARKER`) and the paths in
+    ``exclude`` (a job's own ``--out``), below a folder given.
 
     Names are text that any UTF-8 file can hold: bytes of a file name that are not
     UTF-8 (old archives in Latin-1 or CP437) appear as ``\\xNN`` escapes in
@@ -31,14 +46,20 @@ def find_images(paths) -> list[tuple[Path, str]]:
     """
     out: list[tuple[Path, str]] = []
     owner: dict[str, Path] = {}  # name -> the file it names
+    skip = {os.path.normcase(os.path.abspath(e)) for e in exclude}
     for p in paths:
         p = Path(p)
         if p.is_dir():
             found = []
             for root, dirs, files in os.walk(p):
-                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+                dirs[:] = sorted(
+                    d for d in dirs
+                    if not d.startswith(".") and os.path.normcase(os.path.abspath(os.path.join(root, d))) not in skip
+                    and not os.path.exists(os.path.join(root, d, OUTPUT_MARKER))
+                )
                 for f in files:
-                    if not f.startswith(".") and is_image_name(f):
+                    fp_abs = os.path.normcase(os.path.abspath(os.path.join(root, f)))
+                    if not f.startswith(".") and is_image_name(f) and fp_abs not in skip:
                         fp = Path(root) / f
                         found.append((fp, printable_name(fp.relative_to(p).as_posix())))
             for fp, name in sorted(found, key=lambda t: t[1]):

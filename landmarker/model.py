@@ -27,6 +27,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 from torchvision.models import resnet18
 
+from .atomic import atomic_path, atomic_write
 from .card import N_OUTPUTS, SHIPPED_WEIGHTS, card_path, load_card
 
 __all__ = ["N_OUTPUTS", "SHIPPED_WEIGHTS", "HEADS", "PCAShapeHead", "build_model", "model_from_card",
@@ -114,12 +115,10 @@ def save_weights(model: nn.Module, path: str | os.PathLike, card: dict, half: bo
     state = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
     if half:
         state = {k: (v.half() if v.is_floating_point() else v) for k, v in state.items()}
-    tmp = path.with_name(path.name + ".tmp")
-    save_file(state, str(tmp))
-    os.replace(tmp, path)
-    tmp_card = card_path(path).with_name(card_path(path).name + ".tmp")
-    tmp_card.write_text(json.dumps(card, indent=2) + "\n")
-    os.replace(tmp_card, card_path(path))
+    with atomic_path(path) as tmp:
+        save_file(state, str(tmp))
+    with atomic_write(card_path(path)) as fh:
+        fh.write(json.dumps(card, indent=2) + "\n")
 
 
 def load_model(weights_path: str | os.PathLike | None = None) -> tuple[nn.Module, dict]:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .atomic import atomic_path
 from .model import SHIPPED_WEIGHTS, card_path, load_model
 
 INPUT_NAME, OUTPUT_NAME = "crops", "targets"
@@ -53,18 +54,13 @@ def export_onnx(
     model.cpu().eval()
     size = int(card["input"]["img_size"])
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp")
-    # The TorchScript exporter is deprecated; the dynamo one needs onnxscript and opset >= 18.
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        _torchscript_export(model, size, tmp, opset)
-    try:
+    with atomic_path(out) as tmp:
+        # The TorchScript exporter is deprecated; the dynamo one needs onnxscript and opset >= 18.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            _torchscript_export(model, size, tmp, opset)
         onnx.checker.check_model(str(tmp))
         _compare_with_torch(model, tmp, size, atol)
-    except Exception:
-        tmp.unlink(missing_ok=True)
-        raise
-    os.replace(tmp, out)
     card = {**card, "format": "onnx", "onnx": {"opset": opset, "exported_from": weights.name,
                                                  "input": f"{INPUT_NAME} float32 (N, 1, {size}, {size})",
                                                  "output": f"{OUTPUT_NAME} float32 (N, 136)"}}

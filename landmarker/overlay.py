@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from .atomic import atomic_write
 import os
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -47,8 +47,5 @@ def draw_faces(image: np.ndarray, faces) -> np.ndarray:
 
 def save_png(image: np.ndarray, path: str | os.PathLike) -> None:
     """Write an RGB uint8 image as PNG through a temporary file and a rename (never half-written)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    Image.fromarray(image).save(tmp, format="PNG")
-    os.replace(tmp, path)
+    with atomic_write(path, "wb") as fh:
+        Image.fromarray(image).save(fh, format="PNG")

@@ -11,13 +11,13 @@ empty.
 from __future__ import annotations
 
 import csv
-import os
 import sys
 import time
 from pathlib import Path
 
 from tqdm import tqdm
 
+from .atomic import atomic_write
 from .boxes_csv import match_boxes, read_boxes_csv
 from .files import find_images
 from .labelling import ModelSpec, label_images, overlay_path  # noqa: F401  (overlay_path: public here too)
@@ -47,13 +47,13 @@ def predict_command(args) -> int:
     spec = ModelSpec(spec.weights, spec.backend, None if given is not None else spec.detector, spec.flip_average)
     spec = spec.resolved()
     out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp")
+    if out.is_dir():
+        raise ValueError(f"--out {out}: is a folder; give the CSV file to write, e.g. {out / 'landmarks.csv'}")
     n_faces = n_errors = n_none = 0
     t0 = time.time()
     items = [(str(p), name) for p, name in images]
     chunks = [items[i : i + IMAGES_PER_BATCH] for i in range(0, len(items), IMAGES_PER_BATCH)]
-    with open(tmp, "w", newline="", encoding="utf-8") as fh, tqdm(total=len(images), desc="predict", unit="image") as bar:
+    with atomic_write(out, newline="") as fh, tqdm(total=len(images), desc="predict", unit="image") as bar:
         writer = csv.writer(fh)
         writer.writerow(HEADER)
         with cluster(getattr(args, "scheduler", None)) as client:
@@ -68,7 +68,6 @@ def predict_command(args) -> int:
                         writer.writerow(face_row(r.name, i, face))
                     n_faces += len(r.faces)
                 bar.update(len(results))
-    os.replace(tmp, out)
     print(
         f"{len(images)} images, {n_faces} faces, {n_none} without a face, {n_errors} unreadable, "
         f"{time.time() - t0:.1f}s -> {out}"

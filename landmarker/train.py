@@ -37,6 +37,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from .atomic import atomic_path, atomic_write
 from . import crop as C
 from .consistency import UnlabelledPairs, build_unlabelled_cache, consistency_loss
 from .datasets import FaceSample, load_dataset, split_by_identity
@@ -205,20 +206,19 @@ def check_resume_config(path: str | os.PathLike, recorded: dict, cfg: TrainConfi
 def save_checkpoint(path: Path, model: nn.Module, opt, sched, epoch: int, best: float, cfg: TrainConfig) -> None:
     """Write ``last.pt`` atomically: model, optimiser and scheduler states, ``epoch`` (epochs done),
     ``best`` (best validation NME so far), the CPU torch RNG state and :func:`run_config`."""
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(
-        {
-            "model": model.state_dict(),
-            "optimizer": opt.state_dict(),
-            "scheduler": sched.state_dict(),
-            "epoch": epoch,
-            "best": best,
-            "torch_rng": torch.get_rng_state(),
-            "config": run_config(cfg),
-        },
-        tmp,
-    )
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        torch.save(
+            {
+                "model": model.state_dict(),
+                "optimizer": opt.state_dict(),
+                "scheduler": sched.state_dict(),
+                "epoch": epoch,
+                "best": best,
+                "torch_rng": torch.get_rng_state(),
+                "config": run_config(cfg),
+            },
+            tmp,
+        )
 
 
 def load_checkpoint(path: Path, cfg: TrainConfig) -> dict:
@@ -589,13 +589,11 @@ METRIC_FIELDS = ["epoch", "train_loss", "val_loss", "val_nme_mean", "val_nme_med
 
 
 def _write_metrics(path: Path, rows: list[dict]) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", newline="", encoding="utf-8") as fh:
+    with atomic_write(path, newline="") as fh:
         w = csv.DictWriter(fh, fieldnames=METRIC_FIELDS)
         w.writeheader()
         for r in rows:
             w.writerow({k: (f"{r[k]:.6g}" if isinstance(r[k], float) else r[k]) for k in METRIC_FIELDS})
-    os.replace(tmp, path)
 
 
 def read_metrics(path: str | os.PathLike) -> list[dict]:

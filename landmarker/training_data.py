@@ -23,6 +23,7 @@ import torch
 from joblib import Parallel, delayed
 from tqdm import tqdm
 
+from .atomic import atomic_path
 from . import crop as C
 from .datasets import FaceSample
 from .decode import read_image, to_gray
@@ -148,9 +149,9 @@ def build_cache(
     )
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp.npz")
-        np.savez(tmp, images=cache.images, landmarks=cache.landmarks, box_source=cache.box_source, img_size=img_size)
-        os.replace(tmp, path)
+        with atomic_path(path, suffix=".npz") as tmp:
+            np.savez(tmp, images=cache.images, landmarks=cache.landmarks, box_source=cache.box_source,
+                     img_size=img_size)
     return cache
 
 
