@@ -16,8 +16,10 @@ def _common(p) -> None:
 
 
 def _collection(p) -> None:
-    p.add_argument("--manifest", help="CSV naming each image (file or stem) and its group")
-    p.add_argument("--group-by", help="manifest column that gives the group")
+    p.add_argument("--manifest", help="CSV naming each image (file or stem) and its group; images it does not "
+                   "name are skipped and reported")
+    p.add_argument("--group-by", help="manifest column that gives the group, or several separated by commas for "
+                   "their cross (party,gender)")
     p.add_argument("--landmarks", help="use this landmarks.csv (from bulk-label) instead of detecting")
     p.add_argument("--width", type=int, default=450, help="output width in pixels")
     p.add_argument("--height", type=int, default=550, help="output height in pixels")
@@ -56,15 +58,23 @@ def build_parser(prog: str = "morphkit") -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--background", choices=["frame", "face"], default="frame",
                    help="average the whole frame (default) or only the face on a plain background")
+    p.add_argument("--min-faces", type=int, default=2,
+                   help="a group with fewer usable faces gets no mean (a one-face mean is one person's photo)")
+    p.add_argument("--groups", help="only these groups, in this order, separated by commas (default: all, sorted)")
+    p.add_argument("--include-unlisted", action="store_true",
+                   help="average the images the manifest does not name as a group 'unlisted' (default: skip them)")
     _collection(p)
     _common(p)
 
     p = job("morph-movie", "a movie morphing through a roster of faces")
     p.add_argument("sources", nargs="+", help="a collection folder, or two or more images in movie order")
     p.add_argument("--out", required=True, help="MOVIE.mp4 (or .gif)")
-    p.add_argument("--group", help="only the faces of this manifest group")
+    p.add_argument("--group", help="only the faces of this group (a manifest value, or a sub-folder without a manifest)")
     p.add_argument("--fps", type=float, default=30.0, help="frames per second")
     p.add_argument("--seconds-per-face", type=float, default=1.5, help="seconds each face takes (hold + morph)")
+    p.add_argument("--transition-fraction", type=float, default=0.5,
+                   help="share of each face's time spent morphing into the next, 0..1")
+    p.add_argument("--loop", action="store_true", help="morph from the last face back to the first (looping playback)")
     _collection(p)
     _common(p)
     return parser
@@ -94,8 +104,10 @@ def main(argv: list[str] | None = None, prog: str = "morphkit") -> int:
         elif args.job == "team-means":
             from .team_means import team_means
 
+            groups = [g.strip() for g in args.groups.split(",") if g.strip()] if args.groups else None
             r = team_means(args.collection, args.out, args.manifest, args.group_by, args.landmarks,
-                           args.n_jobs, args.background, args.width, args.height, spec, args.scheduler)
+                           args.n_jobs, args.background, args.width, args.height, spec, args.scheduler,
+                           min_faces=args.min_faces, groups=groups, include_unlisted=args.include_unlisted)
             groups = ", ".join(f"{g} {n}" for g, n in r["groups"].items())
             print(f"team-means: {r['images']} images, {r['used']} used, {r['skipped']} skipped; "
                   f"means: {groups}; {r['seconds']:.1f} s -> {args.out}/comparison.png")
@@ -104,7 +116,7 @@ def main(argv: list[str] | None = None, prog: str = "morphkit") -> int:
 
             r = morph_movie(args.sources, args.out, args.manifest, args.group, args.group_by, args.landmarks,
                             args.fps, args.seconds_per_face, args.n_jobs, args.width, args.height, spec,
-                            args.scheduler)
+                            args.scheduler, loop=args.loop, transition_fraction=args.transition_fraction)
             print(f"morph-movie: {r['faces']} faces, {r['skipped']} skipped, {r['frames']} frames, "
                   f"{r['seconds']:.1f} s -> {r['path']}")
         return 0

@@ -1,8 +1,9 @@
 """Collections of portraits: which images, in which groups, with which landmarks.
 
 A collection is a folder of images (DESIGN.md). Groups come from a manifest CSV
-(a column naming the image file or its stem, and the ``--group-by`` column), or
-without one from sub-folders, or else the whole folder is one group.
+(:mod:`jobs.manifest`: a column naming the image file or its stem, and the
+``--group-by`` column), or without one from sub-folders, or else the whole folder
+is one group. Images a manifest does not name are skipped and reported.
 
 Landmarks come from an existing ``landmarks.csv`` (written by bulk-label) or are
 detected once per image, in parallel, by the landmarker. An image without a face
@@ -20,14 +21,17 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from landmarker.atomic import atomic_write
 from landmarker.files import find_images
 from landmarker.labelling import ModelSpec, label_images
 from landmarker.landmarks_csv import read_landmarks_csv
+from landmarker.names import AmbiguousName, NameIndex
 from landmarker.parallel import map_chunks
 
 from .bulk_label import CHUNK
+from .manifest import ManifestError, manifest_groups
 
-KEY_COLUMNS = ("image", "file", "filename", "path", "bioguide", "id", "name")
+UNLISTED = "unlisted"
 
 
 @dataclass
@@ -35,12 +39,13 @@ class Portrait:
     """One image of a collection and what the jobs learned about it.
 
     ``landmarks`` is float32 ``(68, 2)`` of the largest face, or None (then
-    ``note`` says why it is skipped).
+    ``note`` says why it is skipped). ``group`` None means the image is not in any
+    group (a manifest does not name it): it is reported and skipped.
     """
 
     path: Path
     name: str
-    group: str
+    group: str | None
     landmarks: np.ndarray | None = None
     faces: int = 0
     note: str = ""
@@ -51,69 +56,71 @@ class CollectionError(ValueError):
     """The collection, its manifest or its landmarks file cannot be used."""
 
 
-def _manifest_groups(manifest: Path, group_by: str, names: list[str]) -> dict[str, str]:
-    """Map image name -> group from a manifest CSV."""
-    with open(manifest, newline="", encoding="utf-8-sig") as fh:
-        rows = list(csv.DictReader(fh))
-    if not rows:
-        raise CollectionError(f"{manifest}: empty manifest")
-    columns = list(rows[0].keys())
-    if group_by not in columns:
-        raise CollectionError(f"{manifest}: no column {group_by!r} (columns: {', '.join(columns)})")
-    by_stem: dict[str, list[str]] = {}
-    for n in names:
-        by_stem.setdefault(Path(n).stem.lower(), []).append(n)
-        by_stem.setdefault(Path(n).name.lower(), []).append(n)
-    best_col, best_hits = None, 0
-    for col in sorted(columns, key=lambda c: (c.lower() not in KEY_COLUMNS, columns.index(c))):
-        hits = sum(1 for r in rows if Path(str(r[col] or "")).stem.lower() in by_stem)
-        if hits > best_hits:
-            best_col, best_hits = col, hits
-    if best_col is None:
-        raise CollectionError(f"{manifest}: no column names the images of the collection (by file name or stem)")
-    groups: dict[str, str] = {}
-    for r in rows:
-        key = str(r[best_col] or "")
-        for n in by_stem.get(Path(key).name.lower(), by_stem.get(Path(key).stem.lower(), [])):
-            groups[n] = (r[group_by] or "").strip() or "unknown"
-    return groups
+def check_options(*checks: tuple[str, object, bool, str]) -> None:
+    """Refuse the first ``(flag, value, ok, rule)`` with ``ok`` False, naming the flag and its rule.
+
+    Raises:
+        CollectionError: ``"--flag VALUE: RULE"``.
+    """
+    for flag, value, ok, rule in checks:
+        if not ok:
+            raise CollectionError(f"{flag} {value}: {rule}")
 
 
 def load_collection(
-    sources: list[str | os.PathLike], manifest: str | os.PathLike | None = None, group_by: str | None = None
+    sources: list[str | os.PathLike],
+    manifest: str | os.PathLike | None = None,
+    group_by: str | None = None,
+    include_unlisted: bool = False,
+    exclude=(),
 ) -> list[Portrait]:
     """The portraits of a collection folder, or of image files given in order.
 
     Args:
-        sources: one folder, or two or more image files.
-        manifest: CSV giving each image's group in column ``group_by``.
-        group_by: the manifest column to group by (required with ``manifest``).
+        sources: one folder, or two or more image files (a file may repeat: each
+            occurrence is its own portrait, e.g. A -> B -> A in a morph).
+        manifest: CSV giving each image's group (:mod:`jobs.manifest`).
+        group_by: the manifest column(s) to group by (``party`` or ``party,gender``);
+            required with ``manifest``, refused without one.
+        include_unlisted: put images the manifest does not name in a group
+            ``unlisted``; by default they are skipped and reported.
+        exclude: paths not to take as images (the job's own outputs); folders our
+            commands wrote are skipped anyway (:data:`landmarker.files.OUTPUT_MARKER`).
 
     Returns:
         portraits in a stable order (folder: sorted by name; files: as given).
-        Images the manifest does not name get the group ``unlisted``.
 
     Raises:
-        CollectionError: no images, or an unusable manifest.
-        FileNotFoundError: a source does not exist.
+        CollectionError: no images, ``--group-by`` without ``--manifest`` (or the
+            reverse), or an unusable manifest.
+        FileNotFoundError: a source or the manifest does not exist.
     """
     if manifest is not None and not group_by:
-        raise CollectionError("--manifest needs --group-by COLUMN")
-    items = find_images(sources)
+        raise CollectionError("--manifest needs --group-by COLUMN (the manifest column that gives the group)")
+    if group_by and manifest is None:
+        raise CollectionError("--group-by needs --manifest CSV (without one, groups are the sub-folders)")
+    items = find_images(sources, exclude=exclude)
     if not items:
         raise CollectionError(f"{' '.join(map(str, sources))}: no image files found")
     names = [n for _, n in items]
     if manifest is not None:
-        manifest = Path(manifest)
-        if not manifest.is_file():
-            raise FileNotFoundError(f"{manifest}: no such manifest")
-        groups = _manifest_groups(manifest, group_by, names)
+        try:
+            groups = manifest_groups(manifest, group_by, items)
+        except ManifestError as err:
+            raise CollectionError(str(err)) from None
+        if not groups:
+            raise CollectionError(f"{manifest}: names none of the {len(items)} images of the collection")
     elif len(sources) == 1 and Path(sources[0]).is_dir():
         root = Path(sources[0]).resolve().name or "collection"
         groups = {n: (n.split("/")[0] if "/" in n else root) for n in names}
     else:
         groups = {n: "images" for n in names}
-    return [Portrait(p, n, groups.get(n, "unlisted")) for p, n in items]
+    portraits = []
+    for p, n in items:
+        group = groups.get(n, UNLISTED if include_unlisted else None)
+        note = "" if group is not None else f"not in the manifest {Path(manifest).name} (--include-unlisted to use it)"
+        portraits.append(Portrait(p, n, group, note=note))
+    return portraits
 
 
 def attach_landmarks(
@@ -130,27 +137,44 @@ def attach_landmarks(
     with ``spec`` (:func:`landmarker.labelling.label_images`) on ``n_jobs`` worker
     threads, or on the Dask ``client``'s cluster.
 
+    Portraits without a group (not in the manifest) are left alone. Results go to
+    portraits by position, so a file given twice gets its landmarks twice.
+
     Raises:
-        CollectionError: the landmarks CSV is malformed.
+        CollectionError: the landmarks CSV is malformed, names none of the images,
+            or names one of them ambiguously (by a file name several rows share).
     """
+    wanted = [p for p in portraits if p.group is not None]
     if landmarks_csv is not None:
         try:
             table = read_landmarks_csv(landmarks_csv)
         except (ValueError, OSError) as err:
             raise CollectionError(str(err)) from None
-        by_file = {Path(k).name: v for k, v in table.items()}
-        for p in portraits:
-            faces = table.get(p.name) or by_file.get(Path(p.name).name)
-            _set_faces(p, faces or [], "no row in landmarks CSV" if faces is None else "")
+        index = NameIndex([(Path(k), k) for k in table])
+        hits = 0
+        for p in wanted:
+            try:
+                key = index.find(p.name, where=str(landmarks_csv))
+            except AmbiguousName as err:
+                raise CollectionError(str(err)) from None
+            hits += key is not None
+            _set_faces(p, table.get(key, []) if key else [], "" if key else "no row in the landmarks CSV")
+        if wanted and not hits:
+            example = next(iter(table), "nothing")
+            raise CollectionError(
+                f"{landmarks_csv}: names none of the {len(wanted)} images of the collection (it names e.g. "
+                f"{example!r}); give the landmarks.csv that bulk-label wrote for this folder, or leave out --landmarks"
+            )
         return portraits
-    items = [(str(p.path), p.name) for p in portraits]
+    items = [(str(p.path), p.name) for p in wanted]
     chunks = [items[i : i + CHUNK] for i in range(0, len(items), CHUNK)]
     results = map_chunks(label_images, chunks, n_jobs, client, spec=spec.resolved())
-    by_name = {p.name: p for p in portraits}
+    position = 0
     with tqdm(total=len(items), desc="landmarks", unit="image") as bar:
         for chunk in results:
             for r in chunk:
-                _set_faces(by_name[r.name], r.faces, r.message if r.status == "error" else "")
+                _set_faces(wanted[position], r.faces, r.message if r.status == "error" else "")
+                position += 1
             bar.update(len(chunk))
     return portraits
 
@@ -170,11 +194,8 @@ def _set_faces(p: Portrait, faces: list, error: str) -> None:
 
 def write_report(portraits: list[Portrait], path: str | os.PathLike) -> None:
     """``image,group,status,faces,message`` per portrait (status ``used`` or ``skipped``)."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w", newline="", encoding="utf-8") as fh:
+    with atomic_write(path, newline="") as fh:
         w = csv.writer(fh)
         w.writerow(["image", "group", "status", "faces", "message"])
         for p in portraits:
-            w.writerow([p.name, p.group, "used" if p.landmarks is not None else "skipped", p.faces, p.note])
-    os.replace(tmp, path)
+            w.writerow([p.name, p.group or "", "used" if p.landmarks is not None else "skipped", p.faces, p.note])

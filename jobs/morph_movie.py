@@ -1,4 +1,4 @@
-"""``python -m jobs morph-movie``: a movie that morphs through a roster of faces.
+"""``morphkit morph-movie``: a movie that morphs through a roster of faces.
 
 Each face is held, then morphed into the next (Delaunay piecewise-affine warp
 and cross-dissolve, see :mod:`morphkit`). Frames are rendered lazily and
@@ -7,7 +7,6 @@ streamed into the encoder, so memory does not grow with the movie's length.
 
 from __future__ import annotations
 
-import csv
 import time
 from functools import partial
 from pathlib import Path
@@ -16,21 +15,32 @@ import numpy as np
 
 from landmarker.decode import read_image
 from landmarker.labelling import ModelSpec
-from morphkit import CanonicalFrame, morph_sequence_frames, morph_sequence_length, write_video
+from morphkit import (
+    CanonicalFrame,
+    morph_sequence_frames,
+    morph_sequence_length,
+    write_video,
+)
 
-from .collection import CollectionError, attach_landmarks, load_collection, write_report
+from .collection import CollectionError, check_options, attach_landmarks, load_collection, write_report
+from .manifest import read_manifest
 from .workers import job_workers
 
 
 def _group_column(manifest: str, group: str) -> str:
     """The manifest column in which ``group`` appears as a value (must be unique)."""
-    with open(manifest, newline="", encoding="utf-8-sig") as fh:
-        rows = list(csv.DictReader(fh))
-    cols = [c for c in (rows[0].keys() if rows else []) if any((r[c] or "").strip() == group for r in rows)]
+    columns, rows = read_manifest(manifest)
+    cols = [c for c in columns if any(r.get(c, "") == group for _, r in rows)]
     if len(cols) != 1:
-        where = "no column" if not cols else f"several columns ({', '.join(cols)})"
-        raise CollectionError(f"{manifest}: group {group!r} found in {where}; name the column with --group-by")
+        if cols:
+            raise CollectionError(f"{manifest}: group {group!r} is a value of several columns ({', '.join(cols)}); "
+                                  "name the column with --group-by")
+        raise CollectionError(f"{manifest}: no column has the value {group!r}; name the column with --group-by "
+                              "to see its groups")
     return cols[0]
+
+
+MOVIE_SUFFIXES = (".mp4", ".gif")
 
 
 def morph_movie(
@@ -47,42 +57,66 @@ def morph_movie(
     height: int = 550,
     spec: ModelSpec = ModelSpec(),
     scheduler: str | None = None,
+    *,
+    loop: bool = False,
+    transition_fraction: float = 0.5,
 ) -> dict:
     """Render the morph movie of a collection (or of image files, in the order given).
 
     Args:
-        n_jobs: worker threads (-1: one per core) for labelling and rendering.
+        sources: one collection folder, or two or more image files in movie order (a
+            file may repeat: ``a.jpg b.jpg a.jpg`` morphs A -> B -> A).
+        out: ``MOVIE.mp4`` (H.264) or ``MOVIE.gif`` (``width`` wide); the report goes
+            beside it (``MOVIE.report.csv``).
+        manifest, group, group_by: only the faces of one group: of a manifest column,
+            or without a manifest of one sub-folder of the collection.
+        fps, seconds_per_face: frames per second; seconds each face owns (hold + morph).
+        n_jobs: cores to use (-1: all) for labelling and rendering.
+        width, height: frame size in pixels.
         spec: the model that labels faces (not used with ``landmarks_csv``).
         scheduler: Dask scheduler address: run the per-image work on that cluster.
+        loop: morph from the last face back to the first, for looping playback.
+        transition_fraction: share of each face's time spent morphing, 0..1.
 
     Returns:
         dict: ``faces`` (used), ``skipped``, ``frames``, ``seconds``, ``path``.
 
     Raises:
-        jobs.collection.CollectionError: fewer than two usable faces, or a bad manifest/group.
+        jobs.collection.CollectionError: fewer than two usable faces, a bad manifest or
+            group, or an unusable ``--out`` or option (the message names the flag).
     """
     t0 = time.time()
+    out_path = Path(out)
+    if out_path.suffix.lower() not in MOVIE_SUFFIXES:
+        raise CollectionError(f"--out {out}: use a .mp4 or .gif file name (got {out_path.suffix or 'no extension'})")
+    if out_path.is_dir():
+        raise CollectionError(f"--out {out}: is a folder; give the movie's file name, e.g. {out_path / 'morph.mp4'}")
+    check_options(("--fps", fps, fps > 0, "must be above 0"),
+                  ("--seconds-per-face", seconds_per_face, seconds_per_face > 0, "must be above 0"),
+                  ("--transition-fraction", transition_fraction, 0 <= transition_fraction <= 1, "must be in 0..1"),
+                  ("--width", width, width >= 16, "must be 16 pixels or more"),
+                  ("--height", height, height >= 16, "must be 16 pixels or more"))
     if len(sources) > 1 and any(Path(s).is_dir() for s in sources):
         raise CollectionError("give one collection folder, or two or more image files")
     if len(sources) == 1 and not Path(sources[0]).is_dir():
         raise CollectionError(f"{sources[0]}: a morph needs a folder or at least two image files")
-    if group is not None and manifest is None:
-        raise CollectionError("--group needs --manifest")
-    if group is not None and group_by is None:
+    if group is not None and manifest is not None and group_by is None:
         group_by = _group_column(manifest, group)
-    portraits = load_collection(sources, manifest, group_by)
+    portraits = load_collection(sources, manifest, group_by, exclude=[out_path])
     if group is not None:
+        existing = sorted({p.group for p in portraits if p.group is not None})
         portraits = [p for p in portraits if p.group == group]
         if not portraits:
-            raise CollectionError(f"no image of the collection is in group {group!r}")
-    out_path = Path(out)
+            raise CollectionError(f"--group {group}: no image of the collection is in it; the groups are: "
+                                  f"{', '.join(existing)}")
     out_path.parent.mkdir(parents=True, exist_ok=True)
     with job_workers(n_jobs, scheduler) as client:
         attach_landmarks(portraits, landmarks_csv, n_jobs, spec, client)
         used = [p for p in portraits if p.landmarks is not None]
         write_report(portraits, out_path.with_suffix(".report.csv"))
         if len(used) < 2:
-            raise CollectionError(f"only {len(used)} usable face(s); a morph movie needs two or more")
+            raise CollectionError(f"only {len(used)} usable face(s); a morph movie needs two or more "
+                                  f"(see {out_path.with_suffix('.report.csv')})")
         frame = CanonicalFrame(width=width, height=height)
         frames = morph_sequence_frames(
             [partial(read_image, p.path) for p in used],
@@ -90,11 +124,14 @@ def morph_movie(
             frame=frame,
             fps=fps,
             seconds_per_face=seconds_per_face,
+            transition_fraction=transition_fraction,
+            loop=loop,
         )
         from tqdm import tqdm
 
-        total = morph_sequence_length(len(used), fps, seconds_per_face)
-        n = write_video(tqdm(frames, total=total, desc="morph-movie", unit="frame"), out_path, fps=fps)
+        total = morph_sequence_length(len(used), fps, seconds_per_face, transition_fraction, loop)
+        n = write_video(tqdm(frames, total=total, desc="morph-movie", unit="frame"), out_path, fps=fps,
+                        gif_width=width)
     return {
         "faces": len(used),
         "skipped": len(portraits) - len(used),

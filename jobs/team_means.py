@@ -1,31 +1,35 @@
-"""``python -m jobs team-means``: one mean face per group and a labelled comparison grid.
+"""``morphkit team-means``: one mean face per group and a labelled comparison grid.
 
-Output folder: ``<group>.png`` per group, ``comparison.png`` (the means side by
-side, each labelled with its group and face count) and ``report.csv`` (which
-image went into which mean, and why an image was skipped).
+Output folder: ``<group>.png`` per group (file names unique and at most 80
+characters: ``New York`` and ``New_York`` give ``New_York.png`` and
+``New_York-2.png``), ``comparison.png`` (the means side by side, each labelled with
+its group and face count), ``shapes.csv`` (each group's mean shape in the
+``landmarks.csv`` layout) and ``report.csv`` (which image went into which mean, and
+why an image was skipped).
 """
 
 from __future__ import annotations
 
-import re
+import csv
+import math
 import time
 from functools import partial
 from pathlib import Path
 
 import numpy as np
 
+from landmarker.atomic import atomic_write
 from landmarker.decode import ImageDecodeError, read_image
+from landmarker.files import mark_output
 from landmarker.labelling import ModelSpec
+from landmarker.landmarks_csv import HEADER, face_row
+from landmarker.names import bounded_file_stem
 from landmarker.overlay import save_png
+from landmarker.predictor import Face
 from morphkit import CanonicalFrame, image_grid, mean_face
 
-from .collection import Portrait, attach_landmarks, load_collection, write_report
+from .collection import CollectionError, Portrait, check_options, attach_landmarks, load_collection, write_report
 from .workers import job_workers
-
-
-def safe_name(group: str) -> str:
-    """A file-name-safe version of a group name (``New York`` -> ``New_York``)."""
-    return re.sub(r"[^\w.-]+", "_", group.strip()).strip("._") or "group"
 
 
 def group_mean(portraits: list[Portrait], frame: CanonicalFrame, background: str, n_jobs: int = 1):
@@ -68,48 +72,115 @@ def team_means(
     height: int = 550,
     spec: ModelSpec = ModelSpec(),
     scheduler: str | None = None,
+    *,
+    min_faces: int = 2,
+    groups: list[str] | None = None,
+    include_unlisted: bool = False,
 ) -> dict:
-    """Write one mean face per group, the comparison grid and the report into ``out``.
+    """Write one mean face per group, the comparison grid, ``shapes.csv`` and the report into ``out``.
 
     Args:
-        n_jobs: worker threads (-1: one per core) for labelling and warping.
+        collection: folder of portraits (its own ``out`` and our earlier outputs are skipped).
+        manifest, group_by: groups from a manifest CSV column (``party``), or the cross
+            of several (``party,gender``); without them, sub-folders are the groups.
+        landmarks_csv: use a bulk-label ``landmarks.csv`` instead of labelling.
+        n_jobs: cores to use (-1: all) for labelling and warping.
+        background: ``frame`` (whole frame) or ``face`` (the face on a plain background).
+        width, height: output size in pixels.
         spec: the model that labels faces (not used with ``landmarks_csv``).
         scheduler: Dask scheduler address: run the per-image work on that cluster.
+        min_faces: a group with fewer usable faces gets no mean (a one-face "mean" is
+            one person's photo).
+        groups: only these groups, in this order (default: every group, sorted).
+        include_unlisted: average images the manifest does not name as a group ``unlisted``.
 
     Returns:
-        dict: ``groups`` (name -> face count), ``images``, ``used``, ``skipped``, ``seconds``.
+        dict: ``groups`` (name -> face count), ``images``, ``used``, ``skipped``, ``seconds``,
+        ``files`` (group -> PNG name).
 
     Raises:
-        jobs.collection.CollectionError, FileNotFoundError: unusable collection or manifest.
+        jobs.collection.CollectionError, FileNotFoundError: unusable collection, manifest,
+            landmarks file or options, or no group with a mean (nothing written but the report).
     """
     t0 = time.time()
+    check_options(("--min-faces", min_faces, min_faces >= 1, "must be 1 or more"),
+                  ("--width", width, width >= 16, "must be 16 pixels or more"),
+                  ("--height", height, height >= 16, "must be 16 pixels or more"))
     out_dir = Path(out)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    portraits = load_collection([collection], manifest, group_by)
-    frame = CanonicalFrame(width=width, height=height)
-    means, labels, counts = [], [], {}
-    with job_workers(n_jobs, scheduler) as client:
-        attach_landmarks(portraits, landmarks_csv, n_jobs, spec, client)
-        groups: dict[str, list[Portrait]] = {}
+    if out_dir.exists() and not out_dir.is_dir():
+        raise CollectionError(f"--out {out_dir}: is a file; team-means writes a folder")
+    portraits = load_collection([collection], manifest, group_by, include_unlisted, exclude=[out_dir])
+    by_group: dict[str, list[Portrait]] = {}
+    for p in portraits:
+        if p.group is not None:
+            by_group.setdefault(p.group, []).append(p)
+    order = sorted(by_group)
+    if groups:
+        unknown = [g for g in groups if g not in by_group]
+        if unknown:
+            raise CollectionError(f"--groups: no group {', '.join(map(repr, unknown))}; the groups are: "
+                                  f"{', '.join(order)}")
+        order = list(dict.fromkeys(groups))
         for p in portraits:
-            groups.setdefault(p.group, []).append(p)
-        for group in sorted(groups):
-            result = group_mean(groups[group], frame, background)
-            if result is None:
-                print(f"team-means: group {group!r}: no usable face, no mean written")
+            if p.group is not None and p.group not in order:
+                p.note = "group not in --groups"
+                p.group = None
+    mark_output(out_dir)
+    frame = CanonicalFrame(width=width, height=height)
+    means, labels, counts, files, shapes = [], [], {}, {}, []
+    taken: set[str] = set()
+    with job_workers(n_jobs, scheduler) as client:
+        attach_landmarks([p for p in portraits if p.group is not None], landmarks_csv, n_jobs, spec, client)
+        for group in order:
+            members = by_group[group]
+            usable = sum(p.landmarks is not None for p in members)
+            if usable < min_faces:
+                why = f"group {group!r} has {usable} usable face(s), fewer than --min-faces {min_faces}"
+                print(f"team-means: {why}: no mean written")
+                for p in members:
+                    if p.landmarks is not None:
+                        p.note = why
+                        p.landmarks = None
                 continue
-            save_png(result.image, out_dir / f"{safe_name(group)}.png")
+            result = group_mean(members, frame, background)
+            if result is None or result.count < min_faces:
+                print(f"team-means: group {group!r}: fewer than --min-faces {min_faces} faces decode, no mean written")
+                continue
+            stem = bounded_file_stem(group, taken)
+            save_png(result.image, out_dir / f"{stem}.png")
+            files[group] = f"{stem}.png"
             means.append(result.image)
             labels.append(f"{group} ({result.count} {'face' if result.count == 1 else 'faces'})")
             counts[group] = result.count
-    if means:
-        save_png(image_grid(means, labels), out_dir / "comparison.png")
+            shapes.append((f"{stem}.png", result.shape))
     write_report(portraits, out_dir / "report.csv")
+    if not means:
+        raise CollectionError(
+            f"{collection}: no group has {min_faces} or more usable faces, so no mean face was written "
+            f"(see {out_dir / 'report.csv'})"
+        )
+    save_png(image_grid(means, labels), out_dir / "comparison.png")
+    write_shapes(shapes, out_dir / "shapes.csv", width, height)
     used = sum(p.landmarks is not None for p in portraits)
     return {
         "groups": counts,
+        "files": files,
         "images": len(portraits),
         "used": used,
         "skipped": len(portraits) - used,
         "seconds": round(time.time() - t0, 1),
     }
+
+
+def write_shapes(shapes: list[tuple[str, np.ndarray]], path: Path, width: int, height: int) -> None:
+    """``shapes.csv``: each group's mean shape in the ``landmarks.csv`` layout.
+
+    ``image`` names the group's PNG, ``face`` is 0, the box is the whole frame
+    (``0, 0, width, height``: the means are in the canonical frame), ``score`` is empty,
+    and the 68 points are the mean shape the faces were warped to, frame pixels.
+    """
+    with atomic_write(path, newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(HEADER)
+        for image, shape in shapes:
+            w.writerow(face_row(image, 0, Face((0.0, 0.0, float(width), float(height)), math.nan, shape)))

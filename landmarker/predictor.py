@@ -34,6 +34,19 @@ class Face:
     landmarks: np.ndarray
 
 
+def _as_image(image) -> np.ndarray:
+    if isinstance(image, (str, os.PathLike)):
+        from .decode import read_image
+
+        return read_image(image)
+    if not isinstance(image, np.ndarray):
+        raise TypeError(f"expected an RGB uint8 (H, W, 3) numpy array or an image file path, got "
+                        f"{type(image).__name__}")
+    if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] != 3):
+        raise TypeError(f"expected an RGB (H, W, 3) or gray (H, W) image array, got shape {image.shape}")
+    return image
+
+
 class Landmarker:
     """Detect faces and predict their 68 landmarks.
 
@@ -153,17 +166,26 @@ class Landmarker:
             start += k
         return out
 
-    def predict(self, image: np.ndarray) -> list[Face]:
-        """Detect every face in an RGB uint8 ``(H, W, 3)`` image and predict its landmarks.
+    def predict(self, image) -> list[Face]:
+        """Detect every face in an image and predict its landmarks.
+
+        Args:
+            image: RGB uint8 ``(H, W, 3)`` array (or gray ``(H, W)``), or an image file's
+                path (decoded with :func:`landmarker.decode.read_image`).
 
         Returns:
             list of :class:`Face` (box ``(l, t, r, b)`` px, detector score, landmarks float32
             ``(68, 2)`` ``(x, y)`` px), largest box first (empty when no face is found).
+
+        Raises:
+            TypeError: ``image`` is neither an array nor a path.
+            landmarker.decode.ImageDecodeError: a path that is not a decodable image.
         """
         return self.predict_many([image])[0]
 
     def predict_many(self, images: Sequence[np.ndarray]) -> list[list[Face]]:
-        """:meth:`predict` for several images, their faces batched through the network together."""
+        """:meth:`predict` for several images (arrays or paths), their faces batched through the network together."""
+        images = [_as_image(image) for image in images]
         detections = [self.detector(image) for image in images]
         landmarks = self.predict_boxes_many(images, [[d.box for d in dets] for dets in detections])
         return [

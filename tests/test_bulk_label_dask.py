@@ -60,9 +60,10 @@ def test_dask_cluster_labels_like_a_local_run(cluster, tmp_path, capsys):
 
 def test_team_means_on_the_cluster_matches_a_local_run(cluster, tmp_path, capsys):
     coll = tmp_path / "team"
-    for i, p in enumerate(sorted((DATA / "portraits").glob("*.jpg"))):
-        (coll / ("a" if i % 2 else "b")).mkdir(parents=True, exist_ok=True)
-        (coll / ("a" if i % 2 else "b") / p.name).write_bytes(p.read_bytes())
+    for group in ("a", "b"):  # two groups of two faces (--min-faces 2)
+        (coll / group).mkdir(parents=True)
+        for p in sorted((DATA / "portraits").glob("*.jpg")):
+            (coll / group / p.name).write_bytes(p.read_bytes())
     assert jobs_main(["team-means", str(coll), "--out", str(tmp_path / "local"), "--n-jobs", "1"]) == 0
     with distributed.Client(cluster.scheduler_address) as client:
         before = sum(client.run(_models_loaded).values())
