@@ -34,7 +34,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from landmarker.dlib_xml_writer import write_dlib_xml, xml_safe
-from landmarker.files import find_images
+from landmarker.files import find_images, mark_output
 from landmarker.labelling import ImageResult, ModelSpec, label_images
 from landmarker.parallel import cluster, map_chunks
 
@@ -131,13 +131,10 @@ def bulk_label(
         raise FileNotFoundError(f"{archive}: no such folder")
     archive = archive.resolve()
     out = out.resolve()
-    items = [(str(p), name) for p, name in find_images([archive])]
-    if (out / "overlays").is_relative_to(archive):  # --out inside the archive: skip our own overlays
-        inside = (out / "overlays").relative_to(archive).as_posix() + "/"
-        items = [it for it in items if not it[1].startswith(inside)]
+    items = [(str(p), name) for p, name in find_images([archive], exclude=[out])]  # never our own outputs
     if not items:
         raise ValueError(f"{archive}: no image files found (looked for .jpg .png .gif .bmp .tif .webp)")
-    out.mkdir(parents=True, exist_ok=True)
+    mark_output(out)
     settings = spec.settings()
     spec = spec.resolved()
     t0 = time.time()
@@ -162,6 +159,8 @@ def bulk_label(
                         for r in chunk_results:
                             _count(counts, r.status, len(r.faces))
                         bar.update(len(chunk_results))
+        if overlay and done:
+            counts["overlays_added"] = _overlays_for_resumed(out, items, done, Path(overlay_dir), progress)
         counts["files"] = sum(counts[s] for s in STATUSES)
         counts["xml"] = None
         if fmt == "dlib-xml" or (out / XML).exists():  # an existing XML is kept in step with the CSV
@@ -169,6 +168,34 @@ def bulk_label(
             counts["xml"] = str(out / XML)
     counts["seconds"] = round(time.time() - t0, 1)
     return counts
+
+
+def _overlays_for_resumed(out: Path, items, done: dict, overlay_dir: Path, progress: bool) -> int:
+    """Draw the overlays that files labelled by an earlier run without ``--overlay`` lack; returns how many.
+
+    The faces come from ``landmarks.csv`` (no model run). A file that no longer
+    decodes is reported on stderr and left without an overlay.
+    """
+    from landmarker.decode import ImageDecodeError, read_image
+    from landmarker.labelling import overlay_path
+    from landmarker.overlay import draw_faces, save_png
+    from landmarker.predictor import Face
+
+    missing = [(p, n) for p, n in items
+               if n in done and done[n].status != "error" and not overlay_path(overlay_dir, n).exists()]
+    if not missing:
+        return 0
+    wanted = {n for _, n in missing}
+    faces = {name: [Face(tuple(box), 0.0, lm) for box, lm in found]
+             for name, found in faces_by_image(out / "landmarks.csv") if name in wanted}
+    written = 0
+    for path, name in tqdm(missing, desc="overlays of resumed files", unit="image", disable=not progress):
+        try:
+            save_png(draw_faces(read_image(path), faces.get(name, [])), overlay_path(overlay_dir, name))
+            written += 1
+        except (ImageDecodeError, OSError) as err:
+            print(f"bulk-label: {name}: overlay not written: {err}", file=sys.stderr)
+    return written
 
 
 def _prepare(out: Path, settings: dict, restart: bool, fmt: str) -> dict:

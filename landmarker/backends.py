@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .card import N_OUTPUTS, SHIPPED_ONNX, SHIPPED_WEIGHTS, load_card
+from .card import N_OUTPUTS, SHIPPED_ONNX, SHIPPED_WEIGHTS, ModelCard
 
 BACKENDS = ("onnx", "torch")
 
@@ -44,7 +44,7 @@ class TorchBackend:
         batch_size: most crops per forward pass.
 
     Attributes:
-        model: the ``torch.nn.Module`` in eval mode; card: the model card dict; device.
+        model: the ``torch.nn.Module`` in eval mode; card: the :class:`~landmarker.card.ModelCard`; device.
 
     Raises:
         FileNotFoundError, ValueError: missing or unusable weights (see :func:`landmarker.model.load_model`).
@@ -57,7 +57,8 @@ class TorchBackend:
 
         from .model import load_model
 
-        self.model, self.card = load_model(weights)
+        self.model, card = load_model(weights)
+        self.card = ModelCard.from_dict(card, weights)
         self.device = torch.device(device) if device else torch.device("cuda" if torch.cuda.is_available() else "cpu")
         self.model.to(self.device)
         self.batch_size = batch_size
@@ -96,7 +97,7 @@ class OnnxBackend:
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"{path}: no such ONNX file (make one with `landmarker export --format onnx`)")
-        self.card = load_card(path)
+        self.card = ModelCard.load(path)
         opts = ort.SessionOptions()
         if num_threads is not None:
             opts.intra_op_num_threads = int(num_threads)

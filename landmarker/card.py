@@ -12,12 +12,90 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import dataclass, field
 from pathlib import Path
 
 N_OUTPUTS = 68 * 2
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 SHIPPED_WEIGHTS = WEIGHTS_DIR / "resnet18_ytf68.safetensors"
 SHIPPED_ONNX = WEIGHTS_DIR / "resnet18_ytf68.onnx"
+
+
+HEADS = ("direct", "pca")
+CROP_SCALE, CROP_SHIFT_Y = 1.6, 0.1  # the crop rule of cards that predate its entry (landmarker.crop)
+
+
+@dataclass
+class ModelCard:
+    """A model card: what inference needs, checked, plus everything else it records.
+
+    Attributes:
+        img_size: side of the square network input in pixels (``input.img_size``).
+        crop_scale, crop_shift_y: the crop rule (``crop_rule``; :mod:`landmarker.crop`).
+        head: ``"direct"`` or ``"pca"``; components: K for ``pca`` (``head``).
+        architecture: a one-line description.
+        data: the whole card as stored (training recipe, validation, experiments, ``onnx``, ...).
+        path: the JSON file it was read from or is saved to.
+    """
+
+    img_size: int
+    crop_scale: float = CROP_SCALE
+    crop_shift_y: float = CROP_SHIFT_Y
+    head: str = "direct"
+    components: int = 0
+    architecture: str = ""
+    data: dict = field(default_factory=dict, repr=False)
+    path: Path | None = None
+
+    @classmethod
+    def from_dict(cls, data: dict, path: Path | None = None) -> "ModelCard":
+        """Check a card dict and read its inference fields.
+
+        Raises:
+            ValueError: a missing or invalid field; the message names the file and the field.
+        """
+        where = f"{path}: " if path else ""
+        try:
+            img_size = int(data["input"]["img_size"])
+        except (KeyError, TypeError, ValueError):
+            raise ValueError(f"{where}model card has no integer input.img_size") from None
+        rule = data.get("crop_rule") or {}
+        head = data.get("head") or {"type": "direct"}
+        try:
+            card = cls(img_size, float(rule.get("crop_scale", CROP_SCALE)), float(rule.get("crop_shift_y", CROP_SHIFT_Y)),
+                       str(head.get("type", "direct")), int(head.get("components", 0) or 0),
+                       str(data.get("architecture", "")), data, path)
+        except (TypeError, ValueError, AttributeError) as err:
+            raise ValueError(f"{where}model card has an invalid crop_rule or head ({err})") from None
+        if not 16 <= card.img_size <= 1024:
+            raise ValueError(f"{where}model card input.img_size {card.img_size} is outside 16..1024")
+        if card.head not in HEADS or (card.head == "pca" and not 1 <= card.components <= N_OUTPUTS):
+            raise ValueError(f"{where}model card head {head!r}: type must be one of {', '.join(HEADS)}, "
+                             f"pca with 1..{N_OUTPUTS} components")
+        if not (card.crop_scale > 0 and -1 < card.crop_shift_y < 1):
+            raise ValueError(f"{where}model card crop_rule {rule!r} is out of range")
+        return card
+
+    @classmethod
+    def load(cls, weights_path: str | os.PathLike) -> "ModelCard":
+        """The checked card beside a weights file (:func:`card_path`).
+
+        Raises:
+            FileNotFoundError: no card beside the weights.
+            ValueError: not valid JSON, or an invalid field.
+        """
+        return cls.from_dict(load_card(weights_path), card_path(weights_path))
+
+    def save(self, path: str | os.PathLike | None = None) -> Path:
+        """Write :attr:`data` as JSON (atomically) to ``path`` or where it was read from; returns the path."""
+        from .atomic import atomic_write
+
+        target = Path(path) if path is not None else self.path
+        if target is None:
+            raise ValueError("ModelCard.save needs a path: this card was not read from a file")
+        with atomic_write(target) as fh:
+            fh.write(json.dumps(self.data, indent=2) + "\n")
+        return target
 
 
 def card_path(weights_path: str | os.PathLike) -> Path:

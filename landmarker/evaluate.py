@@ -26,7 +26,7 @@ from tqdm import tqdm
 from .datasets import DatasetError, FaceSample, load_dataset, split_by_identity
 from .decode import read_image
 from .metrics import FAILURE_THRESHOLD, mean_offset_iod, nme, plot_ced, point_errors, summarise
-from .card import card_path, load_card
+from .card import ModelCard
 from .crop import face_box_for
 from .predictor import Landmarker
 
@@ -155,6 +155,9 @@ def evaluate_command(args) -> int:
         DatasetError: a spec is malformed or its dataset unreadable (the message names it).
         ValueError: no dataset has faces in the chosen split.
     """
+    if getattr(args, "update_card", False) and not args.weights:
+        raise ValueError("--update-card writes the card beside the weights evaluated: name them with --weights FILE "
+                         "(the shipped card is changed only when named: --weights landmarker/weights/resnet18_ytf68.onnx)")
     specs = args.data if isinstance(args.data, list) else [args.data]
     from .backends import resolve_backend
 
@@ -202,8 +205,7 @@ def evaluate_command(args) -> int:
         Path(args.json).write_text(json.dumps(validation, indent=2) + "\n")
         print(f"JSON: {args.json}")
     if args.update_card:
-        card = load_card(weights)
-        card["validation"] = validation
-        card_path(weights).write_text(json.dumps(card, indent=2) + "\n")
-        print(f"model card: {card_path(weights)} updated")
+        card = ModelCard.load(weights)
+        card.data["validation"] = validation
+        print(f"model card: {card.save()} updated")
     return 0

@@ -28,13 +28,12 @@ from torch import nn
 from torchvision.models import resnet18
 
 from .atomic import atomic_path, atomic_write
-from .card import N_OUTPUTS, SHIPPED_WEIGHTS, card_path, load_card
+from .card import HEADS, N_OUTPUTS, SHIPPED_WEIGHTS, ModelCard, card_path, load_card
 
 __all__ = ["N_OUTPUTS", "SHIPPED_WEIGHTS", "HEADS", "PCAShapeHead", "build_model", "model_from_card",
            "adapt_state_dict", "card_path", "save_weights", "load_card", "load_model"]
 
 
-HEADS = ("direct", "pca")
 
 
 class PCAShapeHead(nn.Module):
@@ -84,10 +83,10 @@ def build_model(head: str = "direct", pca_components: int = 0) -> nn.Module:
     return model
 
 
-def model_from_card(card: dict) -> nn.Module:
-    """:func:`build_model` with the head described by a model card's ``head`` entry."""
-    head = card.get("head") or {"type": "direct"}
-    return build_model(head.get("type", "direct"), int(head.get("components", 0)))
+def model_from_card(card) -> nn.Module:
+    """:func:`build_model` with the head of a model card (:class:`~landmarker.card.ModelCard` or its dict)."""
+    card = card if isinstance(card, ModelCard) else ModelCard.from_dict(card)
+    return build_model(card.head, card.components)
 
 
 def adapt_state_dict(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

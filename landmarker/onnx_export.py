@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from .atomic import atomic_path
+from .card import ModelCard
 from .model import SHIPPED_WEIGHTS, card_path, load_model
 
 INPUT_NAME, OUTPUT_NAME = "crops", "targets"
@@ -52,7 +53,7 @@ def export_onnx(
         raise ValueError(f"{out}: the ONNX file name must end in .onnx")
     model, card = load_model(weights)
     model.cpu().eval()
-    size = int(card["input"]["img_size"])
+    size = ModelCard.from_dict(card, weights).img_size
     out.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(out) as tmp:
         # The TorchScript exporter is deprecated; the dynamo one needs onnxscript and opset >= 18.

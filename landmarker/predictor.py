@@ -91,10 +91,9 @@ class Landmarker:
         self.card = self.backend.card
         self.model = getattr(self.backend, "model", None)  # the torch module (torch backend only)
         self.device = getattr(self.backend, "device", "cpu")
-        self.img_size = int(self.card["input"]["img_size"])
-        rule = self.card.get("crop_rule", {})
-        self.crop_scale = float(rule.get("crop_scale", C.CROP_SCALE))
-        self.crop_shift_y = float(rule.get("crop_shift_y", C.CROP_SHIFT_Y))
+        self.img_size = self.card.img_size
+        self.crop_scale = self.card.crop_scale
+        self.crop_shift_y = self.card.crop_shift_y
         self.detector = make_detector(detector) if isinstance(detector, str) else detector
         self.batch_size = batch_size
         self.flip_average = flip_average

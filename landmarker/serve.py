@@ -203,7 +203,7 @@ def model_info(landmarker, weights: str | os.PathLike | None = None) -> dict:
     shipped = SHIPPED_ONNX if kind == "onnx" else SHIPPED_WEIGHTS
     return {
         "weights": Path(weights).name if weights else shipped.name,
-        "architecture": card.get("architecture"),
+        "architecture": card.architecture,
         "img_size": landmarker.img_size,
         "backend": kind,
         "device": str(landmarker.device),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import unicodedata
 
@@ -10,23 +11,99 @@ import numpy as np
 
 from ._checks import check_image
 
-_FONT = cv2.FONT_HERSHEY_SIMPLEX
+# Label fonts, first that has a character wins: DejaVu Sans (Latin, Greek, Cyrillic, ...;
+# shipped with matplotlib, a core dependency, and with most Linux systems), then CJK fonts
+# where the system has them.
+_FONT_FILES = (
+    "DejaVuSans.ttf",
+    "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
+    "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc",
+    "/usr/share/fonts/noto-cjk/NotoSansCJK-Regular.ttc",
+    "/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc",
+    "/System/Library/Fonts/PingFang.ttc",
+    "C:/Windows/Fonts/msyh.ttc",
+)
 
 
-def _ascii(text: str) -> str:
-    # cv2.putText's Hershey fonts only draw ASCII: strip accents (é -> e), '?' for the rest.
-    decomposed = unicodedata.normalize("NFKD", str(text))
-    return "".join(c if ord(c) < 128 else ("" if unicodedata.combining(c) else "?") for c in decomposed)
+def _font_paths() -> list[str]:
+    import importlib.util
+    import os
+
+    found = []
+    spec = importlib.util.find_spec("matplotlib")
+    mpl = os.path.join(os.path.dirname(spec.origin), "mpl-data", "fonts", "ttf") if spec and spec.origin else None
+    for name in _FONT_FILES:
+        path = os.path.join(mpl, name) if mpl and not os.path.isabs(name) else name
+        if os.path.isfile(path) and path not in found:
+            found.append(path)
+    return found
+
+
+@functools.lru_cache(maxsize=16)
+def _fonts(size: int) -> tuple:
+    from PIL import ImageFont
+
+    fonts = []
+    for path in _font_paths():
+        try:
+            fonts.append(ImageFont.truetype(path, size))
+        except OSError:
+            continue
+    return tuple(fonts) or (ImageFont.load_default(size),)
+
+
+def _has_glyph(font, ch: str) -> bool:
+    if ch.isspace():
+        return True
+    missing = font.getmask("\U0010fffd")  # a private-use code point: the font's "missing glyph" box
+    mask = font.getmask(ch)
+    return mask.size != missing.size or bytes(mask) != bytes(missing)
+
+
+def _runs(text: str, fonts: tuple) -> list[tuple[str, object]]:
+    """``text`` cut into runs of characters drawn with the same font (the first that has them)."""
+    runs: list[tuple[str, object]] = []
+    for ch in unicodedata.normalize("NFC", str(text)):
+        font = next((f for f in fonts if _has_glyph(f, ch)), fonts[0])
+        if runs and runs[-1][1] is font:
+            runs[-1] = (runs[-1][0] + ch, font)
+        else:
+            runs.append((ch, font))
+    return runs
+
+
+def _text_width(runs) -> int:
+    return int(sum(font.getlength(t) for t, font in runs))
+
+
+def _draw_label(out: np.ndarray, text: str, x0: int, y0: int, width: int, band: int, size: int, color) -> None:
+    """Draw ``text`` centred in the band ``(x0, y0, width, band)`` of ``out``, shrunk to fit the width."""
+    from PIL import Image, ImageDraw
+
+    runs = _runs(text, _fonts(size))
+    w = _text_width(runs)
+    if w > width - 4 and w > 0:
+        size = max(6, int(size * (width - 4) / w))
+        runs = _runs(text, _fonts(size))
+        w = _text_width(runs)
+    region = Image.fromarray(out[y0:y0 + band, x0:x0 + width])
+    draw = ImageDraw.Draw(region)
+    x = max(0, (width - w) // 2)
+    for t, font in runs:
+        draw.text((x, band // 2), t, font=font, fill=tuple(int(v) for v in color), anchor="lm")
+        x += font.getlength(t)
+    out[y0:y0 + band, x0:x0 + width] = np.asarray(region)
 
 
 def image_grid(images: list[np.ndarray], labels: list[str], columns: int | None = None,
                tile_width: int | None = None, *, padding: int = 12,
                background=(255, 255, 255), text_color=(0, 0, 0)) -> np.ndarray:
-    """Tile images in a grid with a text label under each (``cv2.putText``).
+    """Tile images in a grid with a text label under each.
 
     Each image is resized to ``tile_width`` keeping its aspect ratio and placed on a
     plain background; its label is centred in a band below it, shrunk to fit the tile
-    width (non-ASCII characters are transliterated or drawn as ``?``).
+    width, in a Unicode font (DejaVu Sans: accents, Greek, Cyrillic; CJK where the
+    system has a CJK font), with Pillow.
 
     Args:
         images: uint8 ``(H, W, 3)`` RGB images (sizes may differ).
@@ -69,10 +146,8 @@ def image_grid(images: list[np.ndarray], labels: list[str], columns: int | None 
         tiles.append(im if (w, h) == (tw, th) else cv2.resize(im, (tw, th), interpolation=interp))
     tile_h = max(t.shape[0] for t in tiles)
 
-    base_scale = max(0.35, tw / 450.0 * 0.8)
-    thickness = max(1, int(round(base_scale * 2)))
-    (_, text_h), baseline = cv2.getTextSize("Ag", _FONT, base_scale, thickness)
-    band = text_h + baseline + 2 * max(4, pad // 2)
+    font_size = max(10, int(round(tw / 450.0 * 26)))
+    band = int(font_size * 1.6) + 2 * max(4, pad // 2)
 
     cell_w, cell_h = tw, tile_h + band
     out = np.empty((rows * cell_h + (rows + 1) * pad, cols * cell_w + (cols + 1) * pad, 3), np.uint8)
@@ -82,13 +157,5 @@ def image_grid(images: list[np.ndarray], labels: list[str], columns: int | None 
         x0 = pad + c * (cell_w + pad)
         y0 = pad + r * (cell_h + pad)
         out[y0:y0 + tile.shape[0], x0:x0 + tw] = tile
-        text = _ascii(label)
-        scale = base_scale
-        (text_w, _), _ = cv2.getTextSize(text, _FONT, scale, thickness)
-        if text_w > tw - 4 and text_w > 0:
-            scale = scale * (tw - 4) / text_w
-            (text_w, _), _ = cv2.getTextSize(text, _FONT, scale, thickness)
-        tx = x0 + max(0, (tw - text_w) // 2)
-        ty = y0 + tile_h + (band + text_h) // 2
-        cv2.putText(out, text, (tx, ty), _FONT, scale, tuple(int(v) for v in text_color), thickness, cv2.LINE_AA)
+        _draw_label(out, label, x0, y0 + tile_h, tw, band, font_size, text_color)
     return out
