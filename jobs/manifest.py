@@ -3,7 +3,7 @@
 A manifest has a header; one column names each image (its file name, path or
 stem, e.g. ``bioguide``: the column that names the most images of the collection
 is used) and the ``--group-by`` column(s) give the group. ``--group-by party,gender``
-groups by the pair (``Democrat, F``).
+groups by the pair (``Democrat / F``).
 
 Read as UTF-8 (a BOM is fine); the delimiter is sniffed (``,`` ``;`` tab ``|``:
 spreadsheets in many locales write ``;``). Two rows naming the same image with
@@ -65,7 +65,7 @@ def manifest_groups(path: str | Path, group_by: str, images) -> dict[str, str]:
 
     Args:
         path: the manifest CSV.
-        group_by: a column, or several separated by commas (the group is their values joined by ``, ``).
+        group_by: a column, or several separated by commas (the group is their values joined by `` / ``).
         images: ``(path, name)`` pairs (:func:`landmarker.files.find_images`).
 
     Returns:
@@ -95,7 +95,7 @@ def manifest_groups(path: str | Path, group_by: str, images) -> dict[str, str]:
     groups: dict[str, str] = {}
     line_of: dict[str, int] = {}
     for line, r in rows:
-        group = ", ".join(r.get(c, "") or "unknown" for c in wanted)
+        group = " / ".join(r.get(c, "") or "unknown" for c in wanted)
         for name in index.find_all(r.get(best_col, ""), stems=True):
             if name in groups and groups[name] != group:
                 raise ManifestError(

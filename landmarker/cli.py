@@ -22,18 +22,18 @@ def _add_train(sub) -> None:
     g.add_argument("--val", help="validation data as FORMAT:PATH")
     g.add_argument("--val-fraction", type=float, default=0.1, help="share of identities held out (default 0.1)")
     p.add_argument("--out", required=True, help="run folder for checkpoints, metrics.csv, loss_curve.png")
-    p.add_argument("--epochs", type=int, default=30)
+    p.add_argument("--epochs", type=int, default=30, help="passes over the training data (cosine schedule over them)")
     p.add_argument("--img-size", type=int, default=128, help="crop side in pixels (default 128)")
     p.add_argument("--batch-size", type=int, default=32,
                    help="default 32: on ytf68 it reached a lower NME per epoch than 64")
-    p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--weight-decay", type=float, default=1e-4)
+    p.add_argument("--lr", type=float, default=1e-3, help="AdamW peak learning rate (after a 1-epoch warm-up)")
+    p.add_argument("--weight-decay", type=float, default=1e-4, help="AdamW weight decay")
     p.add_argument("--loss", default="mse", choices=["mse", "wing", "smoothl1", "l1"],
                    help="regression loss (default mse: fastest from scratch; wing for fine-tuning with --init)")
     p.add_argument("--head", default="direct", choices=["direct", "pca"],
                    help="direct regression of 136 values, or PCA shape-model scores (ShapeNet)")
     p.add_argument("--pca-components", type=int, default=24, help="K for --head pca (default 24)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seed of the identity split, initialisation and augmentation")
     p.add_argument("--detector", default="hog", choices=["hog", "haar", "none"],
                    help="detector giving training face boxes ('none': boxes from landmarks)")
     p.add_argument("--init", help="start from these safetensors weights (3-channel conv1 is summed to 1)")
@@ -77,8 +77,9 @@ def _add_evaluate(sub) -> None:
     p.add_argument("--split", choices=["all", "train", "val"], default="all",
                    help="the identity split used by `train --val-fraction`, for every --data without an @SPLIT "
                    "suffix (default: all faces)")
-    p.add_argument("--val-fraction", type=float, default=0.1)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--val-fraction", type=float, default=0.1,
+                   help="share of identities in the val split (as `train --val-fraction`)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the identity split (as `train --seed`)")
     p.add_argument("--ced", default="ced.png",
                    help="where to write the CED PNG, one curve per dataset (default ced.png)")
     p.add_argument("--json", help="also write the command and each dataset's numbers to this JSON file")

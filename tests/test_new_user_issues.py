@@ -51,8 +51,7 @@ def _means(team, out, *extra):
 def test_morph_movie_with_a_repeated_file_uses_every_position(tmp_path, team):
     a, b = (str(team["coll"] / r["image"]) for r in team["rows"][:2])
     out = tmp_path / "loop.mp4"
-    assert jobs_main(["morph-movie", a, b, a, "--out", str(out), "--fps", "10", "--seconds-per-face", "0.4",
-                      "--landmarks", str(team["landmarks"])]) == 0
+    assert jobs_main(["morph-movie", a, b, a, "--out", str(out), "--fps", "10", "--seconds-per-face", "0.4"]) == 0
     report = _rows(out.with_suffix(".report.csv"))
     assert [r["status"] for r in report] == ["used"] * 3  # A -> B -> A, not B -> A
 
@@ -247,3 +246,21 @@ def test_comparison_labels_keep_accents(tmp_path):
     plain = image_grid([tile], ["Zoe"])
     accented = image_grid([tile], ["Zoë"])
     assert plain.shape == accented.shape and np.abs(plain.astype(int) - accented).sum() > 0  # not transliterated
+
+
+def test_every_option_has_help_and_shows_its_default():
+    import argparse
+
+    from jobs.__main__ import build_parser as jobs_parser
+    from landmarker.cli import build_parser as landmarker_parser
+
+    for parser in (landmarker_parser(), jobs_parser()):
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for name, sub in action.choices.items():
+                    text = sub.format_help()
+                    for act in sub._actions:
+                        if act.option_strings and act.dest != "help":
+                            assert act.help, f"{parser.prog} {name} {act.option_strings[0]} has no help"
+                            if act.default not in (None, False) and act.default is not argparse.SUPPRESS:
+                                assert "default" in (act.help or "") or "(default: " in text, act.option_strings
