@@ -35,6 +35,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from anchor_runs import cpu_name
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT.parent / "shared" / "datasets" / "ytf68"
@@ -249,7 +250,7 @@ def main() -> None:
 
     header = ["detector", *[f"{k} found" for k in sets], "missed vs dlib", "other boxes (photos)",
               "dogs.jpg", "noise (20)", "blank (20)", "ms/frame", "ms/1080p", "ms/no-face"]
-    print(f"{platform.machine()}, {os.cpu_count()} CPUs ({_cpu_name()}); OpenCV 1 thread")
+    print(f"{platform.machine()}, {os.cpu_count()} CPUs ({cpu_name()}); OpenCV 1 thread")
     print(f"ytf68 val: {len(sets['ytf68 val'])} frames (identity split 0.1, seed 0); dlib-faces: training.xml + "
           f"testing.xml; portraits: {len(portraits)} from sample_data/; found = true boxes with IoU > {MATCH_IOU}; "
           "false faces as boxes\n")
@@ -257,16 +258,6 @@ def main() -> None:
     print("|" + "---|" * len(header))
     for r in rows:
         print("| " + " | ".join(r) + " |")
-
-
-def _cpu_name() -> str:
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "unknown CPU"
 
 
 if __name__ == "__main__":
