@@ -75,6 +75,8 @@ def build_parser(prog: str = "morphkit") -> argparse.ArgumentParser:
     p.add_argument("--transition-fraction", type=float, default=0.5,
                    help="share of each face's time spent morphing into the next, 0..1")
     p.add_argument("--loop", action="store_true", help="morph from the last face back to the first (looping playback)")
+    p.add_argument("--background", choices=["frame", "face"], default="frame",
+                   help="morph the whole frame, or only the face on a plain background")
     _collection(p)
     _common(p)
     return parser
@@ -116,7 +118,8 @@ def main(argv: list[str] | None = None, prog: str = "morphkit") -> int:
 
             r = morph_movie(args.sources, args.out, args.manifest, args.group, args.group_by, args.landmarks,
                             args.fps, args.seconds_per_face, args.n_jobs, args.width, args.height, spec,
-                            args.scheduler, loop=args.loop, transition_fraction=args.transition_fraction)
+                            args.scheduler, loop=args.loop, transition_fraction=args.transition_fraction,
+                            background=args.background)
             print(f"morph-movie: {r['faces']} faces, {r['skipped']} skipped, {r['frames']} frames, "
                   f"{r['seconds']:.1f} s -> {r['path']}")
         return 0

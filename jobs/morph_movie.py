@@ -60,6 +60,7 @@ def morph_movie(
     *,
     loop: bool = False,
     transition_fraction: float = 0.5,
+    background: str = "frame",
 ) -> dict:
     """Render the morph movie of a collection (or of image files, in the order given).
 
@@ -77,6 +78,7 @@ def morph_movie(
         scheduler: Dask scheduler address: run the per-image work on that cluster.
         loop: morph from the last face back to the first, for looping playback.
         transition_fraction: share of each face's time spent morphing, 0..1.
+        background: ``frame`` (whole frame) or ``face`` (the face on a plain background).
 
     Returns:
         dict: ``faces`` (used), ``skipped``, ``frames``, ``seconds``, ``path``.
@@ -126,6 +128,7 @@ def morph_movie(
             seconds_per_face=seconds_per_face,
             transition_fraction=transition_fraction,
             loop=loop,
+            background=background,
         )
         from tqdm import tqdm
 

@@ -60,7 +60,8 @@ def _align_item(item) -> tuple[np.ndarray, np.ndarray]:
 def morph_sequence_frames(images: "list[ImageSource]", landmarks, frame: CanonicalFrame = CanonicalFrame(),
                           fps: float = 30.0, seconds_per_face: float = 2.0,
                           transition_fraction: float = 0.5, n_jobs: int = 1, *,
-                          loop: bool = False, ease: bool = True) -> Iterator[np.ndarray]:
+                          loop: bool = False, ease: bool = True, background: str = "frame",
+                          background_color=None) -> Iterator[np.ndarray]:
     """Frames of a morph movie through an ordered list of faces, generated lazily.
 
     Every face is aligned into ``frame`` (:func:`~morphkit.align.align_face`), shown
@@ -86,6 +87,10 @@ def morph_sequence_frames(images: "list[ImageSource]", landmarks, frame: Canonic
         n_jobs: joblib processes for loading and aligning faces.
         loop: also morph from the last face back to the first (for looping playback).
         ease: ease-in/ease-out the transitions.
+        background: ``"frame"`` (default) morphs the whole frame; ``"face"`` shows only
+            the face on a plain background: each frame masked by the feathered convex
+            hull of its own shape (:func:`~morphkit.mean.face_mask`), as mean faces do.
+        background_color: RGB of the plain background; default ``frame.fill``.
 
     Returns:
         A generator of uint8 ``(H, W, 3)`` frames. Arguments are checked at the call;
@@ -93,8 +98,10 @@ def morph_sequence_frames(images: "list[ImageSource]", landmarks, frame: Canonic
 
     Raises:
         ValueError: bad landmarks, count mismatch, non-positive fps or seconds,
-            fraction outside [0, 1], bad ``n_jobs``.
+            fraction outside [0, 1], bad ``n_jobs``, unknown ``background``.
     """
+    if background not in ("frame", "face"):
+        raise ValueError(f"background must be 'frame' or 'face', got {background!r}")
     lm = check_landmark_stack(landmarks)
     sources = check_sources(images, lm.shape[0])
     frame = _check_frame(frame)
@@ -103,17 +110,29 @@ def morph_sequence_frames(images: "list[ImageSource]", landmarks, frame: Canonic
     n = lm.shape[0]
     order = list(range(n)) + ([0] if loop and n > 1 else [])
     items = [(sources[i], lm[i], frame, i) for i in order]
-    return _frames(items, n, hold, trans, n_jobs, ease)
+    frames = _frames(items, n, hold, trans, n_jobs, ease)
+    if background == "face":
+        color = frame.fill if background_color is None else background_color
+        return _face_only(frames, frame, color)
+    return (image for image, _ in frames)
 
 
-def _frames(items, n_faces: int, hold: int, trans: int, n_jobs: int, ease: bool) -> Iterator[np.ndarray]:
+def _face_only(frames, frame: CanonicalFrame, color) -> Iterator[np.ndarray]:
+    from .mean import composite_on_background, face_mask
+
+    for image, shape in frames:
+        yield composite_on_background(image, face_mask(shape, frame.width, frame.height), color)
+
+
+def _frames(items, n_faces: int, hold: int, trans: int, n_jobs: int, ease: bool):
+    """``(frame, its shape)`` pairs: the frame image and the landmarks its face is warped to."""
     # items: the faces in order, plus face 0 again at the end when looping.
     aligned = ordered_map(_align_item, items, n_jobs)
     img, pts = next(aligned)
     for step in range(len(items)):
         if step < n_faces:  # the repeated first face that closes a loop is not held again
             for _ in range(hold):
-                yield img.copy()
+                yield img.copy(), pts
         if step == len(items) - 1:
             break
         nxt_img, nxt_pts = next(aligned)
@@ -122,6 +141,6 @@ def _frames(items, n_faces: int, hold: int, trans: int, n_jobs: int, ease: bool)
             for k in range(1, trans + 1):
                 t = k / (trans + 1)
                 f = smoothstep(t) if ease else t
-                yield morpher.frame(f, f)
+                yield morpher.frame(f, f), morpher.shape(f)[:68]
             del morpher
         img, pts = nxt_img, nxt_pts

@@ -264,3 +264,18 @@ def test_every_option_has_help_and_shows_its_default():
                             assert act.help, f"{parser.prog} {name} {act.option_strings[0]} has no help"
                             if act.default not in (None, False) and act.default is not argparse.SUPPRESS:
                                 assert "default" in (act.help or "") or "(default: " in text, act.option_strings
+
+
+def test_morph_movie_background_face_keeps_only_the_face(tmp_path, team):
+    a, b = (str(team["coll"] / r["image"]) for r in team["rows"][:2])
+    outs = {}
+    for background in ("frame", "face"):
+        outs[background] = tmp_path / f"{background}.gif"
+        assert jobs_main(["morph-movie", a, b, "--out", str(outs[background]), "--fps", "4", "--seconds-per-face",
+                          "0.5", "--background", background, "--landmarks", str(team["landmarks"])]) == 0
+    with Image.open(outs["frame"]) as f, Image.open(outs["face"]) as g:
+        plain, face = np.asarray(f.convert("RGB"), np.int16), np.asarray(g.convert("RGB"), np.int16)
+    corner = face[:20, :20]  # outside the face: the frame's plain fill colour
+    assert corner.std() < 3 and plain[:20, :20].std() >= corner.std()
+    mid = (slice(face.shape[0] // 2 - 10, face.shape[0] // 2 + 10), slice(face.shape[1] // 2 - 10, face.shape[1] // 2 + 10))
+    assert np.abs(face[mid] - plain[mid]).mean() < 12  # the face itself unchanged
