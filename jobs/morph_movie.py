@@ -35,8 +35,13 @@ def _group_column(manifest: str, group: str) -> str:
         if cols:
             raise CollectionError(f"{manifest}: group {group!r} is a value of several columns ({', '.join(cols)}); "
                                   "name the column with --group-by")
-        raise CollectionError(f"{manifest}: no column has the value {group!r}; name the column with --group-by "
-                              "to see its groups")
+        few = []
+        for c in columns:
+            values = sorted({r.get(c, "") for _, r in rows} - {""})
+            if 1 < len(values) <= 12:
+                few.append(f"{c} ({', '.join(values)})")
+        raise CollectionError(f"{manifest}: no column has the value {group!r}; the groups there: "
+                              f"{'; '.join(few) or 'none with 12 values or fewer'}")
     return cols[0]
 
 

@@ -149,7 +149,7 @@ BAD = [
     (["morph-movie", "{coll}", "--out", "{tmp}/m.mp4", "--seconds-per-face", "0"], "--seconds-per-face 0"),
     (["morph-movie", "{coll}", "--out", "{tmp}/m.mp4", "--fps", "-1"], "--fps -1"),
     (["morph-movie", "{coll}", "--out", "{tmp}/m.mp4", "--manifest", "{manifest}", "--group", "Whig"],
-     "no column has the value 'Whig'"),
+     "party (Democrat, Republican)"),
     (["morph-movie", "{coll}", "--out", "{tmp}/m.mp4", "--group", "Whig"], "the groups are: coll"),
     (["team-means", "{coll}", "--out", "{tmp}/file.txt"], "is a file"),
     (["team-means", "{coll}", "--out", "{tmp}/t", "--n-jobs", "0"], "--n-jobs"),
