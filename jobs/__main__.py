@@ -61,6 +61,9 @@ def build_parser(prog: str = "morphkit") -> argparse.ArgumentParser:
     p.add_argument("--min-faces", type=int, default=2,
                    help="a group with fewer usable faces gets no mean (a one-face mean is one person's photo)")
     p.add_argument("--groups", help="only these groups, in this order, separated by commas (default: all, sorted)")
+    p.add_argument("--texture", action="store_true",
+                   help="texture-preserving means (Tiddeman, Burt and Perrett 2001): skin and hair detail of the "
+                   "faces kept instead of averaged away")
     p.add_argument("--include-unlisted", action="store_true",
                    help="average the images the manifest does not name as a group 'unlisted' (default: skip them)")
     _collection(p)
@@ -109,7 +112,8 @@ def main(argv: list[str] | None = None, prog: str = "morphkit") -> int:
             groups = [g.strip() for g in args.groups.split(",") if g.strip()] if args.groups else None
             r = team_means(args.collection, args.out, args.manifest, args.group_by, args.landmarks,
                            args.n_jobs, args.background, args.width, args.height, spec, args.scheduler,
-                           min_faces=args.min_faces, groups=groups, include_unlisted=args.include_unlisted)
+                           min_faces=args.min_faces, groups=groups, include_unlisted=args.include_unlisted,
+                           texture=args.texture)
             groups = ", ".join(f"{g} {n}" for g, n in r["groups"].items())
             print(f"team-means: {r['images']} images, {r['used']} used, {r['skipped']} skipped; "
                   f"means: {groups}; {r['seconds']:.1f} s -> {args.out}/comparison.png")

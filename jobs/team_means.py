@@ -32,7 +32,8 @@ from .collection import CollectionError, Portrait, check_options, attach_landmar
 from .workers import job_workers
 
 
-def group_mean(portraits: list[Portrait], frame: CanonicalFrame, background: str, n_jobs: int = 1):
+def group_mean(portraits: list[Portrait], frame: CanonicalFrame, background: str, n_jobs: int = 1,
+               texture: bool = False):
     """The mean face of the portraits that have landmarks, dropping any whose file fails to decode.
 
     ``n_jobs`` is morphkit's; inside :func:`jobs.workers.job_workers` the job's workers are used.
@@ -49,6 +50,7 @@ def group_mean(portraits: list[Portrait], frame: CanonicalFrame, background: str
                 frame=frame,
                 background=background,
                 n_jobs=n_jobs,
+                texture=texture,
             )
         except ImageDecodeError as err:
             bad = [p for p in usable if str(p.path) == err.path]
@@ -76,6 +78,7 @@ def team_means(
     min_faces: int = 2,
     groups: list[str] | None = None,
     include_unlisted: bool = False,
+    texture: bool = False,
 ) -> dict:
     """Write one mean face per group, the comparison grid, ``shapes.csv`` and the report into ``out``.
 
@@ -93,6 +96,7 @@ def team_means(
             one person's photo).
         groups: only these groups, in this order (default: every group, sorted).
         include_unlisted: average images the manifest does not name as a group ``unlisted``.
+        texture: texture-preserving means (Tiddeman et al. 2001, :mod:`morphkit.texture`).
 
     Returns:
         dict: ``groups`` (name -> face count), ``images``, ``used``, ``skipped``, ``seconds``,
@@ -142,7 +146,7 @@ def team_means(
                         p.note = why
                         p.landmarks = None
                 continue
-            result = group_mean(members, frame, background)
+            result = group_mean(members, frame, background, texture=texture)
             if result is None or result.count < min_faces:
                 print(f"team-means: group {group!r}: fewer than --min-faces {min_faces} faces decode, no mean written")
                 continue

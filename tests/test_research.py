@@ -1,0 +1,106 @@
+"""Face-research transforms (morphkit.research): checked by predicting landmarks on the results."""
+
+import numpy as np
+import pytest
+
+from landmarker.decode import read_image
+from landmarker.predictor import Landmarker
+from morphkit import CanonicalFrame, align_face
+from morphkit.procrustes import fit_similarity
+from morphkit.research import (MIRROR, apply_mask, continuum, mirror_landmarks, symmetrize, transform)
+
+
+@pytest.fixture(scope="module")
+def model():
+    return Landmarker()
+
+
+@pytest.fixture(scope="module")
+def faces(model, data_dir_module):
+    out = []
+    for name in ("A000360.jpg", "S000033.jpg"):
+        image = read_image(data_dir_module / "portraits" / name)
+        img, _ = align_face(image, model.predict(image)[0].landmarks, CanonicalFrame())
+        out.append((img, model.predict(img)[0].landmarks))  # landmarks predicted in the frame
+    return out
+
+
+@pytest.fixture(scope="module")
+def data_dir_module():
+    from pathlib import Path
+
+    return Path(__file__).resolve().parent / "data"
+
+
+def asymmetry(lm: np.ndarray) -> float:
+    """Procrustes residual between a shape and its mirror image, in units of the inter-ocular distance."""
+    mirrored = mirror_landmarks(lm, 1000)
+    aligned, _ = fit_similarity(mirrored.astype(np.float64), lm.astype(np.float64))
+    return float(np.linalg.norm(aligned - lm, axis=1).mean() / np.linalg.norm(lm[36] - lm[45]))
+
+
+def test_mirror_permutation_is_an_involution_and_matches_the_landmarkers():
+    from landmarker.crop import FLIP_PERMUTATION
+
+    assert np.array_equal(MIRROR[MIRROR], np.arange(68)) and np.array_equal(MIRROR, FLIP_PERMUTATION)
+
+
+def test_symmetrised_face_gets_mirror_symmetric_landmarks(model, faces):
+    for img, lm in faces:
+        before = asymmetry(lm)
+        sym, sym_lm = symmetrize(img, lm)
+        assert asymmetry(sym_lm) < 1e-6  # the target shape is exactly symmetric
+        predicted = model.predict(sym)[0].landmarks
+        assert asymmetry(predicted) <= 0.5 * before, (asymmetry(predicted), before)
+    shape_only, _ = symmetrize(img, lm, color=False)
+    color_only, same_lm = symmetrize(img, lm, shape=False)
+    assert np.allclose(same_lm, lm) and not np.array_equal(shape_only, color_only)
+    with pytest.raises(ValueError, match="shape=True"):
+        symmetrize(img, lm, shape=False, color=False)
+
+
+def test_a_100_percent_shape_transform_moves_the_predicted_landmarks_by_the_prototype_difference(model, faces):
+    """Prototypes A and B with the shapes of two real faces: face A moved 100% toward B takes B's shape."""
+    (img, lm), (_, other) = faces
+    delta = other - lm  # a real difference between two people's face shapes in the frame
+    assert np.linalg.norm(delta, axis=1).mean() > 5
+    for pct in (100, 200):
+        out, new_lm = transform(img, lm, img, lm, img, lm + delta, shape_pct=pct)
+        np.testing.assert_allclose(new_lm, lm + pct / 100 * delta, atol=1e-4)
+        moved = model.predict(out)[0].landmarks - lm  # predicted on the output, against predicted on the input
+        want = pct / 100 * delta
+        along = float((moved * want).sum() / (want * want).sum())  # how far along the difference they moved
+        assert 0.7 < along < 1.4, (pct, along)
+        assert np.linalg.norm(moved - want, axis=1).mean() < 0.7 * np.linalg.norm(want, axis=1).mean()
+
+
+def test_colour_transform_adds_the_prototype_difference(faces):
+    img, lm = faces[0]
+    darker = np.clip(img.astype(int) - 40, 0, 255).astype(np.uint8)
+    out, _ = transform(img, lm, img, lm, darker, lm, shape_pct=0, color_pct=50)
+    assert abs((out.astype(int) - img).mean() + 20) < 3  # half of -40
+    with pytest.raises(ValueError, match="size of the face"):
+        transform(img, lm, img[:100], lm, img, lm)
+
+
+def test_continuum_runs_from_a_to_b(faces):
+    (a, la), (b, lb) = faces
+    steps = continuum(a, la, b, lb, steps=5)
+    assert len(steps) == 5
+    np.testing.assert_allclose(steps[0][1], la, atol=1e-3)
+    np.testing.assert_allclose(steps[-1][1], lb, atol=1e-3)
+    assert np.abs(steps[0][0].astype(int) - a).mean() < 1 and np.abs(steps[-1][0].astype(int) - b).mean() < 1
+    assert 0 < np.abs(steps[2][0].astype(int) - a).mean() < np.abs(b.astype(int) - a).mean()
+
+
+def test_masks_on_colour_and_transparent(faces):
+    img, lm = faces[0]
+    for kind in ("outline", "oval"):
+        rgb = apply_mask(img, lm, kind, color=(255, 0, 255))
+        assert (rgb[0, 0] == [255, 0, 255]).all()
+        centre = lm[27:36].mean(0).astype(int)
+        assert (rgb[centre[1], centre[0]] == img[centre[1], centre[0]]).all()
+        rgba = apply_mask(img, lm, kind, color=None)
+        assert rgba.shape[2] == 4 and rgba[0, 0, 3] == 0 and rgba[centre[1], centre[0], 3] == 255
+    with pytest.raises(ValueError, match="mask"):
+        apply_mask(img, lm, "square")
