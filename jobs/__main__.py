@@ -38,7 +38,8 @@ def build_parser(prog: str = "morphkit") -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0].replace("``", ""),
                                      formatter_class=HelpFormatter)
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
-    sub = parser.add_subparsers(dest="job", required=True, metavar="{bulk-label,team-means,morph-movie}")
+    sub = parser.add_subparsers(dest="job", required=True,
+                                metavar="{bulk-label,team-means,morph-movie,transform,caricature,continuum,symmetrize}")
 
     def job(name, help):
         return sub.add_parser(name, help=help, description=help, formatter_class=HelpFormatter)
@@ -68,6 +69,33 @@ def build_parser(prog: str = "morphkit") -> argparse.ArgumentParser:
                    help="average the images the manifest does not name as a group 'unlisted' (default: skip them)")
     _collection(p)
     _common(p)
+
+    def face_tool(name, help, images="images"):
+        q = job(name, help)
+        q.add_argument("images", nargs="+", help=images)
+        q.add_argument("--out", required=True, help="output folder (PNG files and report.csv)")
+        q.add_argument("--mask", choices=["outline", "oval"], help="keep only the face: its outline (jaw and brows) or an oval")
+        q.add_argument("--mask-color", default="white",
+                       help="background of --mask: white, black, grey or transparent (RGBA PNG)")
+        add_model_options(q)
+        return q
+
+    q = face_tool("transform", "move faces along the line from prototype A to prototype B (Psychomorph's transform)",
+                  "faces to transform")
+    q.add_argument("--from", dest="source", required=True, help="prototype A (e.g. a team-means PNG, shapes.csv beside it)")
+    q.add_argument("--to", dest="dest", required=True, help="prototype B")
+    q.add_argument("--shape", type=float, default=100.0, help="percent of the shape difference B - A to add")
+    q.add_argument("--color", type=float, default=0.0, help="percent of the colour difference B - A to add")
+    q = face_tool("caricature", "exaggerate how faces differ from a mean (shape, and colour if asked)",
+                  "faces to caricature")
+    q.add_argument("--mean", required=True, help="the mean face (e.g. a team-means PNG, shapes.csv beside it)")
+    q.add_argument("--shape", type=float, default=50.0, help="percent of (face - mean) shape to add")
+    q.add_argument("--color", type=float, default=0.0, help="percent of (face - mean) colour to add")
+    q = face_tool("continuum", "the faces between two faces at even steps, and a strip of them", "two faces: A and B")
+    q.add_argument("--steps", type=int, default=11, help="faces from A (0%%) to B (100%%), both included")
+    q = face_tool("symmetrize", "average faces with their mirror images", "faces to symmetrise")
+    q.add_argument("--what", choices=["both", "shape", "color"], default="both",
+                   help="make the shape, the colour, or both symmetric")
 
     p = job("morph-movie", "a movie morphing through a roster of faces")
     p.add_argument("sources", nargs="+", help="a collection folder, or two or more images in movie order")
@@ -126,6 +154,16 @@ def main(argv: list[str] | None = None, prog: str = "morphkit") -> int:
                             background=args.background)
             print(f"morph-movie: {r['faces']} faces, {r['skipped']} skipped, {r['frames']} frames, "
                   f"{r['seconds']:.1f} s -> {r['path']}")
+        elif args.job in ("transform", "caricature", "continuum", "symmetrize"):
+            from .face_tools import run_tool
+
+            r = run_tool(args.job, args.images, args.out, spec, source=getattr(args, "source", None),
+                         dest=getattr(args, "dest", None), mean=getattr(args, "mean", None),
+                         shape=getattr(args, "shape", 100.0), color=getattr(args, "color", 0.0),
+                         steps=getattr(args, "steps", 11), sym=getattr(args, "what", "both"),
+                         mask=args.mask, mask_color=args.mask_color)
+            print(f"{args.job}: {r['written']} images written, {r['skipped']} inputs skipped, {r['seconds']:.1f} s "
+                  f"-> {args.out}")
         return 0
     except (FileNotFoundError, ValueError, ImportError, OSError) as err:
         print(f"{prog} {args.job}: error: {err}", file=sys.stderr)

@@ -22,7 +22,14 @@ from morphkit import (
     write_video,
 )
 
-from .collection import CollectionError, check_options, attach_landmarks, load_collection, write_report
+from .collection import (
+    CollectionError,
+    attach_landmarks,
+    check_options,
+    load_collection,
+    write_report,
+)
+from .html_report import write_report as write_html
 from .manifest import read_manifest
 from .workers import job_workers
 
@@ -140,6 +147,10 @@ def morph_movie(
         total = morph_sequence_length(len(used), fps, seconds_per_face, transition_fraction, loop)
         n = write_video(tqdm(frames, total=total, desc="morph-movie", unit="frame"), out_path, fps=fps,
                         gif_width=width)
+    write_html(out_path.parent / "index.html", f"Morph movie {out_path.name}",
+               f"{len(used)} faces, {len(portraits) - len(used)} skipped, {n} frames at {fps:g} fps",
+               portraits, groups_order=list(dict.fromkeys(p.group for p in portraits if p.group)),
+               movie=out_path, files=[out_path, out_path.with_suffix(".report.csv")])
     return {
         "faces": len(used),
         "skipped": len(portraits) - len(used),

@@ -1,6 +1,7 @@
 """``morphkit team-means``: one mean face per group and a labelled comparison grid.
 
-Output folder: ``<group>.png`` per group (file names unique and at most 80
+Output folder: ``index.html`` (the report: means, thumbnails of every face used with
+its landmarks, skipped faces and why; :mod:`jobs.html_report`), ``<group>.png`` per group (file names unique and at most 80
 characters: ``New York`` and ``New_York`` give ``New_York.png`` and
 ``New_York-2.png``), ``comparison.png`` (the means side by side, each labelled with
 its group and face count), ``shapes.csv`` (each group's mean shape in the
@@ -28,7 +29,15 @@ from landmarker.overlay import save_png
 from landmarker.predictor import Face
 from morphkit import CanonicalFrame, image_grid, mean_face
 
-from .collection import CollectionError, Portrait, check_options, attach_landmarks, load_collection, write_report
+from .collection import (
+    CollectionError,
+    Portrait,
+    attach_landmarks,
+    check_options,
+    load_collection,
+    write_report,
+)
+from .html_report import write_report as write_html
 from .workers import job_workers
 
 
@@ -166,6 +175,12 @@ def team_means(
     save_png(image_grid(means, labels), out_dir / "comparison.png")
     write_shapes(shapes, out_dir / "shapes.csv", width, height)
     used = sum(p.landmarks is not None for p in portraits)
+    write_html(out_dir / "index.html", f"Mean faces of {Path(collection).name}",
+               f"{len(portraits)} images, {used} used, {len(portraits) - used} skipped; "
+               + ", ".join(f"{g}: {n} faces" for g, n in counts.items()),
+               portraits, groups_order=order, comparison=out_dir / "comparison.png",
+               means={g: (out_dir / f, counts[g]) for g, f in files.items()},
+               files=[out_dir / "report.csv", out_dir / "shapes.csv", out_dir / "comparison.png"])
     return {
         "groups": counts,
         "files": files,

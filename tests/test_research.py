@@ -104,3 +104,37 @@ def test_masks_on_colour_and_transparent(faces):
         assert rgba.shape[2] == 4 and rgba[0, 0, 3] == 0 and rgba[centre[1], centre[0], 3] == 255
     with pytest.raises(ValueError, match="mask"):
         apply_mask(img, lm, "square")
+
+
+def test_face_tool_commands_make_files_from_team_means_outputs(tmp_path, data_dir):
+    from PIL import Image
+
+    from jobs.__main__ import main as jobs_main
+
+    coll = tmp_path / "coll"
+    for group in ("a", "b"):
+        (coll / group).mkdir(parents=True)
+        for p in sorted((data_dir / "portraits").glob("*.jpg")):
+            image = Image.open(p)
+            if group == "b":
+                image = image.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+            image.save(coll / group / p.name)
+    assert jobs_main(["team-means", str(coll), "--out", str(tmp_path / "means")]) == 0
+    a, b = str(tmp_path / "means" / "a.png"), str(tmp_path / "means" / "b.png")
+    face = str(data_dir / "portraits" / "A000360.jpg")
+    assert jobs_main(["transform", face, str(tmp_path / "missing.jpg"), "--from", a, "--to", b, "--shape", "100",
+                      "--color", "50", "--out", str(tmp_path / "t")]) == 0
+    report = (tmp_path / "t" / "report.csv").read_text()
+    assert "A000360-transform-100-50.png" in report and "missing.jpg" in report and "skipped" in report
+    with Image.open(tmp_path / "t" / "A000360-transform-100-50.png") as im:
+        assert im.size == Image.open(a).size  # in the prototypes' frame
+    assert jobs_main(["continuum", a, b, "--steps", "3", "--out", str(tmp_path / "c"), "--mask", "oval",
+                      "--mask-color", "transparent"]) == 0
+    names = sorted(p.name for p in (tmp_path / "c").glob("*.png"))
+    assert names == ["a-b-000.png", "a-b-050.png", "a-b-100.png", "strip.png"]
+    with Image.open(tmp_path / "c" / "a-b-050.png") as im:
+        assert im.mode == "RGBA"
+    assert jobs_main(["symmetrize", face, "--what", "shape", "--out", str(tmp_path / "s")]) == 0
+    assert jobs_main(["caricature", face, "--mean", a, "--out", str(tmp_path / "k")]) == 0
+    assert (tmp_path / "k" / "A000360-caricature-50.png").is_file()
+    assert jobs_main(["continuum", a, "--out", str(tmp_path / "x")]) == 2  # needs two faces

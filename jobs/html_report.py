@@ -1,0 +1,97 @@
+"""``index.html``: the report of a team-means or morph-movie run, beside its outputs.
+
+The page shows the means and the comparison grid (team-means) or the movie (a
+``<video>`` element; ``<img>`` for a GIF), every face used as a thumbnail with its
+landmarks drawn, and the skipped faces with the reason. Every link is relative, so
+the folder can be moved, zipped and sent. Thumbnails go to ``faces/`` in the same
+folder. Rendered with Jinja2 (``jobs/templates/report.html``, autoescaped).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from urllib.parse import quote
+
+import cv2
+import numpy as np
+
+from landmarker.atomic import atomic_write
+from landmarker.decode import ImageDecodeError, read_image
+from landmarker.names import bounded_file_stem
+from landmarker.overlay import draw_faces, save_png
+from landmarker.predictor import Face
+
+THUMB_WIDTH = 260
+
+
+def _href(path: Path, base: Path) -> str:
+    return quote(Path(os.path.relpath(path, base)).as_posix())
+
+
+def _thumbnail(portrait, folder: Path, taken: set) -> Path | None:
+    """A small copy of a portrait's photo with its landmarks drawn, or None when it no longer decodes."""
+    try:
+        image = read_image(portrait.path)
+    except ImageDecodeError:
+        return None
+    drawn = image
+    if portrait.landmarks is not None:
+        lm = np.asarray(portrait.landmarks, np.float32)
+        box = (*map(float, lm.min(axis=0)), *map(float, lm.max(axis=0)))
+        drawn = draw_faces(image, [Face(box, 0.0, lm)])
+    k = THUMB_WIDTH / drawn.shape[1]
+    if k < 1:
+        drawn = cv2.resize(drawn, (THUMB_WIDTH, max(1, round(drawn.shape[0] * k))), interpolation=cv2.INTER_AREA)
+    path = folder / f"{bounded_file_stem(Path(portrait.name).stem, taken)}.png"
+    save_png(np.ascontiguousarray(drawn), path)
+    return path
+
+
+def write_report(out_html: Path, title: str, summary: str, portraits, *, groups_order=None, means=None,
+                 comparison: Path | None = None, movie: Path | None = None, files=()) -> Path:
+    """Write ``out_html`` (and its thumbnails in ``faces/`` beside it).
+
+    Args:
+        out_html: the page to write.
+        title, summary: the heading and a one-line summary of the run.
+        portraits: the run's :class:`jobs.collection.Portrait` list (used faces get thumbnails).
+        groups_order: groups in display order (default: first appearance).
+        means: group -> ``(PNG path, face count)`` for the groups that got a mean.
+        comparison: the comparison grid; movie: the movie file.
+        files: other output files to link.
+
+    Returns:
+        ``out_html``.
+    """
+    from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+    base = out_html.parent
+    thumbs = base / "faces"
+    taken: set[str] = set()
+    means = means or {}
+    order = list(groups_order) if groups_order else list(dict.fromkeys(p.group for p in portraits if p.group))
+    groups = []
+    for g in order:
+        faces = []
+        for p in portraits:
+            if p.group == g and p.landmarks is not None:
+                thumb = _thumbnail(p, thumbs, taken)
+                if thumb is not None:
+                    faces.append({"name": p.name, "thumb": _href(thumb, base)})
+        mean = means.get(g)
+        groups.append({"name": g, "faces": faces, "mean": _href(mean[0], base) if mean else None,
+                       "count": mean[1] if mean else len(faces),
+                       "note": "" if mean or movie else "no mean: too few usable faces (see below)"})
+    skipped = [{"name": p.name, "group": p.group or "", "note": p.note} for p in portraits if p.landmarks is None]
+    env = Environment(loader=FileSystemLoader(Path(__file__).parent / "templates"),
+                      autoescape=select_autoescape(["html"]))
+    html = env.get_template("report.html").render(
+        title=title, summary=summary, groups=groups, skipped=skipped,
+        comparison=_href(comparison, base) if comparison else None,
+        movie=_href(movie, base) if movie else None,
+        files=[_href(Path(f), base) for f in files if Path(f).exists()],
+    )
+    with atomic_write(out_html) as fh:
+        fh.write(html)
+    return out_html
