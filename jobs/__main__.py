@@ -62,6 +62,10 @@ def build_parser(prog: str = "morphkit") -> argparse.ArgumentParser:
     p.add_argument("--min-faces", type=int, default=2,
                    help="a group with fewer usable faces gets no mean (a one-face mean is one person's photo)")
     p.add_argument("--groups", help="only these groups, in this order, separated by commas (default: all, sorted)")
+    p.add_argument("--max-fit-score", type=float,
+                   help="drop faces whose fit score (disagreement of the landmarks on the face and its mirror "
+                   "image, %% of the inter-ocular distance) is above this; 3-5 drops the worst few %% (labels "
+                   "flip-averaged)")
     p.add_argument("--texture", action="store_true",
                    help="texture-preserving means (Tiddeman, Burt and Perrett 2001): skin and hair detail of the "
                    "faces kept instead of averaged away")
@@ -141,7 +145,7 @@ def main(argv: list[str] | None = None, prog: str = "morphkit") -> int:
             r = team_means(args.collection, args.out, args.manifest, args.group_by, args.landmarks,
                            args.n_jobs, args.background, args.width, args.height, spec, args.scheduler,
                            min_faces=args.min_faces, groups=groups, include_unlisted=args.include_unlisted,
-                           texture=args.texture)
+                           texture=args.texture, max_fit_score=args.max_fit_score)
             groups = ", ".join(f"{g} {n}" for g, n in r["groups"].items())
             print(f"team-means: {r['images']} images, {r['used']} used, {r['skipped']} skipped; "
                   f"means: {groups}; {r['seconds']:.1f} s -> {args.out}/comparison.png")

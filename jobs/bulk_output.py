@@ -35,7 +35,7 @@ from typing import Callable, Iterator
 import numpy as np
 
 from landmarker.atomic import atomic_write
-from landmarker.landmarks_csv import HEADER, face_row, iter_landmarks_csv
+from landmarker.landmarks_csv import HEADER, LEGACY_HEADER, face_row, iter_landmarks_csv
 
 REPORT_HEADER = ["image", "status", "faces", "message"]
 STATUSES = ("ok", "no_face", "error")
@@ -97,6 +97,8 @@ def _header_end(path: Path, header: list[str]) -> int | None:
     if first is None:
         return None
     if first[2] != header:
+        if header == HEADER and first[2] == LEGACY_HEADER:
+            raise OutputError(f"{path}: written by an earlier morphkit (no fit column); --restart to label again")
         raise OutputError(
             f"{path}: not written by bulk-label (header {','.join(first[2] or [])[:60]!r}); "
             "use another --out, or --restart to overwrite it"

@@ -188,14 +188,42 @@ def _set_faces(p: Portrait, faces: list, error: str) -> None:
     else:
         largest = max(faces, key=lambda f: (f.box[2] - f.box[0]) * (f.box[3] - f.box[1]))
         p.landmarks = np.asarray(largest.landmarks, dtype=np.float32)
+        p.extra["fit"] = float(getattr(largest, "fit", float("nan")))
         if len(faces) > 1:
             p.note = f"{len(faces)} faces, used the largest"
 
 
+def drop_bad_fits(portraits: list[Portrait], max_fit: float | None, source: str) -> int:
+    """Skip the faces whose fit score (% IOD, :attr:`landmarker.predictor.Face.fit`) is above ``max_fit``.
+
+    Returns:
+        how many were dropped (each says why in its ``note``).
+
+    Raises:
+        CollectionError: faces without a fit score (``source`` says how to get them).
+    """
+    if max_fit is None:
+        return 0
+    used = [p for p in portraits if p.landmarks is not None]
+    if any(not np.isfinite(p.extra.get("fit", float("nan"))) for p in used):
+        raise CollectionError(f"--max-fit-score needs fit scores, and {source} has none: label with --flip-average "
+                              "(bulk-label --flip-average writes them into landmarks.csv)")
+    dropped = 0
+    for p in used:
+        if p.extra["fit"] > max_fit:
+            p.note = f"fit score {p.extra['fit']:.2f}% IOD above --max-fit-score {max_fit:g}: dropped"
+            p.landmarks = None
+            dropped += 1
+    return dropped
+
+
 def write_report(portraits: list[Portrait], path: str | os.PathLike) -> None:
-    """``image,group,status,faces,message`` per portrait (status ``used`` or ``skipped``)."""
+    """``image,group,status,faces,fit,message`` per portrait (status ``used`` or ``skipped``; ``fit``
+    the fit score in % IOD when the landmarks have one)."""
     with atomic_write(path, newline="") as fh:
         w = csv.writer(fh)
-        w.writerow(["image", "group", "status", "faces", "message"])
+        w.writerow(["image", "group", "status", "faces", "fit", "message"])
         for p in portraits:
-            w.writerow([p.name, p.group or "", "used" if p.landmarks is not None else "skipped", p.faces, p.note])
+            fit = p.extra.get("fit", float("nan"))
+            w.writerow([p.name, p.group or "", "used" if p.landmarks is not None else "skipped", p.faces,
+                        "" if not np.isfinite(fit) else f"{fit:.2f}", p.note])

@@ -34,6 +34,7 @@ from .collection import (
     Portrait,
     attach_landmarks,
     check_options,
+    drop_bad_fits,
     load_collection,
     write_report,
 )
@@ -88,6 +89,7 @@ def team_means(
     groups: list[str] | None = None,
     include_unlisted: bool = False,
     texture: bool = False,
+    max_fit_score: float | None = None,
 ) -> dict:
     """Write one mean face per group, the comparison grid, ``shapes.csv`` and the report into ``out``.
 
@@ -106,6 +108,9 @@ def team_means(
         groups: only these groups, in this order (default: every group, sorted).
         include_unlisted: average images the manifest does not name as a group ``unlisted``.
         texture: texture-preserving means (Tiddeman et al. 2001, :mod:`morphkit.texture`).
+        max_fit_score: drop faces whose fit score (% IOD) is above it; the faces are then
+            labelled flip-averaged (twice the network time), or need a ``landmarks_csv``
+            written with ``--flip-average``.
 
     Returns:
         dict: ``groups`` (name -> face count), ``images``, ``used``, ``skipped``, ``seconds``,
@@ -138,12 +143,18 @@ def team_means(
             if p.group is not None and p.group not in order:
                 p.note = "group not in --groups"
                 p.group = None
+    if max_fit_score is not None:
+        check_options(("--max-fit-score", max_fit_score, max_fit_score > 0, "must be above 0 (% of the IOD)"))
+        spec = ModelSpec(spec.weights, spec.backend, spec.detector, True)  # the fit score needs the mirrored crop
     mark_output(out_dir)
     frame = CanonicalFrame(width=width, height=height)
     means, labels, counts, files, shapes = [], [], {}, {}, []
     taken: set[str] = set()
     with job_workers(n_jobs, scheduler) as client:
         attach_landmarks([p for p in portraits if p.group is not None], landmarks_csv, n_jobs, spec, client)
+        dropped = drop_bad_fits(portraits, max_fit_score, landmarks_csv or "the labelling")
+        if dropped:
+            print(f"team-means: {dropped} face(s) dropped for a fit score above {max_fit_score:g}% IOD (see report.csv)")
         for group in order:
             members = by_group[group]
             usable = sum(p.landmarks is not None for p in members)

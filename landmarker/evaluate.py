@@ -36,12 +36,14 @@ def evaluate_samples(model: Landmarker, samples: list[FaceSample], desc: str = "
 
     Returns:
         dict with ``pred`` and ``gt`` float32 ``(n, 68, 2)``, ``nme`` ``(n,)``,
-        ``mae`` ``(n,)`` pixels, ``detected`` bool ``(n,)``.
+        ``mae`` ``(n,)`` pixels, ``detected`` bool ``(n,)``, ``fit`` ``(n,)`` fit scores
+        (% IOD; ``nan`` unless the model flip-averages).
     """
     by_image: dict[Path, list[int]] = {}
     for i, s in enumerate(samples):
         by_image.setdefault(s.image_path, []).append(i)
     pred = np.zeros((len(samples), 68, 2), np.float32)
+    fit = np.full(len(samples), np.nan)
     detected = np.zeros(len(samples), bool)
     for path, idxs in tqdm(by_image.items(), desc=desc, unit="image"):
         image = read_image(path)
@@ -52,10 +54,11 @@ def evaluate_samples(model: Landmarker, samples: list[FaceSample], desc: str = "
             box, source = face_box_for(FaceSample(s.image_path, s.landmarks, None, s.identity), dets)
             boxes.append(box)
             detected[i] = source == "detector"
-        pred[idxs] = model.predict_boxes(image, boxes)
+        pred[idxs], fit[idxs] = model.predict_boxes_with_fit([image], [boxes])[0]
     gt = np.stack([s.landmarks for s in samples]).astype(np.float32)
     errors = point_errors(pred, gt)
-    return {"pred": pred, "gt": gt, "nme": nme(pred, gt), "mae": errors.mean(axis=1), "detected": detected}
+    return {"pred": pred, "gt": gt, "nme": nme(pred, gt), "mae": errors.mean(axis=1), "detected": detected,
+            "fit": fit}
 
 
 def dataset_name(spec: str) -> str:

@@ -152,8 +152,9 @@ def faces_for_boxes(model, images, boxes) -> list[list]:
     from .predictor import Face
 
     ordered = [sorted(bxs, key=lambda b: -(b[2] - b[0]) * (b[3] - b[1])) for bxs in boxes]
-    landmarks = model.predict_boxes_many(images, ordered)
-    return [[Face(tuple(b), math.nan, lm) for b, lm in zip(bxs, lms)] for bxs, lms in zip(ordered, landmarks)]
+    landmarks = model.predict_boxes_with_fit(images, ordered)
+    return [[Face(tuple(b), math.nan, lm, float(f)) for b, lm, f in zip(bxs, lms, fit)]
+            for bxs, (lms, fit) in zip(ordered, landmarks)]
 
 
 def _scaled(faces: list, scale: int) -> list:
@@ -163,7 +164,7 @@ def _scaled(faces: list, scale: int) -> list:
     from .predictor import Face
 
     return [Face(tuple(float(v) * scale for v in f.box), f.score,
-                 ((f.landmarks + 0.5) * scale - 0.5).astype(np.float32)) for f in faces]
+                 ((f.landmarks + 0.5) * scale - 0.5).astype(np.float32), f.fit) for f in faces]
 
 
 def label_images(items, spec: ModelSpec = ModelSpec(), overlay_dir=None, threads: int | None = None,

@@ -1,9 +1,11 @@
 """The ``landmarks.csv`` file format (DESIGN.md, "Files written").
 
 Header, then one row per face:
-``image,face,left,top,right,bottom,score,x0,y0,x1,y1,...,x67,y67``. ``image`` is the
+``image,face,left,top,right,bottom,score,x0,y0,x1,y1,...,x67,y67,fit``. ``image`` is the
 path relative to the folder given (POSIX separators); ``face`` counts from 0 in
-order of box area, largest first.
+order of box area, largest first; ``fit`` is the fit score in % of the inter-ocular
+distance (:attr:`landmarker.predictor.Face.fit`), empty unless predicted with
+``--flip-average``. Files written before the ``fit`` column (:data:`LEGACY_HEADER`) are read too.
 """
 
 from __future__ import annotations
@@ -18,19 +20,22 @@ import numpy as np
 
 from .predictor import Face
 
-HEADER = ["image", "face", "left", "top", "right", "bottom", "score"] + [
+LEGACY_HEADER = ["image", "face", "left", "top", "right", "bottom", "score"] + [
     f"{axis}{i}" for i in range(68) for axis in ("x", "y")
 ]
+HEADER = LEGACY_HEADER + ["fit"]
 
 
 def face_row(image: str, index: int, face: Face) -> list[str]:
     """One CSV row for face number ``index`` of ``image`` (coordinates to 0.01 px)."""
     score = "" if face.score is None or math.isnan(face.score) else f"{face.score:.4f}"
+    fit = getattr(face, "fit", math.nan)
     return (
         [image, str(index)]
         + [f"{v:.2f}" for v in face.box]
         + [score]
         + [f"{v:.2f}" for v in np.asarray(face.landmarks, dtype=np.float64).reshape(-1)]
+        + ["" if fit is None or math.isnan(fit) else f"{fit:.3f}"]
     )
 
 
@@ -48,20 +53,23 @@ def iter_landmarks_csv(path: str | os.PathLike, errors: str = "strict") -> Itera
     path = Path(path)
     with open(path, newline="", encoding="utf-8", errors=errors) as fh:
         reader = csv.reader(fh)
-        if next(reader, None) != HEADER:
+        header = next(reader, None)
+        if header not in (HEADER, LEGACY_HEADER):
             raise ValueError(f"{path}: not a landmarks.csv (header must start image,face,left,top,...)")
+        width = len(header)
         for row in reader:
             if not row:
                 continue
-            if len(row) != len(HEADER):
-                raise ValueError(f"{path}:{reader.line_num}: {len(row)} columns, expected {len(HEADER)}")
+            if len(row) != width:
+                raise ValueError(f"{path}:{reader.line_num}: {len(row)} columns, expected {width}")
             try:
                 box = tuple(float(v) for v in row[2:6])
                 score = float(row[6]) if row[6] else float("nan")
-                pts = np.asarray(row[7:], dtype=np.float32).reshape(68, 2)
+                pts = np.asarray(row[7:143], dtype=np.float32).reshape(68, 2)
+                fit = float(row[143]) if width > 143 and row[143] else float("nan")
             except ValueError:
                 raise ValueError(f"{path}:{reader.line_num}: non-numeric value") from None
-            yield row[0], Face(box, score, pts)
+            yield row[0], Face(box, score, pts, fit)
 
 
 def read_landmarks_csv(path: str | os.PathLike) -> dict[str, list[Face]]:

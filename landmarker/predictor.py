@@ -27,11 +27,15 @@ class Face:
         box: ``(left, top, right, bottom)`` in image pixels.
         score: the detector's score (higher is surer; ``nan`` for given boxes).
         landmarks: float32 ``(68, 2)``, ``(x, y)`` image pixels, iBUG 300-W order.
+        fit: the fit score, % of the inter-ocular distance: mean distance between the
+            landmarks predicted on the face crop and on its mirror image (lower is a
+            surer fit; ``nan`` unless predicted with ``flip_average``).
     """
 
     box: tuple[float, float, float, float]
     score: float
     landmarks: np.ndarray
+    fit: float = float("nan")
 
 
 def _as_image(image) -> np.ndarray:
@@ -68,7 +72,8 @@ class Landmarker:
             from the weights file, see :func:`landmarker.backends.resolve_backend`).
         flip_average: also predict each mirrored crop, un-mirror its landmarks with
             the 68-point permutation and average the two (test-time augmentation;
-            twice the network time). Sound only for weights trained on
+            twice the network time), and give every face a fit score (:attr:`Face.fit`:
+            how far the two predictions disagree). Sound only for weights trained on
             mirror-consistent labels (all weights since the ytf68 label correction).
 
     Raises:
@@ -109,13 +114,15 @@ class Landmarker:
             inverses.append(C.invert_affine(m))
         return np.stack(crops) if crops else np.zeros((0, self.img_size, self.img_size), np.float32), inverses
 
-    def _run(self, crops: np.ndarray) -> np.ndarray:
-        """Normalised crops float32 ``(N, S, S)`` -> landmarks in crop pixels float32 ``(N, 68, 2)``."""
+    def _run(self, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Normalised crops float32 ``(N, S, S)`` -> landmarks in crop pixels float32 ``(N, 68, 2)``
+        and fit scores float64 ``(N,)`` (% IOD; ``nan`` without ``flip_average``)."""
         if len(crops) == 0:
-            return np.zeros((0, 68, 2), np.float32)
+            return np.zeros((0, 68, 2), np.float32), np.zeros(0)
         self.backend.batch_size = self.batch_size
         if not self.flip_average:
-            return C.from_targets(self.backend(crops).reshape(-1, 68, 2), self.img_size).astype(np.float32)
+            pts = C.from_targets(self.backend(crops).reshape(-1, 68, 2), self.img_size).astype(np.float32)
+            return pts, np.full(len(crops), np.nan)
         # the mirrored crop of a box is the crop of the mirrored image's box: crop[:, ::-1]
         both = C.from_targets(
             self.backend(np.concatenate([crops, np.ascontiguousarray(crops[:, :, ::-1])])).reshape(-1, 68, 2),
@@ -124,7 +131,10 @@ class Landmarker:
         plain, mirrored = both[: len(crops)], both[len(crops) :]
         mirrored = mirrored[:, C.FLIP_PERMUTATION]
         mirrored[..., 0] = self.img_size - 1 - mirrored[..., 0]
-        return ((plain + mirrored) / 2).astype(np.float32)
+        mean = (plain + mirrored) / 2
+        iod = np.maximum(np.linalg.norm(mean[:, 36] - mean[:, 45], axis=1), 1e-6)
+        fit = 100.0 * np.linalg.norm(plain - mirrored, axis=2).mean(axis=1) / iod
+        return mean.astype(np.float32), fit
 
     def predict_boxes(self, image: np.ndarray, boxes: Sequence[Sequence[float]]) -> np.ndarray:
         """Landmarks for given face boxes of one image.
@@ -151,17 +161,22 @@ class Landmarker:
         Raises:
             ValueError: a box without area.
         """
+        return [pts for pts, _ in self.predict_boxes_with_fit(images, boxes)]
+
+    def predict_boxes_with_fit(self, images, boxes) -> list[tuple[np.ndarray, np.ndarray]]:
+        """:meth:`predict_boxes_many` with the fit scores (:attr:`Face.fit`, % IOD; ``nan`` without
+        ``flip_average``): per image ``(landmarks float32 (k, 68, 2), fit float64 (k,))``."""
         all_crops, all_inv, counts = [], [], []
         for image, bxs in zip(images, boxes):
             crops, inv = self._crops(to_gray(image), bxs)
             all_crops.append(crops)
             all_inv.extend(inv)
             counts.append(len(inv))
-        crop_pts = self._run(np.concatenate(all_crops) if all_crops else np.zeros((0, 1, 1), np.float32))
+        crop_pts, fit = self._run(np.concatenate(all_crops) if all_crops else np.zeros((0, 1, 1), np.float32))
         pts = np.stack([C.apply_affine(p, m) for p, m in zip(crop_pts, all_inv)]) if all_inv else crop_pts
         out, start = [], 0
         for k in counts:
-            out.append(pts[start : start + k].astype(np.float32))
+            out.append((pts[start : start + k].astype(np.float32), fit[start : start + k]))
             start += k
         return out
 
@@ -186,8 +201,8 @@ class Landmarker:
         """:meth:`predict` for several images (arrays or paths), their faces batched through the network together."""
         images = [_as_image(image) for image in images]
         detections = [self.detector(image) for image in images]
-        landmarks = self.predict_boxes_many(images, [[d.box for d in dets] for dets in detections])
+        landmarks = self.predict_boxes_with_fit(images, [[d.box for d in dets] for dets in detections])
         return [
-            [Face(d.box, d.score, lm) for d, lm in zip(dets, lms)]
-            for dets, lms in zip(detections, landmarks)
+            [Face(d.box, d.score, lm, float(f)) for d, lm, f in zip(dets, lms, fit)]
+            for dets, (lms, fit) in zip(detections, landmarks)
         ]
