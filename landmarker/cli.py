@@ -1,4 +1,4 @@
-"""The ``landmarker`` command: train, evaluate, predict, export and serve.
+"""The ``landmarker`` command: train, evaluate, predict, export, serve and inspect.
 
 Every subcommand exits 0 when it did its work and 2 with a one-line reason on
 stderr when its input is unusable (DESIGN.md, "Command line").
@@ -105,6 +105,14 @@ def _add_export(sub) -> None:
     p.add_argument("--opset", type=int, default=17, help="ONNX opset version (default 17)")
 
 
+def _add_inspect(sub) -> None:
+    p = sub.add_parser("inspect", formatter_class=HELP_FORMAT,
+                       help="pictures of the model: conv1 filters, feature maps of a face, training curves, CED")
+    p.add_argument("--out", required=True, help="folder for the PNG files")
+    p.add_argument("--weights", help="safetensors file (default: the shipped weights)")
+    p.add_argument("--image", help="an image whose largest face's feature maps to draw")
+
+
 def _add_serve(sub) -> None:
     p = sub.add_parser("serve", formatter_class=HELP_FORMAT, help="serve the model over HTTP (POST /v1/landmarks, GET /healthz)")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
@@ -116,7 +124,7 @@ def _add_serve(sub) -> None:
                    help="uvicorn log level (default info: one access line per request)")
 
 
-EXTRAS = {"train": "train", "export": "train", "serve": "serve"}  # the extra each command needs beyond the core
+EXTRAS = {"train": "train", "export": "train", "inspect": "train", "serve": "serve"}  # the extra each command needs beyond the core
 
 
 def _version() -> str:
@@ -138,6 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_predict(sub)
     _add_export(sub)
     _add_serve(sub)
+    _add_inspect(sub)
     return parser
 
 
@@ -205,6 +214,12 @@ def _run_export(args) -> int:
     return 0
 
 
+def _run_inspect(args) -> int:
+    from .inspect import inspect_command
+
+    return inspect_command(args)
+
+
 def _run_serve(args) -> int:
     from .serve import serve_command
 
@@ -218,7 +233,7 @@ def main(argv: list[str] | None = None) -> int:
     from .decode import ImageDecodeError
 
     runner = {"train": _run_train, "evaluate": _run_evaluate, "predict": _run_predict,
-              "export": _run_export, "serve": _run_serve}[args.command]
+              "export": _run_export, "serve": _run_serve, "inspect": _run_inspect}[args.command]
     try:
         return runner(args)
     except (DatasetError, ImageDecodeError, FileNotFoundError, ValueError) as err:

@@ -151,18 +151,24 @@ def continuum(image_a, landmarks_a, image_b, landmarks_b, steps: int = 11) -> li
 
 
 def oval_mask(landmarks, width: int, height: int, feather: float | None = None) -> np.ndarray:
-    """Soft oval around the face: the ellipse fitted to the jaw and brow points, stretched up to the brow line.
+    """Soft upright oval around the face: as wide as the jaw (points 0-16) plus 5%, from the chin
+    (point 8) to a forehead line above the brows by a third of the brow-to-chin height, tilted with
+    the eyes.
 
     Returns:
         float32 ``(height, width)`` in ``[0, 1]``.
     """
-    lm = check_landmarks(landmarks)
-    pts = np.concatenate([lm[0:27], lm[17:27] - [0, 0.25 * float(np.ptp(lm[:, 1]))]]).astype(np.float32)
-    (cx, cy), (ax1, ax2), angle = cv2.fitEllipse(pts)
-    mask = np.zeros((height, width), np.float32)
-    cv2.ellipse(mask, ((cx, cy), (ax1, ax2), angle), 1.0, -1, cv2.LINE_AA)
-    eye = float(np.linalg.norm(lm[36:42].mean(0) - lm[42:48].mean(0)))
-    sigma = 0.08 * eye if feather is None else float(feather)
+    lm = check_landmarks(landmarks).astype(np.float64)
+    eyes = lm[42:48].mean(0) - lm[36:42].mean(0)
+    angle = float(np.degrees(np.arctan2(eyes[1], eyes[0])))
+    brow = lm[17:27, 1].min()
+    chin = lm[8, 1]
+    top = brow - (chin - brow) / 3.0
+    half_w = 0.525 * float(np.linalg.norm(lm[16] - lm[0]))
+    centre = ((lm[0, 0] + lm[16, 0]) / 2.0, (top + chin) / 2.0)
+    mask = np.zeros((int(height), int(width)), np.float32)
+    cv2.ellipse(mask, (centre, (2 * half_w, chin - top), angle), 1.0, -1, cv2.LINE_AA)
+    sigma = 0.08 * float(np.linalg.norm(eyes)) if feather is None else float(feather)
     return np.clip(cv2.GaussianBlur(mask, (0, 0), sigma) if sigma > 0 else mask, 0.0, 1.0)
 
 

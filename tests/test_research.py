@@ -138,3 +138,17 @@ def test_face_tool_commands_make_files_from_team_means_outputs(tmp_path, data_di
     assert jobs_main(["caricature", face, "--mean", a, "--out", str(tmp_path / "k")]) == 0
     assert (tmp_path / "k" / "A000360-caricature-50.png").is_file()
     assert jobs_main(["continuum", a, "--out", str(tmp_path / "x")]) == 2  # needs two faces
+
+
+def test_landmarker_inspect_draws_the_model(tmp_path, data_dir):
+    pytest.importorskip("torch")
+    from PIL import Image
+
+    from landmarker.cli import main
+
+    assert main(["inspect", "--out", str(tmp_path), "--image", str(data_dir / "portraits" / "A000360.jpg")]) == 0
+    for name in ("conv1_filters.png", "feature_maps.png", "training_curves.png", "ced.png"):
+        assert (tmp_path / name).is_file(), name
+    grid = np.asarray(Image.open(tmp_path / "conv1_filters.png").convert("L"))
+    assert grid.shape == (8 * 44 + 2, 8 * 44 + 2) and grid.std() > 20  # 64 filters of 7 x 7 at 6x, not blank
+    assert main(["inspect", "--out", str(tmp_path / "x"), "--image", str(tmp_path / "ced.png")]) == 2  # no face
