@@ -90,11 +90,14 @@ def build_parser(prog: str = "morphkit") -> argparse.ArgumentParser:
     q.add_argument("--to", dest="dest", required=True, help="prototype B")
     q.add_argument("--shape", type=float, default=100.0, help="percent of the shape difference B - A to add")
     q.add_argument("--color", type=float, default=0.0, help="percent of the colour difference B - A to add")
+    q.add_argument("--texture", type=float, default=0.0,
+                   help="percent of the texture difference B - A (wavelet amplitude ratio) to add")
     q = face_tool("caricature", "exaggerate how faces differ from a mean (shape, and colour if asked)",
                   "faces to caricature")
     q.add_argument("--mean", required=True, help="the mean face (e.g. a team-means PNG, shapes.csv beside it)")
     q.add_argument("--shape", type=float, default=50.0, help="percent of (face - mean) shape to add")
     q.add_argument("--color", type=float, default=0.0, help="percent of (face - mean) colour to add")
+    q.add_argument("--texture", type=float, default=0.0, help="percent of (face - mean) texture to add")
     q = face_tool("continuum", "the faces between two faces at even steps, and a strip of them", "two faces: A and B")
     q.add_argument("--steps", type=int, default=11, help="faces from A (0%%) to B (100%%), both included")
     q = face_tool("symmetrize", "average faces with their mirror images", "faces to symmetrise")
@@ -164,6 +167,7 @@ def main(argv: list[str] | None = None, prog: str = "morphkit") -> int:
             r = run_tool(args.job, args.images, args.out, spec, source=getattr(args, "source", None),
                          dest=getattr(args, "dest", None), mean=getattr(args, "mean", None),
                          shape=getattr(args, "shape", 100.0), color=getattr(args, "color", 0.0),
+                         texture=getattr(args, "texture", 0.0),
                          steps=getattr(args, "steps", 11), sym=getattr(args, "what", "both"),
                          mask=args.mask, mask_color=args.mask_color)
             print(f"{args.job}: {r['written']} images written, {r['skipped']} inputs skipped, {r['seconds']:.1f} s "

@@ -111,7 +111,8 @@ def _write_report(out: Path, rows: list[list[str]]) -> None:
 
 
 def run_tool(tool: str, images: list[str], out: str, spec: ModelSpec = ModelSpec(), *, source=None, dest=None,
-             mean=None, shape: float = 100.0, color: float = 0.0, steps: int = 11, sym: str = "both",
+             mean=None, shape: float = 100.0, color: float = 0.0, texture: float = 0.0, steps: int = 11,
+             sym: str = "both",
              mask: str | None = None, mask_color: str = "white") -> dict:
     """Run one of the tools over ``images`` into the folder ``out``; returns ``{"written": n, "skipped": n, "seconds"}``.
 
@@ -166,11 +167,13 @@ def run_tool(tool: str, images: list[str], out: str, spec: ModelSpec = ModelSpec
         for f in faces:
             if tool == "transform":
                 a, b = protos["from"], protos["to"]
-                img, lm = transform(f.image, f.landmarks, a.image, a.landmarks, b.image, b.landmarks, shape, color)
-                name = f"{f.path.stem}-transform-{shape:g}-{color:g}"
+                img, lm = transform(f.image, f.landmarks, a.image, a.landmarks, b.image, b.landmarks, shape, color,
+                                    texture)
+                name = f"{f.path.stem}-transform-{shape:g}-{color:g}" + (f"-{texture:g}" if texture else "")
             elif tool == "caricature":
                 m = protos["mean"]
-                img, lm = transform(f.image, f.landmarks, m.image, m.landmarks, f.image, f.landmarks, shape, color)
+                img, lm = transform(f.image, f.landmarks, m.image, m.landmarks, f.image, f.landmarks, shape, color,
+                                    texture)
                 name = f"{f.path.stem}-caricature-{shape:g}"
             else:
                 img, lm = symmetrize(f.image, f.landmarks, shape=sym in ("both", "shape"), color=sym in ("both", "color"))

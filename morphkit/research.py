@@ -89,7 +89,7 @@ def symmetrize(image, landmarks, shape: bool = True, color: bool = True) -> tupl
 
 
 def transform(image, landmarks, proto_a, shape_a, proto_b, shape_b, shape_pct: float = 100.0,
-              color_pct: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+              color_pct: float = 0.0, texture_pct: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
     """Psychomorph's transform: move a face along the line from prototype A to prototype B.
 
     ``shape' = shape + s (shape_B - shape_A)`` and ``colour' = colour + c (B - A)`` with
@@ -105,6 +105,8 @@ def transform(image, landmarks, proto_a, shape_a, proto_b, shape_b, shape_pct: f
         proto_b, shape_b: prototype B (the "to" end).
         shape_pct, color_pct: percentages (100 moves by the whole difference; negative
             moves away from B; values beyond 100 exaggerate).
+        texture_pct: percentage of the texture difference (the ratio of the prototypes'
+            local wavelet amplitudes, :func:`morphkit.texture.transfer_texture`).
 
     Returns:
         ``(image uint8 (H, W, 3), landmarks float32 (68, 2))``.
@@ -121,9 +123,14 @@ def transform(image, landmarks, proto_a, shape_a, proto_b, shape_b, shape_pct: f
                          "(align the face into the prototypes' frame first)")
     new_lm = lm + float(shape_pct) / 100.0 * (sb - sa)
     out = _warp(image, lm, new_lm).astype(np.float64)
-    if color_pct:
-        diff = _warp(b, sb, new_lm).astype(np.float64) - _warp(a, sa, new_lm)
-        out += float(color_pct) / 100.0 * diff
+    if color_pct or texture_pct:
+        a_w, b_w = _warp(a, sa, new_lm), _warp(b, sb, new_lm)
+        if color_pct:
+            out += float(color_pct) / 100.0 * (b_w.astype(np.float64) - a_w)
+        if texture_pct:
+            from .texture import transfer_texture
+
+            out = transfer_texture(np.clip(out, 0, 255), a_w, b_w, texture_pct).astype(np.float64)
     return np.clip(np.rint(out), 0, 255).astype(np.uint8), new_lm.astype(np.float32)
 
 

@@ -99,3 +99,45 @@ def texture_prototype(mean_image: np.ndarray, mean_energy: np.ndarray) -> np.nda
     ycc[..., 0] = y
     rgb = ycc @ _YCC_TO_RGB.T
     return np.clip(np.rint(rgb), 0, 255).astype(np.uint8)
+
+
+def _amplitude(detail: np.ndarray, sigma: float) -> np.ndarray:
+    import cv2
+
+    return np.sqrt(cv2.GaussianBlur(np.square(detail), (0, 0), sigma))
+
+
+def transfer_texture(image: np.ndarray, source: np.ndarray, dest: np.ndarray, percent: float) -> np.ndarray:
+    """Move a face's texture along the line from ``source`` to ``dest`` (the texture part of a transform).
+
+    All three are RGB images of the same size with the same shape (warped to it). Each
+    luminance detail coefficient of ``image`` is multiplied by ``(amp_dest / amp_source) ** (percent / 100)``,
+    where ``amp`` is the local amplitude of the prototypes' coefficients (as in
+    :func:`texture_prototype`), clipped to ``[1 / MAX_GAIN, MAX_GAIN]``: 100% gives the
+    face the texture contrast of ``dest`` where ``source`` had its own (Tiddeman, Burt and
+    Perrett 2001). Chroma and the coarsest approximation are kept.
+
+    Returns:
+        uint8 ``(H, W, 3)``.
+
+    Raises:
+        ValueError: images of different sizes.
+    """
+    import pywt
+
+    image, source, dest = (np.asarray(x, dtype=np.float64) for x in (image, source, dest))
+    if not image.shape == source.shape == dest.shape:
+        raise ValueError(f"image {image.shape}, source {source.shape} and dest {dest.shape} must be the same size")
+    ycc = image @ _RGB_TO_YCC.T
+    levels, src, dst = _details(ycc[..., 0]), _details(_luma(source)), _details(_luma(dest))
+    out = []
+    p = float(percent) / 100.0
+    for i, ((approx, details), (_, ds), (_, dd)) in enumerate(zip(levels, src, dst)):
+        sigma = SMOOTH * 2 ** (len(levels) - 1 - i)
+        scaled = []
+        for d, a, b in zip(details, ds, dd):
+            ratio = (_amplitude(b, sigma) + 1e-3) / (_amplitude(a, sigma) + 1e-3)
+            scaled.append(d * np.clip(ratio, 1.0 / MAX_GAIN, MAX_GAIN) ** p)
+        out.append((approx, tuple(scaled)))
+    ycc[..., 0] = pywt.iswt2(out, WAVELET, norm=True)[: image.shape[0], : image.shape[1]]
+    return np.clip(np.rint(ycc @ _YCC_TO_RGB.T), 0, 255).astype(np.uint8)

@@ -152,3 +152,21 @@ def test_landmarker_inspect_draws_the_model(tmp_path, data_dir):
     grid = np.asarray(Image.open(tmp_path / "conv1_filters.png").convert("L"))
     assert grid.shape == (8 * 44 + 2, 8 * 44 + 2) and grid.std() > 20  # 64 filters of 7 x 7 at 6x, not blank
     assert main(["inspect", "--out", str(tmp_path / "x"), "--image", str(tmp_path / "ced.png")]) == 2  # no face
+
+
+def test_texture_transform_moves_texture_contrast_toward_the_destination(faces):
+    import cv2
+
+    from morphkit.texture import transfer_texture
+
+    img, lm = faces[0]
+    smooth = cv2.GaussianBlur(img, (0, 0), 2.0)  # prototype A: a smooth version; B: the sharp one
+    def lap(x):
+        return float(np.abs(cv2.Laplacian(cv2.cvtColor(x, cv2.COLOR_RGB2GRAY).astype(np.float32), cv2.CV_32F)).mean())
+    softer = transfer_texture(img, img, smooth, 100)  # from sharp to smooth: loses texture
+    sharper = transfer_texture(smooth, smooth, img, 100)  # from smooth to sharp: gains it
+    assert lap(softer) < 0.8 * lap(img) and lap(sharper) > 1.5 * lap(smooth)
+    same = transfer_texture(img, smooth, img, 0)  # 0%: unchanged
+    assert np.abs(same.astype(int) - img).max() <= 2
+    out, _ = transform(img, lm, smooth, lm, img, lm, shape_pct=0, texture_pct=100)
+    assert lap(out) > lap(img)
