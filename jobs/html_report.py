@@ -4,7 +4,7 @@ The page shows the means and the comparison grid (team-means) or the movie (a
 ``<video>`` element; ``<img>`` for a GIF), every face used as a thumbnail with its
 landmarks drawn, and the skipped faces with the reason. Every link is relative, so
 the folder can be moved, zipped and sent. Thumbnails go to ``faces/`` in the same
-folder. Rendered with Jinja2 (``jobs/templates/report.html``, autoescaped).
+folder (JPEG). Rendered with Jinja2 (``jobs/templates/report.html``, autoescaped).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import numpy as np
 from landmarker.atomic import atomic_write
 from landmarker.decode import ImageDecodeError, read_image
 from landmarker.names import bounded_file_stem
-from landmarker.overlay import draw_faces, save_png
+from landmarker.overlay import draw_faces
 from landmarker.predictor import Face
 
 THUMB_WIDTH = 260
@@ -29,8 +29,8 @@ def _href(path: Path, base: Path) -> str:
     return quote(Path(os.path.relpath(path, base)).as_posix())
 
 
-def _thumbnail(portrait, folder: Path, taken: set) -> Path | None:
-    """A small copy of a portrait's photo with its landmarks drawn, or None when it no longer decodes."""
+def _thumbnail(portrait, path: Path) -> Path | None:
+    """Write a small copy of a portrait's photo with its landmarks drawn to ``path``; None when it no longer decodes."""
     try:
         image = read_image(portrait.path)
     except ImageDecodeError:
@@ -43,8 +43,10 @@ def _thumbnail(portrait, folder: Path, taken: set) -> Path | None:
     k = THUMB_WIDTH / drawn.shape[1]
     if k < 1:
         drawn = cv2.resize(drawn, (THUMB_WIDTH, max(1, round(drawn.shape[0] * k))), interpolation=cv2.INTER_AREA)
-    path = folder / f"{bounded_file_stem(Path(portrait.name).stem, taken)}.png"
-    save_png(np.ascontiguousarray(drawn), path)
+    from PIL import Image
+
+    with atomic_write(path, "wb", fsync=False) as fh:  # a thumbnail: cheap to make again
+        Image.fromarray(np.ascontiguousarray(drawn)).save(fh, format="JPEG", quality=85)
     return path
 
 
@@ -71,14 +73,21 @@ def write_report(out_html: Path, title: str, summary: str, portraits, *, groups_
     taken: set[str] = set()
     means = means or {}
     order = list(groups_order) if groups_order else list(dict.fromkeys(p.group for p in portraits if p.group))
+    used = [(p, thumbs / f"{bounded_file_stem(Path(p.name).stem, taken)}.jpg")
+            for g in order for p in portraits if p.group == g and p.landmarks is not None]
+    from concurrent.futures import ThreadPoolExecutor
+
+    from landmarker.parallel import cpu_count
+
+    with ThreadPoolExecutor(cpu_count()) as pool:  # decoding and JPEG encoding release the GIL
+        made = dict(zip((id(p) for p, _ in used), pool.map(lambda item: _thumbnail(*item), used)))
     groups = []
     for g in order:
         faces = []
         for p in portraits:
-            if p.group == g and p.landmarks is not None:
-                thumb = _thumbnail(p, thumbs, taken)
-                if thumb is not None:
-                    faces.append({"name": p.name, "thumb": _href(thumb, base)})
+            thumb = made.get(id(p)) if p.group == g else None
+            if thumb is not None:
+                faces.append({"name": p.name, "thumb": _href(thumb, base)})
         mean = means.get(g)
         groups.append({"name": g, "faces": faces, "mean": _href(mean[0], base) if mean else None,
                        "count": mean[1] if mean else len(faces),

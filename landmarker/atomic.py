@@ -53,13 +53,15 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
 
 @contextmanager
 def atomic_write(path: str | os.PathLike, mode: str = "w", encoding: str | None = "utf-8",
-                 newline: str | None = None) -> Iterator[IO]:
+                 newline: str | None = None, fsync: bool = True) -> Iterator[IO]:
     """Open ``path`` for writing all or nothing (see the module docstring).
 
     Args:
         path: the file to write (its folder is made when missing).
         mode: ``"w"`` (text) or ``"wb"`` (bytes).
         encoding, newline: as :func:`open` (text mode only).
+        fsync: flush the data to disk before the rename (off for files that are cheap to
+            make again, e.g. thumbnails: the rename still never shows half a file to readers).
 
     Raises:
         IsADirectoryError: ``path`` is a folder.
@@ -72,7 +74,8 @@ def atomic_write(path: str | os.PathLike, mode: str = "w", encoding: str | None 
         with os.fdopen(fd, mode, **kwargs) as fh:
             yield fh
             fh.flush()
-            os.fsync(fh.fileno())
+            if fsync:
+                os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -103,13 +103,19 @@ def map_chunks(fn: Callable[..., Any], chunks: Sequence, n_jobs: int | None = No
         finally:  # a consumer that stops early (an error, Ctrl-C) leaves nothing running
             client.cancel([f for f in futures if not f.done()])
         return
-    from joblib import Parallel, delayed
-
     n, threads = workers_for(n_jobs, len(chunks))
     if n == 1:
         for chunk in chunks:
             yield fn(chunk, threads=threads, **kwargs)
         return
-    yield from Parallel(n_jobs=n, prefer="threads", return_as="generator")(
-        delayed(fn)(chunk, threads=threads, **kwargs) for chunk in chunks
-    )
+    from concurrent.futures import ThreadPoolExecutor
+
+    # (joblib's threading backend polls for results with sleeps: 0.8 s of 2 s on 100 portraits)
+    with ThreadPoolExecutor(n, thread_name_prefix="label") as pool:
+        futures = [pool.submit(fn, chunk, threads=threads, **kwargs) for chunk in chunks]
+        try:
+            for future in futures:
+                yield future.result()
+        finally:  # a consumer that stops early leaves no work queued
+            for future in futures:
+                future.cancel()
