@@ -10,3 +10,20 @@ DLIB_FACES = Path(__file__).resolve().parent / "data" / "dlib-faces"
 def dlib_faces(xml_name: str):
     """``(image path, float32 (68, 2) landmarks)`` for each labelled face of a dlib/iBUG XML in tests/data."""
     return [(s.image_path, s.landmarks) for s in load_dlib_xml(DLIB_FACES / xml_name)]
+
+
+def mirrored_groups(root: Path, groups=("a", "b"), prefix: bool = False) -> Path:
+    """A collection of two sub-folder groups: the test portraits, and (second group) their mirror images.
+
+    With ``prefix`` every file name starts with its group (``b-A000360.jpg``). Returns ``root``.
+    """
+    from PIL import Image
+
+    for i, group in enumerate(groups):
+        (root / group).mkdir(parents=True)
+        for p in sorted((DLIB_FACES.parent / "portraits").glob("*.jpg")):
+            image = Image.open(p)
+            if i == 1:
+                image = image.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+            image.save(root / group / (f"{group}-{p.name}" if prefix else p.name))
+    return root

@@ -6,22 +6,14 @@ import subprocess
 
 import pytest
 
+from helpers import mirrored_groups
 from jobs.__main__ import main as jobs_main
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
 def _collection(tmp_path, data_dir):
-    from PIL import Image
-
-    coll = tmp_path / "team"
-    for group in ("left", "right"):
-        (coll / group).mkdir(parents=True)
-        for p in sorted((data_dir / "portraits").glob("*.jpg")):
-            image = Image.open(p)
-            if group == "right":
-                image = image.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
-            image.save(coll / group / f"{group}-{p.name}")
+    coll = mirrored_groups(tmp_path / "team", ("left", "right"), prefix=True)
     (coll / "left" / "broken.jpg").write_text("not a photo")
     return coll
 

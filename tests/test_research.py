@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from helpers import mirrored_groups
 
 from landmarker.decode import read_image
 from landmarker.predictor import Landmarker
@@ -111,14 +112,7 @@ def test_face_tool_commands_make_files_from_team_means_outputs(tmp_path, data_di
 
     from jobs.__main__ import main as jobs_main
 
-    coll = tmp_path / "coll"
-    for group in ("a", "b"):
-        (coll / group).mkdir(parents=True)
-        for p in sorted((data_dir / "portraits").glob("*.jpg")):
-            image = Image.open(p)
-            if group == "b":
-                image = image.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
-            image.save(coll / group / p.name)
+    coll = mirrored_groups(tmp_path / "coll")
     assert jobs_main(["team-means", str(coll), "--out", str(tmp_path / "means")]) == 0
     a, b = str(tmp_path / "means" / "a.png"), str(tmp_path / "means" / "b.png")
     face = str(data_dir / "portraits" / "A000360.jpg")
