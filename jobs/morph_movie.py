@@ -31,7 +31,7 @@ from .collection import (
 )
 from .html_report import write_report as write_html
 from .manifest import read_manifest
-from .workers import job_workers
+from .workers import job_workers, preload
 
 
 def _group_column(manifest: str, group: str) -> str:
@@ -124,6 +124,7 @@ def morph_movie(
             raise CollectionError(f"--group {group}: no image of the collection is in it; the groups are: "
                                   f"{', '.join(existing)}")
     out_path.parent.mkdir(parents=True, exist_ok=True)
+    preload("skimage.transform", "scipy.spatial")  # to align and triangulate; imported while faces are labelled
     with job_workers(n_jobs, scheduler) as client:
         attach_landmarks(portraits, landmarks_csv, n_jobs, spec, client)
         used = [p for p in portraits if p.landmarks is not None]

@@ -39,7 +39,7 @@ from .collection import (
     write_report,
 )
 from .html_report import write_report as write_html
-from .workers import job_workers
+from .workers import job_workers, preload
 
 
 def group_mean(portraits: list[Portrait], frame: CanonicalFrame, background: str, n_jobs: int = 1,
@@ -150,6 +150,7 @@ def team_means(
     frame = CanonicalFrame(width=width, height=height)
     means, labels, counts, files, shapes = [], [], {}, {}, []
     taken: set[str] = set()
+    preload("skimage.transform", "scipy.spatial")  # to align and triangulate; imported while faces are labelled
     with job_workers(n_jobs, scheduler) as client:
         attach_landmarks([p for p in portraits if p.group is not None], landmarks_csv, n_jobs, spec, client)
         dropped = drop_bad_fits(portraits, max_fit_score, landmarks_csv or "the labelling")

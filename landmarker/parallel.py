@@ -56,8 +56,11 @@ def workers_for(n_jobs: int | None, n_tasks: int) -> tuple[int, int]:
     return n, max(1, n_jobs // n)
 
 
+CONNECT_TIMEOUT = 20.0  # seconds to wait for a Dask scheduler
+
+
 @contextmanager
-def cluster(scheduler: str | None, connect_timeout: float = 20.0):
+def cluster(scheduler: str | None, connect_timeout: float | None = None):
     """A ``distributed.Client`` on ``scheduler`` for the block (None: yields None, no cluster).
 
     Raises:
@@ -72,7 +75,7 @@ def cluster(scheduler: str | None, connect_timeout: float = 20.0):
     except ImportError:
         raise ImportError("--scheduler needs Dask: pip install 'morphkit[dask]'") from None
     try:
-        client = Client(scheduler, timeout=connect_timeout)
+        client = Client(scheduler, timeout=CONNECT_TIMEOUT if connect_timeout is None else connect_timeout)
     except (OSError, TimeoutError, ValueError, TypeError) as err:
         raise ValueError(f"cannot reach the Dask scheduler at {scheduler}: {err}") from None
     with client:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
-from skimage.transform import SimilarityTransform
 
 from ._checks import check_image, check_landmark_stack, check_landmarks
 from .frame import CanonicalFrame, eye_centres
@@ -45,6 +44,8 @@ def similarity_to_frame(landmarks, frame: CanonicalFrame = CanonicalFrame()) -> 
     eyes = eye_centres(lm)
     if np.linalg.norm(eyes[1] - eyes[0]) < 1e-6:
         raise ValueError("cannot align face: the two eye centres (points 36-41 and 42-47) coincide")
+    from skimage.transform import SimilarityTransform  # (0.3 s to import: only when a face is aligned)
+
     tf = SimilarityTransform.from_estimate(eyes, frame.eyes)
     if not tf:
         raise ValueError(f"cannot align face: similarity estimation failed ({tf})")

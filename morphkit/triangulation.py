@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-from scipy.spatial import Delaunay, QhullError
 
 from ._checks import check_points
 
@@ -33,6 +32,8 @@ def triangulate(points) -> np.ndarray:
     pts = check_points(points, "points")
     if pts.shape[0] < 3:
         raise ValueError(f"triangulate needs at least 3 points, got {pts.shape[0]}")
+    from scipy.spatial import Delaunay, QhullError  # (0.2 s to import: only when first used)
+
     try:
         tri = Delaunay(pts)
     except QhullError as err:

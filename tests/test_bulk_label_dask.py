@@ -77,7 +77,10 @@ def test_team_means_on_the_cluster_matches_a_local_run(cluster, tmp_path, capsys
         assert sum(client.run(_models_loaded).values()) >= max(before, 1)
 
 
-def test_unreachable_scheduler_is_a_clear_error(tmp_path, capsys):
+def test_unreachable_scheduler_is_a_clear_error(tmp_path, capsys, monkeypatch):
+    import landmarker.parallel
+
+    monkeypatch.setattr(landmarker.parallel, "CONNECT_TIMEOUT", 1.0)
     with pytest.raises(ValueError, match="cannot reach the Dask scheduler at tcp://127.0.0.1:9"):
         with dask_cluster("tcp://127.0.0.1:9", connect_timeout=1):
             pass
