@@ -62,3 +62,27 @@ def ours(job: str, *args: str) -> list[str]:
 def ours_env() -> dict:
     """The environment for :func:`ours`: this checkout first on the path."""
     return {**os.environ, "PYTHONPATH": str(ROOT)}
+
+
+def best_of_alternating(anchor: list[str], variants: dict[str, list[str]], rounds: int,
+                        after=None) -> dict[str, float]:
+    """Run the anchor, then each of our variants, ``rounds`` times over; the best seconds of each.
+
+    Args:
+        anchor: the anchor's command line (run in the anchors' virtualenv by its script).
+        variants: label -> our command line (run with :func:`ours_env`).
+        rounds: how many times the whole sequence runs (alternating spreads the
+            machine's drift over all of them).
+        after: called as ``after(label)`` after each run of a variant (to read its output).
+
+    Returns:
+        label -> best seconds, the anchor under ``"anchor"``.
+    """
+    times: dict[str, list[float]] = {"anchor": [], **{label: [] for label in variants}}
+    for _ in range(rounds):
+        times["anchor"].append(timed(anchor))
+        for label, cmd in variants.items():
+            times[label].append(timed(cmd, env=ours_env()))
+            if after is not None:
+                after(label)
+    return {label: min(t) for label, t in times.items()}

@@ -20,7 +20,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from anchor_runs import ANCHORS, PORTRAITS, copy_portraits, cpu_name, ours, ours_env, require_anchors_venv, timed
+from anchor_runs import ANCHORS, PORTRAITS, best_of_alternating, copy_portraits, cpu_name, ours, require_anchors_venv
 
 
 def main() -> None:
@@ -37,18 +37,12 @@ def main() -> None:
         src = Path(tmp) / "images"
         n = copy_portraits(args.images, src, args.n)
         anchor = [str(ANCHORS / "dlib-landmarks"), str(src), str(Path(tmp) / "dlib.csv")]
-        times: dict[str, list[float]] = {"anchor": [], **{v: [] for v in variants}}
-        env = ours_env()
+        out = Path(tmp) / "ours"
         rows = {}
-        for _ in range(args.rounds):
-            times["anchor"].append(timed(anchor))
-            for v in variants:
-                out = Path(tmp) / "ours"
-                cmd = ours("bulk-label", str(src), "--out", str(out), "--restart", *v.split())
-                times[v].append(timed(cmd, env=env))
-                rows[v] = sum(1 for _ in open(out / "landmarks.csv")) - 1
+        best = best_of_alternating(
+            anchor, {v: ours("bulk-label", str(src), "--out", str(out), "--restart", *v.split()) for v in variants},
+            args.rounds, after=lambda v: rows.__setitem__(v, sum(1 for _ in open(out / "landmarks.csv")) - 1))
         rows_dlib = sum(1 for _ in open(Path(tmp) / "dlib.csv")) - 1
-    best = {k: min(t) for k, t in times.items()}
     a = best["anchor"]
     print(f"{cpu_name()}, {os.cpu_count()} CPUs; {n} portraits from {args.images}; best of {args.rounds}, alternating")
     print("| method | seconds | faces | speed vs the dlib script |\n|---|---:|---:|---:|")

@@ -20,7 +20,8 @@ import os
 import tempfile
 from pathlib import Path
 
-from anchor_runs import ANCHORS, PORTRAITS, copy_portraits, cpu_name, ours, ours_env, require_anchors_venv, timed
+from anchor_runs import (ANCHORS, PORTRAITS, best_of_alternating, copy_portraits, cpu_name, ours, ours_env,
+                         require_anchors_venv, timed)
 
 
 def main() -> None:
@@ -36,15 +37,11 @@ def main() -> None:
         src = Path(tmp) / "images"
         n = copy_portraits(args.images, src, args.n)
         anchor = [str(ANCHORS / "face-morpher-average"), str(src), str(Path(tmp) / "face_morpher.png")]
-        times: dict[str, list[float]] = {"anchor": [], **{v: [] for v in variants}}
-        for _ in range(args.rounds):
-            times["anchor"].append(timed(anchor))
-            for v in variants:
-                cmd = ours("team-means", str(src), "--out", str(Path(tmp) / "ours"), *v.split())
-                times[v].append(timed(cmd, env=ours_env()))
+        best = best_of_alternating(
+            anchor, {v: ours("team-means", str(src), "--out", str(Path(tmp) / "ours"), *v.split()) for v in variants},
+            args.rounds)
         used = sum(1 for line in open(Path(tmp) / "ours" / "report.csv") if ",used," in line)
         startup = min(timed(ours("--version"), env=ours_env()) for _ in range(3))
-    best = {k: min(t) for k, t in times.items()}
     a = best["anchor"]
     print(f"{cpu_name()}, {os.cpu_count()} CPUs; mean face of {n} portraits from {args.images}; "
           f"best of {args.rounds}, alternating")

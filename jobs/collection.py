@@ -27,6 +27,7 @@ from landmarker.labelling import ModelSpec, label_images
 from landmarker.landmarks_csv import read_landmarks_csv
 from landmarker.names import AmbiguousName, NameIndex
 from landmarker.parallel import map_chunks
+from morphkit import CanonicalFrame
 
 from .bulk_label import CHUNK
 from .manifest import ManifestError, manifest_groups
@@ -65,6 +66,17 @@ def check_options(*checks: tuple[str, object, bool, str]) -> None:
     for flag, value, ok, rule in checks:
         if not ok:
             raise CollectionError(f"{flag} {value}: {rule}")
+
+
+def frame_of(width: int, height: int) -> CanonicalFrame:
+    """The output frame of ``--width`` x ``--height`` pixels.
+
+    Raises:
+        CollectionError: a side under 16 pixels (the message names the flag).
+    """
+    check_options(("--width", width, width >= 16, "must be 16 pixels or more"),
+                  ("--height", height, height >= 16, "must be 16 pixels or more"))
+    return CanonicalFrame(width=width, height=height)
 
 
 def load_collection(
@@ -128,17 +140,17 @@ def attach_landmarks(
     landmarks_csv: str | os.PathLike | None = None,
     n_jobs: int | None = -1,
     spec: ModelSpec = ModelSpec(),
-    client=None,
+    executor=None,
 ) -> list[Portrait]:
     """Fill in ``landmarks`` (largest face), ``faces`` and ``note`` of each portrait.
 
     From ``landmarks_csv`` when given (rows matched by image name, or by file name
     when the CSV was written for another folder), else by labelling each image once
     with ``spec`` (:func:`landmarker.labelling.label_images`) on ``n_jobs`` worker
-    threads, or on the Dask ``client``'s cluster.
+    threads, or on the job's ``executor`` (:func:`jobs.workers.job_workers`).
 
-    Portraits without a group (not in the manifest) are left alone. Results go to
-    portraits by position, so a file given twice gets its landmarks twice.
+    Portraits without a group (not in the manifest) are left alone. A file given
+    twice is labelled once and both portraits get its landmarks.
 
     Raises:
         CollectionError: the landmarks CSV is malformed, names none of the images,
@@ -166,15 +178,16 @@ def attach_landmarks(
                 f"{example!r}); give the landmarks.csv that bulk-label wrote for this folder, or leave out --landmarks"
             )
         return portraits
-    items = [(str(p.path), p.name) for p in wanted]
+    by_path: dict[str, list[Portrait]] = {}
+    for p in wanted:
+        by_path.setdefault(str(p.path), []).append(p)
+    items = [(path, ps[0].name) for path, ps in by_path.items()]
     chunks = [items[i : i + CHUNK] for i in range(0, len(items), CHUNK)]
-    results = map_chunks(label_images, chunks, n_jobs, client, spec=spec.resolved())
-    position = 0
     with tqdm(total=len(items), desc="landmarks", unit="image") as bar:
-        for chunk in results:
-            for r in chunk:
-                _set_faces(wanted[position], r.faces, r.message if r.status == "error" else "")
-                position += 1
+        for chunk, results in zip(chunks, map_chunks(label_images, chunks, n_jobs, executor, spec=spec.resolved())):
+            for (path, _), r in zip(chunk, results):
+                for p in by_path[path]:
+                    _set_faces(p, r.faces, r.message if r.status == "error" else "")
             bar.update(len(chunk))
     return portraits
 

@@ -16,7 +16,6 @@ import numpy as np
 from landmarker.decode import read_image
 from landmarker.labelling import ModelSpec
 from morphkit import (
-    CanonicalFrame,
     morph_sequence_frames,
     morph_sequence_length,
     write_video,
@@ -26,6 +25,7 @@ from .collection import (
     CollectionError,
     attach_landmarks,
     check_options,
+    frame_of,
     load_collection,
     write_report,
 )
@@ -107,9 +107,8 @@ def morph_movie(
         raise CollectionError(f"--out {out}: is a folder; give the movie's file name, e.g. {out_path / 'morph.mp4'}")
     check_options(("--fps", fps, fps > 0, "must be above 0"),
                   ("--seconds-per-face", seconds_per_face, seconds_per_face > 0, "must be above 0"),
-                  ("--transition-fraction", transition_fraction, 0 <= transition_fraction <= 1, "must be in 0..1"),
-                  ("--width", width, width >= 16, "must be 16 pixels or more"),
-                  ("--height", height, height >= 16, "must be 16 pixels or more"))
+                  ("--transition-fraction", transition_fraction, 0 <= transition_fraction <= 1, "must be in 0..1"))
+    frame = frame_of(width, height)
     if len(sources) > 1 and any(Path(s).is_dir() for s in sources):
         raise CollectionError("give one collection folder, or two or more image files")
     if len(sources) == 1 and not Path(sources[0]).is_dir():
@@ -125,14 +124,13 @@ def morph_movie(
                                   f"{', '.join(existing)}")
     out_path.parent.mkdir(parents=True, exist_ok=True)
     preload("skimage.transform", "scipy.spatial")  # to align and triangulate; imported while faces are labelled
-    with job_workers(n_jobs, scheduler) as client:
-        attach_landmarks(portraits, landmarks_csv, n_jobs, spec, client)
+    with job_workers(n_jobs, scheduler) as executor:
+        attach_landmarks(portraits, landmarks_csv, n_jobs, spec, executor)
         used = [p for p in portraits if p.landmarks is not None]
         write_report(portraits, out_path.with_suffix(".report.csv"))
         if len(used) < 2:
             raise CollectionError(f"only {len(used)} usable face(s); a morph movie needs two or more "
                                   f"(see {out_path.with_suffix('.report.csv')})")
-        frame = CanonicalFrame(width=width, height=height)
         frames = morph_sequence_frames(
             [partial(read_image, p.path) for p in used],
             np.stack([p.landmarks for p in used]),

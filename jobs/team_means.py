@@ -35,6 +35,7 @@ from .collection import (
     attach_landmarks,
     check_options,
     drop_bad_fits,
+    frame_of,
     load_collection,
     write_report,
 )
@@ -121,9 +122,8 @@ def team_means(
             landmarks file or options, or no group with a mean (nothing written but the report).
     """
     t0 = time.time()
-    check_options(("--min-faces", min_faces, min_faces >= 1, "must be 1 or more"),
-                  ("--width", width, width >= 16, "must be 16 pixels or more"),
-                  ("--height", height, height >= 16, "must be 16 pixels or more"))
+    check_options(("--min-faces", min_faces, min_faces >= 1, "must be 1 or more"))
+    frame = frame_of(width, height)
     out_dir = Path(out)
     if out_dir.exists() and not out_dir.is_dir():
         raise CollectionError(f"--out {out_dir}: is a file; team-means writes a folder")
@@ -147,12 +147,11 @@ def team_means(
         check_options(("--max-fit-score", max_fit_score, max_fit_score > 0, "must be above 0 (% of the IOD)"))
         spec = ModelSpec(spec.weights, spec.backend, spec.detector, True)  # the fit score needs the mirrored crop
     mark_output(out_dir)
-    frame = CanonicalFrame(width=width, height=height)
     means, labels, counts, files, shapes = [], [], {}, {}, []
     taken: set[str] = set()
     preload("skimage.transform", "scipy.spatial")  # to align and triangulate; imported while faces are labelled
-    with job_workers(n_jobs, scheduler) as client:
-        attach_landmarks([p for p in portraits if p.group is not None], landmarks_csv, n_jobs, spec, client)
+    with job_workers(n_jobs, scheduler) as executor:
+        attach_landmarks(portraits, landmarks_csv, n_jobs, spec, executor)
         dropped = drop_bad_fits(portraits, max_fit_score, landmarks_csv or "the labelling")
         if dropped:
             print(f"team-means: {dropped} face(s) dropped for a fit score above {max_fit_score:g}% IOD (see report.csv)")

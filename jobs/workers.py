@@ -38,10 +38,11 @@ def preload(*modules: str) -> None:
 
 @contextmanager
 def job_workers(n_jobs: int | None, scheduler: str | None) -> Iterator[object]:
-    """Set up the workers of a job; yields the Dask client, or None for local threads.
+    """Set up the workers of a job; yields their executor (for :func:`landmarker.parallel.map_chunks`).
 
-    Inside the block morphkit's per-face work runs on the same workers (with one
-    local thread it runs in this thread).
+    The executor is the Dask client, a pool of ``n_jobs`` threads, or None for one
+    local thread (the work then runs in this thread). Inside the block morphkit's
+    per-face work runs on the same workers.
 
     Raises:
         ValueError: a bad ``n_jobs``, or an unreachable scheduler.
@@ -55,5 +56,5 @@ def job_workers(n_jobs: int | None, scheduler: str | None) -> Iterator[object]:
         elif n == 1:
             yield None
         else:
-            with ThreadPoolExecutor(n, thread_name_prefix="morphkit") as pool, use_executor(pool):
-                yield None
+            with ThreadPoolExecutor(n, thread_name_prefix="worker") as pool, use_executor(pool):
+                yield pool

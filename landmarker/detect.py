@@ -34,12 +34,15 @@ identity-held-out validation frames (``benchmarks/bench_detector.py``) recall ri
 from HOG's 97.6% to 100%, with no face on ``dogs.jpg``, noise or blank images,
 where the Haar cascade alone takes dogs and noise for faces.
 
-HOG runs on the RGB image (dlib takes each pixel's strongest channel gradient) and
-upsampled once for images up to 1920 x 1200, as the plain dlib script does
-(``dlib.get_frontal_face_detector()(rgb, 1)``): the benchmark's photos (dlib-faces'
-43 boxes, 150 px grayscale portraits, 1920 x 1080 photos with 50 px faces) hold no
-face that this reference finds and the default misses. A gray copy lost some (4 of
-the benchmark's faces), and so did searching 1080p photos at native size.
+HOG runs on the RGB image (dlib takes each pixel's strongest channel gradient), in
+two passes (:func:`search_passes`): at native resolution first, which settles a
+portrait (a face covering 10% of the photo: about 5 ms for a 225 x 275 headshot),
+then upsampled once for images up to 1920 x 1200, as the plain dlib script does
+(``dlib.get_frontal_face_detector()(rgb, 1)``); images under 200 px a side are
+searched upsampled at once. The benchmark's photos (dlib-faces' 43 boxes, 150 px
+grayscale portraits, 1920 x 1080 photos with 50 px faces, ytf68 frames) hold no face
+that this reference finds and the default misses. A gray copy lost some (4 of the
+benchmark's faces), and so did searching 1080p photos at native size only.
 
 Photos over ``max_pixels`` (24 MP) are searched at a reduced size (long side
 ``search_side`` px, :class:`Downscaled`) and the boxes mapped back; landmarks are
@@ -98,18 +101,32 @@ PORTRAIT_AREA = 0.10
 SMALL_IMAGE_SIDE = 200
 
 
-def _upsample_for(gray: np.ndarray) -> int:
+def _upsample_for(shape) -> int:
     # dlib's HOG window is 80x80: faces smaller than that (down to 40 px) are found
     # only after upsampling once, as the plain dlib script does. Images up to
     # UPSAMPLE_MAX_PIXELS (1920x1080 group photos with 50 px faces among them) are
     # upsampled; larger ones are searched at native size, where faces under 80 px
     # are missed, since a 4x larger search would take seconds per photo.
-    return 1 if gray.shape[0] * gray.shape[1] <= UPSAMPLE_MAX_PIXELS else 0
+    return 1 if shape[0] * shape[1] <= UPSAMPLE_MAX_PIXELS else 0
 
 
 def native_pass_first(shape) -> bool:
     """Whether an image of ``shape`` is searched at native resolution first (see :class:`HogDetector`)."""
     return min(shape[:2]) >= SMALL_IMAGE_SIDE and shape[0] * shape[1] <= UPSAMPLE_MAX_PIXELS
+
+
+def search_passes(shape, find) -> tuple[list["Detection"], int]:
+    """Run ``find(upsample)`` cheap pass first; returns the faces of the last pass run and its ``upsample``.
+
+    Images where :func:`native_pass_first` holds are searched at native resolution
+    (``upsample=0``), and again upsampled once only when that found no portrait face
+    (:func:`is_portrait`); others are searched once, at :func:`_upsample_for`'s level.
+    """
+    if not native_pass_first(shape):
+        up = _upsample_for(shape)
+        return find(up), up
+    faces = find(0)
+    return (faces, 0) if is_portrait(faces, shape) else (find(1), 1)
 
 
 def is_portrait(faces: list["Detection"], shape) -> bool:
@@ -182,7 +199,7 @@ class HogDetector:
             :class:`Detection` list, unsorted, with dlib's scores (>= ``threshold``).
         """
         image = np.ascontiguousarray(image)
-        up = (_upsample_for(image) if self.upsample is None else self.upsample) if upsample is None else upsample
+        up = (_upsample_for(image.shape) if self.upsample is None else self.upsample) if upsample is None else upsample
         thr = self.threshold if threshold is None else threshold
         rects, scores, _ = self._detector.run(image, up, thr)
         return [
@@ -193,12 +210,7 @@ class HogDetector:
     def __call__(self, image: np.ndarray) -> list[Detection]:
         if self.upsample is not None:
             return _by_area(self.run(image))
-        if not native_pass_first(image.shape):
-            return _by_area(self.run(image, _upsample_for(image)))
-        native = [d for d in self.run(image, 0) if d.score >= self.threshold]
-        if is_portrait(native, image.shape):
-            return _by_area(native)
-        return _by_area(self.run(image, 1))
+        return _by_area(search_passes(image.shape, lambda up: self.run(image, up))[0])
 
 
 class HaarDetector:
@@ -309,12 +321,7 @@ class HogHaarDetector:
 
     def __call__(self, image: np.ndarray) -> list[Detection]:
         gray = np.ascontiguousarray(to_gray(image))
-        upsample = _upsample_for(gray)
-        if native_pass_first(gray.shape):  # the cheap pass first: native resolution, final for a portrait
-            faces = self._verified(image, gray, 0)
-            if is_portrait(faces, gray.shape):
-                return _by_area(faces)
-        faces = self._verified(image, gray, upsample)
+        faces, upsample = search_passes(gray.shape, lambda up: self._verified(image, gray, up))
         if not faces and self.haar_only:
             # alt2 (the more specific cascade) searches the image for faces at least as
             # large as HOG's 80-px window; frontalface_default re-checks each box it finds

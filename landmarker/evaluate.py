@@ -23,11 +23,18 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from .datasets import DatasetError, FaceSample, load_dataset, split_by_identity
-from .decode import read_image
-from .metrics import FAILURE_THRESHOLD, mean_offset_iod, nme, plot_ced, point_errors, summarise
 from .card import ModelCard
 from .crop import face_box_for
+from .datasets import DatasetError, FaceSample, load_dataset, split_by_identity
+from .decode import read_image
+from .metrics import (
+    FAILURE_THRESHOLD,
+    mean_offset_iod,
+    nme,
+    plot_ced,
+    point_errors,
+    summarise,
+)
 from .predictor import Landmarker
 
 

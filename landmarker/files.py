@@ -54,12 +54,11 @@ def find_images(paths, exclude=()) -> list[tuple[Path, str]]:
             for root, dirs, files in os.walk(p):
                 dirs[:] = sorted(
                     d for d in dirs
-                    if not d.startswith(".") and os.path.normcase(os.path.abspath(os.path.join(root, d))) not in skip
+                    if not d.startswith(".") and not _skipped(os.path.join(root, d), skip)
                     and not os.path.exists(os.path.join(root, d, OUTPUT_MARKER))
                 )
                 for f in files:
-                    fp_abs = os.path.normcase(os.path.abspath(os.path.join(root, f)))
-                    if not f.startswith(".") and is_image_name(f) and fp_abs not in skip:
+                    if not f.startswith(".") and is_image_name(f) and not _skipped(os.path.join(root, f), skip):
                         fp = Path(root) / f
                         found.append((fp, printable_name(fp.relative_to(p).as_posix())))
             for fp, name in sorted(found, key=lambda t: t[1]):
@@ -73,6 +72,10 @@ def find_images(paths, exclude=()) -> list[tuple[Path, str]]:
         else:
             raise FileNotFoundError(f"{p}: no such file or folder")
     return out
+
+
+def _skipped(path: str, skip: set[str]) -> bool:
+    return bool(skip) and os.path.normcase(os.path.abspath(path)) in skip
 
 
 def printable_name(name: str) -> str:

@@ -190,39 +190,50 @@ def label_images(items, spec: ModelSpec = ModelSpec(), overlay_dir=None, threads
     landmarks are mapped back to full-size pixels; the overlay is drawn at the reduced size.
 
     Returns:
-        one :class:`ImageResult` per item, in the order of ``items``. Landmarks are
-        float32 ``(68, 2)`` ``(x, y)`` pixels of the decoded (EXIF-upright) image.
+        one :class:`ImageResult` per item, in the order of ``items`` (a path given twice
+        is labelled once and reported at both positions). Landmarks are float32
+        ``(68, 2)`` ``(x, y)`` pixels of the decoded (EXIF-upright) image.
     """
     model = _model(spec, threads) if model is None else model
-    results: dict[str, ImageResult] = {}
-    images, scales, sizes = [], {}, {}
-    for path, name in items:
+    results: list[ImageResult | None] = [None] * len(items)
+    first: dict[str, int] = {}  # path -> the position that labels it (a file given twice is labelled once)
+    decoded = []  # (position, image, scale)
+    for i, (path, name) in enumerate(items):
+        if str(path) in first:
+            continue
+        first[str(path)] = i
         try:
             if boxes is None:
-                image, scales[name], sizes[name] = read_image_reduced(path, SEARCH_MAX_PIXELS, SEARCH_SIDE)
+                image, scale, size = read_image_reduced(path, SEARCH_MAX_PIXELS, SEARCH_SIDE)
             else:  # given boxes are in full-size pixels
-                image = read_image(path)
-                sizes[name] = (image.shape[1], image.shape[0])
-            images.append((name, image))
+                image, scale = read_image(path), 1
+                size = (image.shape[1], image.shape[0])
+            decoded.append((i, image, scale, size))
         except ImageDecodeError as err:
-            results[name] = ImageResult(name, "error", [], err.reason)
+            results[i] = ImageResult(name, "error", [], err.reason)
         except Exception as err:  # a file we could not even stat or read
-            results[name] = ImageResult(name, "error", [], f"{type(err).__name__}: {err}")
-    arrays = [img for _, img in images]
-    if boxes is not None:
-        found = faces_for_boxes(model, arrays, [boxes[name] for name, _ in images]) if images else []
+            results[i] = ImageResult(name, "error", [], f"{type(err).__name__}: {err}")
+    arrays = [image for _, image, _, _ in decoded]
+    if not decoded:
+        found = []
+    elif boxes is not None:
+        found = faces_for_boxes(model, arrays, [boxes[items[i][1]] for i, _, _, _ in decoded])
     else:
-        found = model.predict_many(arrays) if images else []
-    for (name, image), faces in zip(images, found):
-        full = _scaled(faces, scales.get(name, 1))
-        result = ImageResult(name, "ok" if faces else "no_face", full, "" if faces else "no face found",
-                             sizes[name])
+        found = model.predict_many(arrays)
+    for (i, image, scale, size), faces in zip(decoded, found):
+        name = items[i][1]
+        full = _scaled(faces, scale)
+        result = ImageResult(name, "ok" if faces else "no_face", full, "" if faces else "no face found", size)
         if overlay_dir is not None:
             from .overlay import draw_faces, save_png
 
             try:
                 save_png(draw_faces(image, faces), overlay_path(overlay_dir, name))
             except OSError as err:
-                result = ImageResult(name, "error", full, f"overlay not written: {err}", sizes[name])
-        results[name] = result
-    return [results[name] for _, name in items]
+                result = ImageResult(name, "error", full, f"overlay not written: {err}", size)
+        results[i] = result
+    for i, (path, name) in enumerate(items):  # repeats share the result of their file's first position
+        if results[i] is None:
+            r = results[first[str(path)]]
+            results[i] = ImageResult(name, r.status, r.faces, r.message, r.size)
+    return results

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from .atomic import atomic_write
 import os
 
 import cv2
 import numpy as np
 from PIL import Image
+
+from .atomic import atomic_write
 
 # Colours (RGB) of the iBUG regions: jaw, brows, nose, eyes, mouth.
 REGIONS = [

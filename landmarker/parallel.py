@@ -82,7 +82,7 @@ def cluster(scheduler: str | None, connect_timeout: float | None = None):
         yield client
 
 
-def map_chunks(fn: Callable[..., Any], chunks: Sequence, n_jobs: int | None = None, client=None,
+def map_chunks(fn: Callable[..., Any], chunks: Sequence, n_jobs: int | None = None, executor=None,
                **kwargs: Any) -> Iterator[Any]:
     """``fn(chunk, threads=T, **kwargs)`` for each chunk, results yielded in chunk order.
 
@@ -90,35 +90,35 @@ def map_chunks(fn: Callable[..., Any], chunks: Sequence, n_jobs: int | None = No
         fn: a module-level function (importable on Dask workers).
         chunks: the tasks' first arguments.
         n_jobs: cores to use locally (None or -1: all): one worker thread each
-            (:func:`workers_for`); ``T`` is each worker's ONNX Runtime threads.
-        client: a ``distributed.Client`` (:func:`cluster`): run on the cluster, ``T`` = 1.
+            (:func:`workers_for`); ``T`` is each worker's ONNX Runtime threads. Not
+            used with ``executor``.
+        executor: run the chunks there instead (``T`` = 1): anything with
+            ``submit(fn, *args, **kwargs)`` whose futures have ``result()`` and
+            ``cancel()`` - a job's thread pool, or a ``distributed.Client`` (:func:`cluster`).
 
     Raises:
         Whatever ``fn`` raises, here, in order.
     """
     if not chunks:
         return
-    if client is not None:
-        futures = client.map(fn, list(chunks), pure=False, threads=1, **kwargs)
-        try:
-            for future in futures:
-                yield future.result()
-        finally:  # a consumer that stops early (an error, Ctrl-C) leaves nothing running
-            client.cancel([f for f in futures if not f.done()])
-        return
-    n, threads = workers_for(n_jobs, len(chunks))
-    if n == 1:
-        for chunk in chunks:
-            yield fn(chunk, threads=threads, **kwargs)
-        return
-    from concurrent.futures import ThreadPoolExecutor
+    threads = 1
+    own = None
+    if executor is None:
+        n, threads = workers_for(n_jobs, len(chunks))
+        if n == 1:
+            for chunk in chunks:
+                yield fn(chunk, threads=threads, **kwargs)
+            return
+        from concurrent.futures import ThreadPoolExecutor
 
-    # (joblib's threading backend polls for results with sleeps: 0.8 s of 2 s on 100 portraits)
-    with ThreadPoolExecutor(n, thread_name_prefix="label") as pool:
-        futures = [pool.submit(fn, chunk, threads=threads, **kwargs) for chunk in chunks]
-        try:
-            for future in futures:
-                yield future.result()
-        finally:  # a consumer that stops early leaves no work queued
-            for future in futures:
-                future.cancel()
+        # (joblib's threading backend polls for results with sleeps: 0.8 s of 2 s on 100 portraits)
+        executor = own = ThreadPoolExecutor(n, thread_name_prefix="label")
+    futures = [executor.submit(fn, chunk, threads=threads, **kwargs) for chunk in chunks]
+    try:
+        for future in futures:
+            yield future.result()
+    finally:  # a consumer that stops early (an error, Ctrl-C) leaves no work queued
+        for future in futures:
+            future.cancel()
+        if own is not None:
+            own.shutdown(wait=True)

@@ -164,8 +164,20 @@ class Landmarker:
         return [pts for pts, _ in self.predict_boxes_with_fit(images, boxes)]
 
     def predict_boxes_with_fit(self, images, boxes) -> list[tuple[np.ndarray, np.ndarray]]:
-        """:meth:`predict_boxes_many` with the fit scores (:attr:`Face.fit`, % IOD; ``nan`` without
-        ``flip_average``): per image ``(landmarks float32 (k, 68, 2), fit float64 (k,))``."""
+        """:meth:`predict_boxes_many` with the fit scores.
+
+        Args:
+            images: RGB uint8 ``(H, W, 3)`` or gray ``(H, W)`` arrays.
+            boxes: per image, ``k_i`` boxes ``(left, top, right, bottom)`` in pixels.
+
+        Returns:
+            per image ``(landmarks float32 (k_i, 68, 2) (x, y) px, fit float64 (k_i,))``;
+            fit in % of the inter-ocular distance (:attr:`Face.fit`), ``nan`` without
+            ``flip_average``.
+
+        Raises:
+            ValueError: a box without area.
+        """
         all_crops, all_inv, counts = [], [], []
         for image, bxs in zip(images, boxes):
             crops, inv = self._crops(to_gray(image), bxs)

@@ -37,13 +37,19 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from .atomic import atomic_path, atomic_write
 from . import crop as C
+from .atomic import atomic_path, atomic_write
 from .consistency import UnlabelledPairs, build_unlabelled_cache, consistency_loss
 from .datasets import FaceSample, load_dataset, split_by_identity
 from .metrics import nme, summarise
 from .model import adapt_state_dict, build_model, save_weights
-from .training_data import Augment, LandmarkDataset, build_cache, reseed_worker, training_boxes
+from .training_data import (
+    Augment,
+    LandmarkDataset,
+    build_cache,
+    reseed_worker,
+    training_boxes,
+)
 
 LOSSES = ("wing", "smoothl1", "l1", "mse")
 

@@ -23,11 +23,11 @@ import torch
 from joblib import Parallel, delayed
 from tqdm import tqdm
 
-from .atomic import atomic_path
 from . import crop as C
+from .atomic import atomic_path
+from .crop import MATCH_IOU, face_box_for  # noqa: F401  (re-exported: the training box rule)
 from .datasets import FaceSample
 from .decode import read_image, to_gray
-from .crop import MATCH_IOU, face_box_for  # noqa: F401  (re-exported: the training box rule)
 from .detect import Detection, make_detector
 
 CACHE_VERSION = 2

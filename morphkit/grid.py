@@ -52,12 +52,19 @@ def _fonts(size: int) -> tuple:
     return tuple(fonts) or (ImageFont.load_default(size),)
 
 
+@functools.lru_cache(maxsize=64)
+def _missing_glyph(font) -> tuple:
+    """The size and pixels ``font`` draws for a character it lacks (a private-use code point)."""
+    mask = font.getmask("\U0010fffd")
+    return mask.size, bytes(mask)
+
+
+@functools.lru_cache(maxsize=4096)
 def _has_glyph(font, ch: str) -> bool:
     if ch.isspace():
         return True
-    missing = font.getmask("\U0010fffd")  # a private-use code point: the font's "missing glyph" box
     mask = font.getmask(ch)
-    return mask.size != missing.size or bytes(mask) != bytes(missing)
+    return (mask.size, bytes(mask)) != _missing_glyph(font)
 
 
 def _runs(text: str, fonts: tuple) -> list[tuple[str, object]]:

@@ -63,6 +63,28 @@ def coefficient_energy(image: np.ndarray) -> np.ndarray:
     return np.square(np.stack([np.stack(d) for _, d in _details(_luma(image))]))
 
 
+def _rescale_details(image: np.ndarray, gain) -> np.ndarray:
+    """``image`` with each luminance detail band ``d`` of level ``i`` (coarsest first) multiplied by
+    ``gain(i, band, d, sigma)``; chroma and the coarsest approximation kept. uint8 ``(H, W, 3)``."""
+    import pywt
+
+    image = np.asarray(image, dtype=np.float64)
+    ycc = image @ _RGB_TO_YCC.T
+    levels = _details(ycc[..., 0])
+    out = []
+    for i, (approx, details) in enumerate(levels):
+        sigma = SMOOTH * 2 ** (len(levels) - 1 - i)  # coarser levels vary more slowly
+        out.append((approx, tuple(d * gain(i, b, d, sigma) for b, d in enumerate(details))))
+    ycc[..., 0] = pywt.iswt2(out, WAVELET, norm=True)[: image.shape[0], : image.shape[1]]
+    return np.clip(np.rint(ycc @ _YCC_TO_RGB.T), 0, 255).astype(np.uint8)
+
+
+def _local_energy(detail: np.ndarray, sigma: float) -> np.ndarray:
+    import cv2
+
+    return cv2.GaussianBlur(np.square(detail), (0, 0), sigma)
+
+
 def texture_prototype(mean_image: np.ndarray, mean_energy: np.ndarray) -> np.ndarray:
     """The texture-preserving prototype of a set of shape-normalised faces.
 
@@ -78,33 +100,17 @@ def texture_prototype(mean_image: np.ndarray, mean_energy: np.ndarray) -> np.nda
         ValueError: the energies do not belong to an image of this size.
     """
     import cv2
-    import pywt
 
-    mean_image = np.asarray(mean_image, dtype=np.float64)
     mean_energy = np.asarray(mean_energy, dtype=np.float64)
-    ycc = mean_image @ _RGB_TO_YCC.T
-    levels = _details(ycc[..., 0])
-    if mean_energy.shape != (len(levels), 3, *levels[0][0].shape):
-        raise ValueError(f"energies {mean_energy.shape} do not belong to a {mean_image.shape[:2]} image")
-    out = []
-    for i, (approx, details) in enumerate(levels):
-        sigma = SMOOTH * 2 ** (len(levels) - 1 - i)  # coarser levels vary more slowly
-        scaled = []
-        for d, faces in zip(details, mean_energy[i]):
-            local_mean = cv2.GaussianBlur(np.square(d), (0, 0), sigma)
-            local_faces = cv2.GaussianBlur(faces, (0, 0), sigma)
-            scaled.append(d * np.clip(np.sqrt(local_faces / np.maximum(local_mean, 1e-12)), 1.0, MAX_GAIN))
-        out.append((approx, tuple(scaled)))
-    y = pywt.iswt2(out, WAVELET, norm=True)[: mean_image.shape[0], : mean_image.shape[1]]
-    ycc[..., 0] = y
-    rgb = ycc @ _YCC_TO_RGB.T
-    return np.clip(np.rint(rgb), 0, 255).astype(np.uint8)
+    expected = (LEVELS, 3, *_padded(np.zeros(np.shape(mean_image)[:2])).shape)
+    if mean_energy.shape != expected:
+        raise ValueError(f"energies {mean_energy.shape} do not belong to a {np.shape(mean_image)[:2]} image")
 
+    def gain(level, band, d, sigma):
+        faces = cv2.GaussianBlur(mean_energy[level, band], (0, 0), sigma)
+        return np.clip(np.sqrt(faces / np.maximum(_local_energy(d, sigma), 1e-12)), 1.0, MAX_GAIN)
 
-def _amplitude(detail: np.ndarray, sigma: float) -> np.ndarray:
-    import cv2
-
-    return np.sqrt(cv2.GaussianBlur(np.square(detail), (0, 0), sigma))
+    return _rescale_details(mean_image, gain)
 
 
 def transfer_texture(image: np.ndarray, source: np.ndarray, dest: np.ndarray, percent: float) -> np.ndarray:
@@ -117,27 +123,25 @@ def transfer_texture(image: np.ndarray, source: np.ndarray, dest: np.ndarray, pe
     face the texture contrast of ``dest`` where ``source`` had its own (Tiddeman, Burt and
     Perrett 2001). Chroma and the coarsest approximation are kept.
 
+    Args:
+        image, source, dest: uint8 or float RGB ``(H, W, 3)`` (0..255).
+        percent: how far to move; 0 leaves ``image`` as it is, negative moves away from ``dest``.
+
     Returns:
         uint8 ``(H, W, 3)``.
 
     Raises:
         ValueError: images of different sizes.
     """
-    import pywt
-
-    image, source, dest = (np.asarray(x, dtype=np.float64) for x in (image, source, dest))
-    if not image.shape == source.shape == dest.shape:
-        raise ValueError(f"image {image.shape}, source {source.shape} and dest {dest.shape} must be the same size")
-    ycc = image @ _RGB_TO_YCC.T
-    levels, src, dst = _details(ycc[..., 0]), _details(_luma(source)), _details(_luma(dest))
-    out = []
+    if not np.shape(image) == np.shape(source) == np.shape(dest):
+        raise ValueError(f"image {np.shape(image)}, source {np.shape(source)} and dest {np.shape(dest)} "
+                         "must be the same size")
+    src, dst = _details(_luma(source)), _details(_luma(dest))
     p = float(percent) / 100.0
-    for i, ((approx, details), (_, ds), (_, dd)) in enumerate(zip(levels, src, dst)):
-        sigma = SMOOTH * 2 ** (len(levels) - 1 - i)
-        scaled = []
-        for d, a, b in zip(details, ds, dd):
-            ratio = (_amplitude(b, sigma) + 1e-3) / (_amplitude(a, sigma) + 1e-3)
-            scaled.append(d * np.clip(ratio, 1.0 / MAX_GAIN, MAX_GAIN) ** p)
-        out.append((approx, tuple(scaled)))
-    ycc[..., 0] = pywt.iswt2(out, WAVELET, norm=True)[: image.shape[0], : image.shape[1]]
-    return np.clip(np.rint(ycc @ _YCC_TO_RGB.T), 0, 255).astype(np.uint8)
+
+    def gain(level, band, d, sigma):
+        a = np.sqrt(_local_energy(src[level][1][band], sigma))
+        b = np.sqrt(_local_energy(dst[level][1][band], sigma))
+        return np.clip((b + 1e-3) / (a + 1e-3), 1.0 / MAX_GAIN, MAX_GAIN) ** p
+
+    return _rescale_details(image, gain)

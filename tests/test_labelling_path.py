@@ -58,9 +58,11 @@ def test_shipped_onnx_shares_the_model_card():
 
 
 def test_workers_share_out_the_cores():
-    n, threads = workers_for(-1, 100)
-    assert n >= 1 and threads >= 1
-    assert workers_for(4, 2)[0] == 2  # never more workers than tasks
+    from landmarker.parallel import cpu_count
+
+    assert workers_for(-1, 100) == (cpu_count(), 1)  # one worker per core, each on one core
+    assert workers_for(1, 100) == (1, 1)
+    assert workers_for(4, 2) == (2, 2)  # never more workers than tasks; the spare cores go to their networks
     with pytest.raises(ValueError, match="n-jobs"):
         workers_for(0, 3)
 
@@ -141,3 +143,17 @@ def test_huge_jpeg_is_decoded_reduced_and_landmarks_come_back_in_full_size_pixel
         err = np.linalg.norm(r.faces[0].landmarks - want, axis=1).mean() / iod
         assert err < 0.04, (r.name, err)
         assert box_iou(r.faces[0].box, [v * k for v in ref.box]) > 0.7
+
+
+def test_a_file_given_twice_is_decoded_and_labelled_once(data_dir, monkeypatch):
+    import landmarker.labelling as L
+
+    calls = []
+    real = L.read_image_reduced
+    monkeypatch.setattr(L, "read_image_reduced", lambda path, *a: calls.append(path) or real(path, *a))
+    img = str(data_dir / "portraits" / "A000360.jpg")
+    other = str(data_dir / "portraits" / "S000033.jpg")
+    results = label_images([(img, "a.jpg"), (other, "b.jpg"), (img, "a.jpg")], ModelSpec())
+    assert calls == [img, other]
+    assert [r.status for r in results] == ["ok"] * 3
+    np.testing.assert_array_equal(results[0].faces[0].landmarks, results[2].faces[0].landmarks)
