@@ -7,7 +7,8 @@ groups by the pair (``Democrat / F``).
 
 Read as UTF-8 (a BOM is fine); the delimiter is sniffed (``,`` ``;`` tab ``|``:
 spreadsheets in many locales write ``;``). Two rows naming the same image with
-different groups are refused, naming both lines.
+different groups are refused, naming both lines, and so is a row whose name several
+photos of the collection share (``x.jpg`` in two sub-folders: give its path).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import csv
 import io
 from pathlib import Path
 
-from landmarker.names import NameIndex
+from landmarker.names import AmbiguousName, NameIndex
 
 KEY_COLUMNS = ("image", "file", "filename", "path", "bioguide", "id", "name")
 
@@ -72,8 +73,8 @@ def manifest_groups(path: str | Path, group_by: str, images) -> dict[str, str]:
         the group of every image the manifest names (images it does not name are absent).
 
     Raises:
-        ManifestError: a ``group_by`` column is missing, no column names the images, or
-            two rows give one image different groups.
+        ManifestError: a ``group_by`` column is missing, no column names the images, a
+            row names several images, or two rows give one image different groups.
     """
     path = Path(path)
     columns, rows = read_manifest(path)
@@ -96,7 +97,11 @@ def manifest_groups(path: str | Path, group_by: str, images) -> dict[str, str]:
     line_of: dict[str, int] = {}
     for line, r in rows:
         group = " / ".join(r.get(c, "") or "unknown" for c in wanted)
-        for name in index.find_all(r.get(best_col, ""), stems=True):
+        try:
+            name = index.find(r.get(best_col, ""), stems=True, where=f"{path}, line {line}")
+        except AmbiguousName as err:  # a bare name that two different photos have: which one is meant?
+            raise ManifestError(str(err)) from None
+        if name is not None:
             if name in groups and groups[name] != group:
                 raise ManifestError(
                     f"{path}: lines {line_of[name]} and {line} give {name} two groups "

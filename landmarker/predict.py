@@ -19,7 +19,7 @@ from tqdm import tqdm
 
 from .atomic import atomic_write
 from .boxes_csv import match_boxes, read_boxes_csv
-from .files import find_images
+from .files import find_images, mark_output
 from .labelling import ModelSpec, label_images, overlay_path  # noqa: F401  (overlay_path: public here too)
 from .landmarks_csv import HEADER, face_row
 from .parallel import cluster, map_chunks
@@ -33,8 +33,11 @@ def predict_command(args) -> int:
     Raises:
         ValueError: no image found, or an unusable ``--boxes`` file or model (exit 2).
     """
-    images = list({p.resolve(): (p, name) for p, name in reversed(find_images(args.paths))}.values())[::-1]
-    # a file given twice is labelled once (its first name)
+    images, seen = [], set()
+    for path, name in find_images(args.paths):  # a file given twice is labelled once, where it first comes
+        if path.resolve() not in seen:
+            seen.add(path.resolve())
+            images.append((path, name))
     if not images:
         raise ValueError(f"no image files found under {' '.join(args.paths)}")
     given = None
@@ -43,6 +46,8 @@ def predict_command(args) -> int:
         if len(given) < len(images):
             print(f"{len(images) - len(given)} images have no box in {args.boxes}: skipped", file=sys.stderr)
         images = [(p, n) for p, n in images if n in given]
+    if args.overlay:
+        mark_output(args.overlay)  # our overlays are never taken for photos by a later run
     spec = ModelSpec.from_args(args)
     spec = ModelSpec(spec.weights, spec.backend, None if given is not None else spec.detector, spec.flip_average)
     spec = spec.resolved()

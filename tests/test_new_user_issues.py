@@ -75,6 +75,11 @@ def test_jobs_never_take_their_own_outputs_for_photos(tmp_path, team):
         assert len(report) == 8 and not any("means/" in r["image"] or "labels/" in r["image"] for r in report)
     assert jobs_main(["bulk-label", str(coll), "--out", str(coll / "labels")]) == 0  # resumes, same 8 files
     assert len(_rows(coll / "labels" / "report.csv")) == 8
+    from landmarker.cli import main as landmarker_main  # predict's overlay folder is ours too
+
+    assert landmarker_main(["predict", str(coll), "--out", str(tmp_path / "p.csv"), "--overlay", str(coll / "ov")]) == 0
+    assert jobs_main(["team-means", str(coll), "--out", str(tmp_path / "m3")]) == 0
+    assert not any(r["image"].startswith("ov/") for r in _rows(tmp_path / "m3" / "report.csv"))
 
 
 def test_images_missing_from_the_manifest_are_skipped_and_reported(tmp_path, team):
@@ -284,3 +289,20 @@ def test_morph_movie_background_face_keeps_only_the_face(tmp_path, team):
     assert np.abs(plain[:20, :20].reshape(-1, 3) - fill).mean() > 10  # the whole frame: the photo's background
     mid = (slice(face.shape[0] // 2 - 10, face.shape[0] // 2 + 10), slice(face.shape[1] // 2 - 10, face.shape[1] // 2 + 10))
     assert np.abs(face[mid] - plain[mid]).mean() < 12  # the face itself unchanged
+
+
+def test_a_manifest_name_that_two_photos_share_is_refused_and_paths_work(tmp_path, data_dir, capsys):
+    for folder, src in (("a", "A000360.jpg"), ("b", "S000033.jpg")):
+        (tmp_path / "c" / folder).mkdir(parents=True)
+        shutil.copy(data_dir / "portraits" / src, tmp_path / "c" / folder / "x.jpg")
+    bare = tmp_path / "bare.csv"
+    bare.write_text("file,team\nx,red\n")
+    argv = ["team-means", str(tmp_path / "c"), "--min-faces", "1", "--group-by", "team"]
+    assert jobs_main([*argv, "--out", str(tmp_path / "m1"), "--manifest", str(bare)]) == 2
+    err = capsys.readouterr().err
+    assert "line 2" in err and "a/x.jpg" in err and "b/x.jpg" in err and "give its path" in err
+    paths = tmp_path / "paths.csv"
+    paths.write_text("file,team\na/x.jpg,red\nb/x.jpg,blue\n")
+    assert jobs_main([*argv, "--out", str(tmp_path / "m2"), "--manifest", str(paths)]) == 0
+    assert {r["image"]: r["group"] for r in _rows(tmp_path / "m2" / "report.csv")} == {"a/x.jpg": "red",
+                                                                                        "b/x.jpg": "blue"}
