@@ -125,6 +125,8 @@ def main(argv: list[str] | None = None, prog: str = "morphkit") -> int:
     args = build_parser(prog).parse_args(argv)
     spec = ModelSpec.from_args(args)
     try:
+        if args.verbose and not getattr(args, "landmarks", None):
+            print(spec.describe(), file=sys.stderr)
         if args.job == "bulk-label":
             from .bulk_label import bulk_label
 

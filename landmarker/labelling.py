@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .backends import BACKENDS, resolve_backend
+from .backends import BACKENDS, load_backend, resolve_backend
 from .decode import ImageDecodeError, read_image, read_image_reduced
 from .detect import DEFAULT_DETECTOR, DETECTORS, SEARCH_MAX_PIXELS, SEARCH_SIDE
 
@@ -74,6 +74,21 @@ class ModelSpec:
         return Landmarker(self.weights, detector=self.detector, backend=self.backend, batch_size=batch_size,
                           num_threads=num_threads, flip_average=self.flip_average)
 
+    def describe(self) -> str:
+        """One line for ``-v``: the weights, the backend and, for ONNX, which arithmetic runs
+        (int8 kernels or the float path, :mod:`landmarker.int8_check`) and the CPU's int8 features.
+
+        Raises:
+            the errors of :func:`landmarker.backends.load_backend`.
+        """
+        spec = self.resolved()
+        backend = load_backend(spec.backend, spec.weights)
+        if backend.name == "onnx":
+            how = f"ONNX Runtime, {backend.check.describe()}"
+        else:
+            how = f"PyTorch on {backend.device}"
+        return f"model: {spec.weights} ({how}); detector: {spec.detector or 'boxes given'}"
+
 
 def add_model_options(parser: argparse.ArgumentParser, detector: bool = True) -> None:
     """Add ``--weights``, ``--backend``, ``--detector`` and ``--flip-average`` to ``parser``."""
@@ -85,6 +100,10 @@ def add_model_options(parser: argparse.ArgumentParser, detector: bool = True) ->
     if detector:
         parser.add_argument("--detector", default=DEFAULT_DETECTOR, choices=DETECTORS,
                             help="face detector: dlib HOG with a Haar-verified fallback, dlib HOG, OpenCV Haar")
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        help="say which model labels the faces: weights, backend and, for ONNX, whether ONNX Runtime's "
+                        "int8 kernels or its float path runs (checked on this CPU when the model loads), and the "
+                        "CPU's int8 features")
     parser.add_argument("--flip-average", action="store_true",
                         help="also predict each mirrored face crop and average (test-time augmentation: lower "
                         "error, twice the network time)")

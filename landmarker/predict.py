@@ -51,6 +51,8 @@ def predict_command(args) -> int:
     spec = ModelSpec.from_args(args)
     spec = ModelSpec(spec.weights, spec.backend, None if given is not None else spec.detector, spec.flip_average)
     spec = spec.resolved()
+    if getattr(args, "verbose", False):
+        print(spec.describe(), file=sys.stderr)
     out = Path(args.out)
     if out.is_dir():
         raise ValueError(f"--out {out}: is a folder; give the CSV file to write, e.g. {out / 'landmarks.csv'}")

@@ -208,6 +208,8 @@ def model_info(landmarker, weights: str | os.PathLike | None = None) -> dict:
         "backend": kind,
         "device": str(landmarker.device),
         "detector": getattr(landmarker.detector, "name", type(landmarker.detector).__name__),
+        # ONNX: int8 kernels or the float path, the drift measured at load, the CPU's int8 features
+        "arithmetic": check.as_dict() if (check := getattr(landmarker.backend, "check", None)) else None,
     }
 
 

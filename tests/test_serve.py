@@ -57,6 +57,9 @@ def test_healthz_reports_the_model(client, model):
     assert body["status"] == "ok"
     assert body["model"]["img_size"] == model.img_size
     assert body["model"]["weights"].endswith(".onnx")  # the default: the shipped int8 ONNX model
+    arithmetic = body["model"]["arithmetic"]  # which kernels run, checked on this CPU at load
+    assert arithmetic["path"] == model.backend.check.path and arithmetic["bound"] == 0.02
+    assert arithmetic["cpu"]["cpu"] and "flags" in arithmetic["cpu"]
     assert body["max_upload_bytes"] == LIMIT
 
 

@@ -1,58 +1,76 @@
-"""Export the shipped weights to ONNX and quantise them to int8 with ONNX Runtime.
+"""Export the shipped weights to ONNX, quantise them to int8, check the result and write its reference outputs.
 
     python tools/quantize_onnx.py --data ytf68:../shared/datasets/ytf68 --out landmarker/weights/resnet18_ytf68.onnx
 
-Static quantisation (ONNX Runtime's ``quantize_static``, QDQ format, per-channel
-int8 weights, uint8 activations) calibrated on face crops of the training split
-only (identity split of ``--data`` with ``--val-fraction``/``--seed`` as in
-training), never on a test set. Also writes ``<out stem>.fp32.onnx`` beside the
-output when ``--keep-fp32`` is given, to compare. The model card goes beside the
-file (same stem, ``.json``) with the quantisation recorded; written beside its
-safetensors (the shipped case), the two files share one card, which gains an
-``onnx`` section.
+1. Export the fp32 network (:func:`landmarker.onnx_export.export_onnx`).
+2. Quantise it with ONNX Runtime's static quantisation (:func:`landmarker.quantize.quantize_int8`:
+   QDQ, per-channel 7-bit int8 weights, uint8 activations, percentile calibration,
+   convolutions only, the first convolution kept in float),
+   calibrated on face crops of the training split of ``--data`` (identity split
+   with ``--val-fraction``/``--seed`` as in training), never on a test set.
+3. Check it on this CPU against the fp32 network, int8 kernels and float path, on
+   the validation split of ``--data`` and on the faces of ``--reference-images``:
+   each face's worst point as % of its inter-ocular distance. A file whose int8
+   kernels drift beyond the bound (2%) on any face here is not written.
+4. Write the reference outputs beside the file (``<stem>.reference.npz``,
+   :mod:`landmarker.int8_check`): the ``--reference-faces`` faces of
+   ``--reference-images`` that the quantisation moves most (float path, the same on
+   every CPU), with the fp32 outputs on them. The ONNX backend runs them at load
+   time and leaves the int8 kernels of a CPU on which they drift.
+5. Record the settings and the drift in the model card (``onnx.quantisation``,
+   ``onnx.int8_check``). Written beside its safetensors (the shipped case), the
+   two files share one card.
 
-Only the convolutions are quantised (``--op-types Conv``): on the shipped weights
-that kept the NME of the fp32 export on ytf68 val and dlib-faces (+0.00, +0.00,
-+0.02 points) at 1.8 ms a face against 5.1 ms (2-core AMD EPYC, AVX2, batch 64);
-quantising every op ORT can was 1.6 ms but +0.15 points on ytf68 val.
+``benchmarks/bench_quantisation.py`` measures the other settings (full-range
+int8 weights, u8u8, per-tensor, more op types, layers kept in float).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import shutil
+import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
 
+ROOT = Path(__file__).resolve().parents[1]
+DATASETS = ROOT.parent / "shared" / "datasets"
+
+
+def default_reference_images() -> list[Path]:
+    """Public-domain and Boost-licensed photos the reference crops may come from (they ship in the repo):
+    every third of the congress portraits (200) and dlib's example faces."""
+    congress = sorted((DATASETS / "congress-headshots" / "images").glob("*.jpg"))[::3][:200]
+    return congress + sorted((DATASETS / "dlib-faces").glob("*.jpg"))
+
 
 def calibration_crops(spec: str, n: int, img_size: int, val_fraction: float, seed: int) -> np.ndarray:
-    """``n`` normalised crops float32 ``(n, 1, S, S)`` of training-split faces, boxes from landmarks."""
-    from landmarker import crop as C
+    """``n`` normalised crops float32 ``(n, S, S)`` of training-split faces (boxes from the data or landmarks)."""
+    from landmarker.crop import normalise
     from landmarker.datasets import load_dataset, split_by_identity
-    from landmarker.decode import read_image, to_gray
+    from landmarker.quantize import dataset_crops
 
     train, _ = split_by_identity(load_dataset(spec), val_fraction, seed)
-    rng = np.random.default_rng(seed)
-    picks = rng.choice(len(train), size=min(n, len(train)), replace=False)
-    crops = []
-    for i in picks:
-        s = train[i]
-        gray = to_gray(read_image(s.image_path))
-        box = s.box if s.box is not None else C.box_from_landmarks(s.landmarks)
-        cx, cy, side = C.crop_square(box)
-        crops.append(C.normalise(C.warp_crop(gray, C.crop_matrix(cx, cy, side, img_size), img_size)))
-    return np.stack(crops)[:, None].astype(np.float32)
+    picks = np.random.default_rng(seed).choice(len(train), size=min(n, len(train)), replace=False)
+    return normalise(dataset_crops([train[i] for i in picks], img_size))
+
+
+def _pct(stats: dict) -> dict:
+    return {k: round(100 * v, 3) for k, v in stats.items()}
 
 
 def main(argv=None) -> int:
-    from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType,
-                                          quantize_static)
-    from onnxruntime.quantization.shape_inference import quant_pre_process
-
+    from landmarker.backends import onnx_session, run_session
     from landmarker.card import SHIPPED_WEIGHTS, card_path, load_card
-    from landmarker.onnx_export import INPUT_NAME, export_onnx
+    from landmarker.crop import normalise
+    from landmarker.datasets import load_dataset, split_by_identity
+    from landmarker.int8_check import DRIFT_BOUND, describe_cpu, reference_path, save_reference
+    from landmarker.onnx_export import export_onnx
+    from landmarker.quantize import (QUANT_DEFAULTS, choose_reference, dataset_crops, detected_crops, int8_drift,
+                                     quantize_int8)
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--weights", help="safetensors (default: the shipped weights)")
@@ -60,58 +78,95 @@ def main(argv=None) -> int:
     ap.add_argument("--val-fraction", type=float, default=0.1)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--n", type=int, default=1024, help="calibration faces (default 1024)")
-    ap.add_argument("--method", default="minmax", choices=["minmax", "entropy", "percentile"])
-    ap.add_argument("--keep-float", nargs="*", default=[], help="node names left in float (default none)")
-    ap.add_argument("--reduce-range", action="store_true",
-                    help="7-bit weights: avoids the int16 saturation of u8s8 products on CPUs without VNNI")
+    ap.add_argument("--method", default=QUANT_DEFAULTS["method"], choices=["minmax", "entropy", "percentile"])
+    ap.add_argument("--keep-float", nargs="*", default=list(QUANT_DEFAULTS["keep_float"]),
+                    help="node names left in float (default: the first convolution, which sees raw pixels)")
+    ap.add_argument("--full-range", action="store_true",
+                    help="8-bit weights instead of 7-bit: u8 x s8 pair sums then saturate int16 on CPUs without "
+                    "VNNI (AVX2-only x86), where the landmarks drift up to 42%% of the inter-ocular distance")
     ap.add_argument("--weight-type", default="int8", choices=["int8", "uint8"])
-    ap.add_argument("--op-types", nargs="*", default=["Conv"],
-                    help="quantise only these op types (default Conv: quantising the residual additions and the "
-                    "head too was 1.1x faster but cost 0.1-0.15 points of NME on ytf68 val)")
+    ap.add_argument("--per-tensor", action="store_true", help="one weight scale per tensor (default per channel)")
+    ap.add_argument("--op-types", nargs="*", default=list(QUANT_DEFAULTS["op_types"]),
+                    help="quantise only these op types (default Conv; every op: more drift, see the benchmark)")
+    ap.add_argument("--reference-images", nargs="*", type=Path, default=None,
+                    help="photos the reference crops come from; they ship beside the model, so their licence must "
+                    "allow it (default: 200 congress portraits, public domain, and dlib's example faces)")
+    ap.add_argument("--reference-faces", type=int, default=8)
+    ap.add_argument("--bound", type=float, default=DRIFT_BOUND, help="largest drift, fraction of the IOD (0.02)")
     ap.add_argument("--out", required=True)
-    ap.add_argument("--keep-fp32", action="store_true")
+    ap.add_argument("--keep-fp32", action="store_true", help="also write <out stem>.fp32.onnx and its card")
     args = ap.parse_args(argv)
 
     out = Path(args.out)
+    settings = dict(reduce_range=not args.full_range, weight_type=args.weight_type, per_channel=not args.per_tensor,
+                    op_types=tuple(args.op_types), keep_float=tuple(args.keep_float), method=args.method)
+    ref_images = args.reference_images if args.reference_images is not None else default_reference_images()
+    cpu = describe_cpu()
     with tempfile.TemporaryDirectory() as tmp:
         fp32 = export_onnx(args.weights, Path(tmp) / "fp32.onnx")
         card = load_card(fp32)
         size = int(card["input"]["img_size"])
-        pre = Path(tmp) / "pre.onnx"
-        quant_pre_process(str(fp32), str(pre))
-        crops = calibration_crops(args.data, args.n, size, args.val_fraction, args.seed)
+        calib = calibration_crops(args.data, args.n, size, args.val_fraction, args.seed)
+        quantised = quantize_int8(fp32, Path(tmp) / "int8.onnx", calib, **settings)
 
-        class Reader(CalibrationDataReader):
-            def __init__(self):
-                self.it = iter(crops[i : i + 16] for i in range(0, len(crops), 16))
+        _, val = split_by_identity(load_dataset(args.data), args.val_fraction, args.seed)
+        val_crops = normalise(dataset_crops(val, size))
+        pool, sources = detected_crops(ref_images, size)
+        if len(pool) < args.reference_faces:
+            sys.exit(f"--reference-images: {len(pool)} faces found, {args.reference_faces} needed")
+        fp32_session = onnx_session(fp32)
+        checks = {}
+        for name, crops in (("validation split", val_crops), ("reference images", normalise(pool))):
+            if not len(crops):  # e.g. --val-fraction 0
+                continue
+            want = run_session(fp32_session, crops)
+            checks[name] = int8_drift(quantised, want, crops)
+            checks[name]["want"] = want
+        for name, d in checks.items():
+            print(f"{name} ({len(d['want'])} faces), drift from fp32 in % IOD on {cpu}: "
+                  f"int8 kernels {_pct(d['int8'])}, float path {_pct(d['float'])}")
+        worst = max(d["int8"]["worst"] for d in checks.values())
+        if worst > args.bound:
+            sys.exit(f"not written: the int8 kernels drift {100 * worst:.2f}% of the IOD from fp32 on this CPU "
+                     f"({cpu}), over the bound of {100 * args.bound:.0f}%")
 
-            def get_next(self):
-                batch = next(self.it, None)
-                return None if batch is None else {INPUT_NAME: batch}
-
-        method = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
-                  "percentile": CalibrationMethod.Percentile}[args.method]
+        pick = choose_reference(checks["reference images"]["per_face_float"], args.reference_faces)
         out.parent.mkdir(parents=True, exist_ok=True)
-        quantize_static(str(pre), str(out), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
-                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8 if args.weight_type == "int8" else QuantType.QUInt8,
-                        reduce_range=args.reduce_range, op_types_to_quantize=args.op_types, calibrate_method=method,
-                        nodes_to_exclude=list(args.keep_float))
+        shutil.copyfile(quantised, out)
+        ref = save_reference(reference_path(out), pool[pick], checks["reference images"]["want"][pick],
+                             [sources[i] for i in pick])
         if args.keep_fp32:
             fp32_out = out.with_name(out.stem + ".fp32.onnx")
-            fp32_out.write_bytes(fp32.read_bytes())
+            shutil.copyfile(fp32, fp32_out)
             card_path(fp32_out).write_text(json.dumps(card, indent=2) + "\n")
-    weights = Path(args.weights) if args.weights else SHIPPED_WEIGHTS
+
+    weight_bits = "8-bit" if args.full_range else "7-bit (reduce_range)"
     card["onnx"]["quantisation"] = (
-        f"int8: onnxruntime.quantization.quantize_static, QDQ, per-channel int8 weights, uint8 activations, "
-        f"{args.method} calibration on {len(crops)} face crops of the training split of {args.data} "
+        f"int8: onnxruntime.quantization.quantize_static, QDQ, {'per-tensor' if args.per_tensor else 'per-channel'} "
+        f"{weight_bits} {args.weight_type} weights, uint8 activations, op types {', '.join(args.op_types) or 'all'}, "
+        f"{args.method} calibration on {len(calib)} face crops of the training split of {args.data} "
         f"(tools/quantize_onnx.py); kept in float: {', '.join(args.keep_float) or 'none'}"
     )
+    card["onnx"]["int8_check"] = {
+        "reference": ref.name,
+        "reference_faces": [sources[i] for i in pick],
+        "bound_iod": args.bound,
+        "text": "each face's worst point from the fp32 network's, fraction of its inter-ocular distance; the ONNX "
+                "backend runs the reference faces at load and leaves the int8 kernels where they drift beyond the bound",
+        "measured_at_export": {
+            "cpu": cpu,
+            **{name: {"faces": len(d["want"]), "int8_kernels": d["int8"], "float_path": d["float"]}
+               for name, d in checks.items()},
+            "reference_faces_int8_worst": float(checks["reference images"]["per_face_int8"][pick].max()),
+        },
+    }
+    weights = Path(args.weights) if args.weights else SHIPPED_WEIGHTS
     if card_path(out).resolve() == card_path(weights).resolve():  # beside its safetensors: one shared card
         shared = load_card(weights)
         shared["onnx"] = card["onnx"]
         card = shared
     card_path(out).write_text(json.dumps(card, indent=2) + "\n")
-    print(f"{out}: {out.stat().st_size / 1e6:.1f} MB")
+    print(f"{out}: {out.stat().st_size / 1e6:.1f} MB; reference outputs {ref.name} ({len(pick)} faces)")
     return 0
 
 
