@@ -30,7 +30,7 @@ demo: $(CORE)
 	@echo "Results in out/sample/:"
 	@echo "  landmarks.csv, report.csv, overlays/   68 landmarks for every portrait (bulk-label)"
 	@echo "  means/<party>.png, means/comparison.png  mean face per party and the grid (team-means)"
-	@echo "  means/index.html, index.html             the reports: open them in a browser"
+	@echo "  means/index.html, republicans.html       the reports: open them in a browser"
 	@echo "  republicans.mp4                          morph movie through one group (morph-movie)"
 
 test: $(DEV)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from landmarker.clihelp import HelpFormatter
+from landmarker.clihelp import HelpFormatter, count, package_version
 from landmarker.labelling import ModelSpec, add_model_options
 from landmarker.parallel import add_parallel_options
 
@@ -25,19 +25,10 @@ def _collection(p) -> None:
     p.add_argument("--height", type=int, default=550, help="output height in pixels")
 
 
-def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("morphkit")
-    except PackageNotFoundError:
-        return "unknown (not installed)"
-
-
 def build_parser(prog: str = "morphkit") -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0].replace("``", ""),
                                      formatter_class=HelpFormatter)
-    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {package_version()}")
     sub = parser.add_subparsers(dest="job", required=True,
                                 metavar="{bulk-label,team-means,morph-movie,transform,caricature,continuum,symmetrize}")
 
@@ -76,12 +67,12 @@ def build_parser(prog: str = "morphkit") -> argparse.ArgumentParser:
 
     def face_tool(name, help, images="images"):
         q = job(name, help)
-        q.add_argument("images", nargs="+", help=images)
+        q.add_argument("images", nargs="+", help=images + ": files or folders (walked recursively)")
         q.add_argument("--out", required=True, help="output folder (PNG files and report.csv)")
         q.add_argument("--mask", choices=["outline", "oval"], help="keep only the face: its outline (jaw and brows) or an oval")
-        q.add_argument("--mask-color", default="white",
-                       help="background of --mask: white, black, grey or transparent (RGBA PNG)")
-        add_model_options(q)
+        q.add_argument("--mask-color",
+                       help="background of --mask (needs --mask): white (default), black, grey or transparent (RGBA PNG)")
+        _common(q)
         return q
 
     q = face_tool("transform", "move faces along the line from prototype A to prototype B (Psychomorph's transform)",
@@ -103,6 +94,9 @@ def build_parser(prog: str = "morphkit") -> argparse.ArgumentParser:
     q = face_tool("symmetrize", "average faces with their mirror images", "faces to symmetrise")
     q.add_argument("--what", choices=["both", "shape", "color"], default="both",
                    help="make the shape, the colour, or both symmetric")
+    q.add_argument("--width", type=int, help="output width in pixels, with --height (default: each photo keeps its "
+                   "size, the face levelled and centred at scale 1)")
+    q.add_argument("--height", type=int, help="output height in pixels, with --width")
 
     p = job("morph-movie", "a movie morphing through a roster of faces")
     p.add_argument("sources", nargs="+", help="a collection folder, or two or more images in movie order")
@@ -139,8 +133,8 @@ def main(argv: list[str] | None = None, prog: str = "morphkit") -> int:
             resumed = f" ({c['resumed']} done by an earlier run)" if c["resumed"] else ""
             xml = f", {args.out}/landmarks.xml" if c["xml"] else ""
             print(
-                f"bulk-label: {c['files']} files, {c['ok']} ok, {c['no_face']} no_face, {c['error']} error, "
-                f"{c['faces']} faces, {c['seconds']:.1f} s{resumed} -> {args.out}/landmarks.csv, "
+                f"bulk-label: {count(c['files'], 'file')}, {c['ok']} ok, {c['no_face']} no_face, {c['error']} error, "
+                f"{count(c['faces'], 'face')}, {c['seconds']:.1f} s{resumed} -> {args.out}/landmarks.csv, "
                 f"{args.out}/report.csv{xml}"
             )
         elif args.job == "team-means":
@@ -161,7 +155,7 @@ def main(argv: list[str] | None = None, prog: str = "morphkit") -> int:
                             args.fps, args.seconds_per_face, args.n_jobs, args.width, args.height, spec,
                             args.scheduler, loop=args.loop, transition_fraction=args.transition_fraction,
                             background=args.background)
-            print(f"morph-movie: {r['faces']} faces, {r['skipped']} skipped, {r['frames']} frames, "
+            print(f"morph-movie: {count(r['faces'], 'face')}, {r['skipped']} skipped, {count(r['frames'], 'frame')}, "
                   f"{r['seconds']:.1f} s -> {r['path']}")
         elif args.job in ("transform", "caricature", "continuum", "symmetrize"):
             from .face_tools import run_tool
@@ -171,13 +165,18 @@ def main(argv: list[str] | None = None, prog: str = "morphkit") -> int:
                          shape=getattr(args, "shape", 100.0), color=getattr(args, "color", 0.0),
                          texture=getattr(args, "texture", 0.0),
                          steps=getattr(args, "steps", 11), sym=getattr(args, "what", "both"),
-                         mask=args.mask, mask_color=args.mask_color)
+                         mask=args.mask, mask_color=args.mask_color, n_jobs=args.n_jobs, scheduler=args.scheduler,
+                         width=getattr(args, "width", None), height=getattr(args, "height", None))
             print(f"{args.job}: {r['written']} images written, {r['skipped']} inputs skipped, {r['seconds']:.1f} s "
                   f"-> {args.out}")
         return 0
     except (FileNotFoundError, ValueError, ImportError, OSError) as err:
         print(f"{prog} {args.job}: error: {err}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # one line, no traceback; the jobs remove a run's partial outputs themselves
+        kept = " (none of this run's outputs kept)" if args.job in ("team-means", "morph-movie") else ""
+        print(f"{prog} {args.job}: interrupted{kept}", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

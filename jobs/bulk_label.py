@@ -15,7 +15,9 @@ A file that cannot be read is an ``error`` row; the job goes on and exits 0.
 
 Resumable: both CSV files grow by whole chunks, fsync'ed, landmarks before report
 (:mod:`jobs.bulk_output`). Running again with the same ``--out`` repairs what a
-killed run left and skips the files already reported; ``restart=True`` starts over.
+killed run left and skips the files already reported, unless a file changed since
+(its size or modification time: it is labelled again); ``--out`` of another archive
+is refused; ``restart=True`` starts over.
 Chunks are cut from the full sorted file list, not from what is left, so a resumed
 run sends the same images through the network together and gets the same numbers.
 
@@ -45,6 +47,8 @@ from .bulk_output import (
     check_settings,
     exclusive,
     faces_by_image,
+    fingerprint,
+    forget,
     recover,
     start_fresh,
 )
@@ -134,38 +138,45 @@ def bulk_label(
     items = [(str(p), name) for p, name in find_images([archive], exclude=[out])]  # never our own outputs
     if not items:
         raise ValueError(f"{archive}: no image files found (looked for .jpg .png .gif .bmp .tif .webp)")
-    mark_output(out)
-    settings = spec.settings()
-    spec = spec.resolved()
-    t0 = time.time()
-    with exclusive(out):
-        done = _prepare(out, settings, restart, fmt)
-        counts = {"files": 0, "ok": 0, "no_face": 0, "error": 0, "faces": 0}
-        for d in done.values():
-            _count(counts, d.status, d.faces)
-        counts["resumed"] = sum(counts[s] for s in STATUSES)
-        chunks = [[it for it in items[i : i + CHUNK] if it[1] not in done] for i in range(0, len(items), CHUNK)]
-        chunks = [c for c in chunks if c]
-        overlay_dir = str(out / "overlays") if overlay else None
-        if chunks:  # (a finished run re-run needs no workers, nor the cluster)
-            with cluster(scheduler) as client:
+    with cluster(scheduler) as client:  # an unreachable scheduler is refused before anything is written
+        mark_output(out)
+        settings = {"archive": str(archive), **spec.settings()}
+        spec = spec.resolved()
+        prints = {name: fingerprint(path) for path, name in items}  # before labelling: a later edit shows next time
+        t0 = time.time()
+        with exclusive(out):
+            done = _prepare(out, settings, restart, fmt)
+            changed = [n for n, d in done.items() if n in prints and d.fingerprint != prints[n]]
+            if changed:
+                print(f"bulk-label: {len(changed)} file(s) changed since an earlier run labelled them (e.g. "
+                      f"{changed[0]}): labelled again", file=sys.stderr)
+                forget(out, changed)
+                done = {n: d for n, d in done.items() if n not in set(changed)}
+            counts = {"files": 0, "ok": 0, "no_face": 0, "error": 0, "faces": 0}
+            for d in done.values():
+                _count(counts, d.status, d.faces)
+            counts["resumed"] = sum(counts[s] for s in STATUSES)
+            chunks = [[it for it in items[i : i + CHUNK] if it[1] not in done] for i in range(0, len(items), CHUNK)]
+            chunks = [c for c in chunks if c]
+            overlay_dir = str(out / "overlays") if overlay else None
+            if chunks:
                 results = map_chunks(label_images, chunks, n_jobs, client, spec=spec, overlay_dir=overlay_dir)
                 with ChunkWriter(out) as writer, tqdm(
                     total=counts["resumed"] + sum(len(c) for c in chunks), initial=counts["resumed"],
                     desc="bulk-label", unit="image", disable=not progress,
                 ) as bar:
                     for chunk_results in results:
-                        writer.append(chunk_results)
+                        writer.append(chunk_results, prints)
                         for r in chunk_results:
                             _count(counts, r.status, len(r.faces))
                         bar.update(len(chunk_results))
-        if overlay and done:
-            counts["overlays_added"] = _overlays_for_resumed(out, items, done, Path(overlay_dir), progress)
-        counts["files"] = sum(counts[s] for s in STATUSES)
-        counts["xml"] = None
-        if fmt == "dlib-xml" or (out / XML).exists():  # an existing XML is kept in step with the CSV
-            write_xml(out, archive)
-            counts["xml"] = str(out / XML)
+            if overlay and done:
+                counts["overlays_added"] = _overlays_for_resumed(out, items, done, Path(overlay_dir), progress)
+            counts["files"] = sum(counts[s] for s in STATUSES)
+            counts["xml"] = None
+            if fmt == "dlib-xml" or (out / XML).exists():  # an existing XML is kept in step with the CSV
+                write_xml(out, archive)
+                counts["xml"] = str(out / XML)
     counts["seconds"] = round(time.time() - t0, 1)
     return counts
 

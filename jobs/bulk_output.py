@@ -16,8 +16,11 @@ reported. :func:`recover` repairs that:
 Dropping a tail is a truncation; dropping rows in the middle (only possible for a
 file edited by hand) rewrites the file to a temporary name and renames it.
 
-``bulk-label.json`` records the detector and weights of the run, so that a resume
-with other settings is refused instead of mixing two models in one file.
+``bulk-label.json`` records the archive (its resolved path), the detector and the
+weights of the run, so that a resume into the ``--out`` of another archive or with
+other settings is refused instead of mixing two archives or models in one file.
+``report.csv`` records each file's size and modification time as it was labelled
+(``bytes``, ``mtime_ns``): a photo changed since is labelled again (:func:`forget`).
 """
 
 from __future__ import annotations
@@ -35,9 +38,9 @@ from typing import Callable, Iterator
 import numpy as np
 
 from landmarker.atomic import atomic_write
-from landmarker.landmarks_csv import HEADER, LEGACY_HEADER, face_row, iter_landmarks_csv
+from landmarker.landmarks_csv import HEADER, HEADERS, face_row, iter_landmarks_csv
 
-REPORT_HEADER = ["image", "status", "faces", "message"]
+REPORT_HEADER = ["image", "status", "faces", "message", "bytes", "mtime_ns"]  # the file as labelled: size, mtime
 STATUSES = ("ok", "no_face", "error")
 LANDMARKS, REPORT, SETTINGS, LOCK = "landmarks.csv", "report.csv", "bulk-label.json", ".bulk-label.lock"
 ENCODING = ("utf-8", "surrogateescape")  # file names that are not UTF-8 survive the round trip
@@ -49,10 +52,12 @@ class OutputError(ValueError):
 
 @dataclass(frozen=True)
 class Done:
-    """A file already reported by an earlier run: its ``status`` and number of ``faces``."""
+    """A file already reported by an earlier run: its ``status``, number of ``faces`` and
+    ``fingerprint`` (``(bytes, mtime_ns)`` of the file as it was labelled)."""
 
     status: str
     faces: int
+    fingerprint: tuple[int, int] | None = None
 
 
 def _csv_bytes(rows) -> bytes:
@@ -97,8 +102,8 @@ def _header_end(path: Path, header: list[str]) -> int | None:
     if first is None:
         return None
     if first[2] != header:
-        if header == HEADER and first[2] == LEGACY_HEADER:
-            raise OutputError(f"{path}: written by an earlier morphkit (no fit column); --restart to label again")
+        if (header == HEADER and first[2] in HEADERS) or (header == REPORT_HEADER and first[2] == REPORT_HEADER[:4]):
+            raise OutputError(f"{path}: written by an earlier morphkit (fewer columns); --restart to label again")
         raise OutputError(
             f"{path}: not written by bulk-label (header {','.join(first[2] or [])[:60]!r}); "
             "use another --out, or --restart to overwrite it"
@@ -166,9 +171,10 @@ def _report_entry(row: list[str] | None) -> Done | None:
         return None
     try:
         faces = int(row[2])
+        fingerprint = (int(row[4]), int(row[5])) if row[4] and row[5] else None
     except ValueError:
         return None
-    return Done(row[1], faces) if faces >= 0 else None
+    return Done(row[1], faces, fingerprint) if faces >= 0 else None
 
 
 def recover(out: str | os.PathLike) -> dict[str, Done]:
@@ -227,6 +233,24 @@ def exclusive(out: str | os.PathLike) -> Iterator[None]:
         yield
 
 
+def fingerprint(path: str | os.PathLike) -> tuple[int, int] | None:
+    """A file's ``(bytes, mtime_ns)``: a photo edited in place under the same name gets another one.
+    None when the file cannot be read."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_size, st.st_mtime_ns
+
+
+def forget(out: str | os.PathLike, names) -> None:
+    """Drop every row of the images ``names`` from ``landmarks.csv`` and ``report.csv`` (labelled again)."""
+    out, names = Path(out), set(names)
+    if names:
+        _keep_rows(out / LANDMARKS, HEADER, lambda _, row: not row or row[0] not in names)
+        _keep_rows(out / REPORT, REPORT_HEADER, lambda _, row: not row or row[0] not in names)
+
+
 def start_fresh(out: str | os.PathLike) -> None:
     """Create ``landmarks.csv`` and ``report.csv`` in ``out`` holding only their headers."""
     out = Path(out)
@@ -248,6 +272,9 @@ def check_settings(out: str | os.PathLike, settings: dict, resuming: bool) -> No
             before = None
         if isinstance(before, dict):
             changed = [k for k in settings if k in before and before[k] != settings[k]]
+            if "archive" in changed:
+                raise OutputError(f"{out}: holds the landmarks of another archive ({before['archive']}); give "
+                                  f"another --out, or --restart to label {settings['archive']} there from scratch")
             if changed:
                 what = ", ".join(f"{k} {before[k]!r} (now {settings[k]!r})" for k in changed)
                 raise OutputError(
@@ -278,10 +305,13 @@ class ChunkWriter:
             view = view[fh.write(view) :]
         os.fsync(fh.fileno())
 
-    def append(self, results) -> None:
-        """Append ``results`` (objects with ``name``, ``status``, ``faces``, ``message``)."""
-        self._write(self._lm, _csv_bytes(face_row(r.name, i, f) for r in results for i, f in enumerate(r.faces)))
-        self._write(self._rep, _csv_bytes([r.name, r.status, len(r.faces), r.message] for r in results))
+    def append(self, results, fingerprints: dict | None = None) -> None:
+        """Append ``results`` (objects with ``name``, ``status``, ``faces``, ``message``, ``size``);
+        ``fingerprints``: name -> ``(bytes, mtime_ns)`` of each file as labelled (see :func:`fingerprint`)."""
+        fingerprints = fingerprints or {}
+        self._write(self._lm, _csv_bytes(face_row(r.name, i, f, r.size) for r in results for i, f in enumerate(r.faces)))
+        self._write(self._rep, _csv_bytes([r.name, r.status, len(r.faces), r.message,
+                                           *fingerprints.get(r.name, ("", ""))] for r in results))
 
     def close(self) -> None:
         self._lm.close()

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import csv
 import os
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,7 +25,8 @@ from tqdm import tqdm
 from landmarker.atomic import atomic_write
 from landmarker.files import find_images
 from landmarker.labelling import ModelSpec, label_images
-from landmarker.landmarks_csv import read_landmarks_csv
+from landmarker.decode import ImageDecodeError, image_size
+from landmarker.landmarks_csv import read_image_sizes, read_landmarks_csv
 from landmarker.names import AmbiguousName, NameIndex
 from landmarker.parallel import map_chunks
 from morphkit import CanonicalFrame
@@ -145,7 +147,10 @@ def attach_landmarks(
     """Fill in ``landmarks`` (largest face), ``faces`` and ``note`` of each portrait.
 
     From ``landmarks_csv`` when given (rows matched by image name, or by file name
-    when the CSV was written for another folder), else by labelling each image once
+    when the CSV was written for another folder; a photo whose size differs from the
+    image size the row records, or, in files without sizes, whose landmarks fall
+    outside it, is not the photo the row was made from: it is labelled again and its
+    note says why), else by labelling each image once
     with ``spec`` (:func:`landmarker.labelling.label_images`) on ``n_jobs`` worker
     threads, or on the job's ``executor`` (:func:`jobs.workers.job_workers`).
 
@@ -157,27 +162,69 @@ def attach_landmarks(
             or names one of them ambiguously (by a file name several rows share).
     """
     wanted = [p for p in portraits if p.group is not None]
-    if landmarks_csv is not None:
-        try:
-            table = read_landmarks_csv(landmarks_csv)
-        except (ValueError, OSError) as err:
-            raise CollectionError(str(err)) from None
-        index = NameIndex([(Path(k), k) for k in table])
-        hits = 0
-        for p in wanted:
-            try:
-                key = index.find(p.name, where=str(landmarks_csv))
-            except AmbiguousName as err:
-                raise CollectionError(str(err)) from None
-            hits += key is not None
-            _set_faces(p, table.get(key, []) if key else [], "" if key else "no row in the landmarks CSV")
-        if wanted and not hits:
-            example = next(iter(table), "nothing")
-            raise CollectionError(
-                f"{landmarks_csv}: names none of the {len(wanted)} images of the collection (it names e.g. "
-                f"{example!r}); give the landmarks.csv that bulk-label wrote for this folder, or leave out --landmarks"
-            )
+    if landmarks_csv is None:
+        _label(wanted, n_jobs, spec, executor)
         return portraits
+    try:
+        table = read_landmarks_csv(landmarks_csv)
+        sizes = read_image_sizes(landmarks_csv)
+    except (ValueError, OSError) as err:
+        raise CollectionError(str(err)) from None
+    relabel: list[Portrait] = []  # photos the CSV's landmarks do not belong to
+    index = NameIndex([(Path(k), k) for k in table])
+    hits = 0
+    for p in wanted:
+        try:
+            key = index.find(p.name, where=str(landmarks_csv))
+        except AmbiguousName as err:
+            raise CollectionError(str(err)) from None
+        hits += key is not None
+        why = _other_photo(p.path, sizes.get(key), table.get(key, [])) if key else ""
+        if why:
+            p.note = f"{why}: labelled again"
+            relabel.append(p)
+            continue
+        _set_faces(p, table.get(key, []) if key else [], "" if key else "no row in the landmarks CSV")
+    if wanted and not hits:
+        example = next(iter(table), "nothing")
+        raise CollectionError(
+            f"{landmarks_csv}: names none of the {len(wanted)} images of the collection (it names e.g. "
+            f"{example!r}); give the landmarks.csv that bulk-label wrote for this folder, or leave out --landmarks"
+        )
+    if relabel:
+        print(f"{len(relabel)} photo(s) are not the images {landmarks_csv} was made from ({relabel[0].name}: "
+              f"{relabel[0].note}); see the report", file=sys.stderr)
+        notes = {id(p): p.note for p in relabel}
+        _label(relabel, n_jobs, spec, executor)
+        for p in relabel:  # keep why it was labelled again (a face note, if any, after it)
+            p.note = notes[id(p)] + (f"; {p.note}" if p.note and p.note != notes[id(p)] else "")
+    return portraits
+
+
+def _other_photo(path: Path, recorded: tuple[int, int] | None, faces: list) -> str:
+    """Why the landmarks of a CSV row do not belong to the photo at ``path`` ("" when they may).
+
+    With the image size the CSV recorded: a photo of another size. Without (files
+    written before the ``width,height`` columns): landmarks outside the photo.
+    """
+    try:
+        actual = image_size(path)
+    except ImageDecodeError:
+        return ""  # the job reports an unreadable photo when it decodes it
+    if recorded is not None:
+        return "" if tuple(recorded) == actual else (
+            f"landmarks of a {recorded[0]}x{recorded[1]} image, this photo is {actual[0]}x{actual[1]}")
+    w, h = actual
+    margin = 0.05 * max(w, h)
+    for f in faces:
+        lm = np.asarray(f.landmarks)
+        if (lm.min(axis=0) < -margin).any() or lm[:, 0].max() > w + margin or lm[:, 1].max() > h + margin:
+            return f"landmarks outside this {w}x{h} photo"
+    return ""
+
+
+def _label(wanted: list[Portrait], n_jobs, spec: ModelSpec, executor) -> None:
+    """Label each portrait's image once with ``spec`` and attach its faces."""
     by_path: dict[str, list[Portrait]] = {}
     for p in wanted:
         by_path.setdefault(str(p.path), []).append(p)
@@ -189,7 +236,6 @@ def attach_landmarks(
                 for p in by_path[path]:
                     _set_faces(p, r.faces, r.message if r.status == "error" else "")
             bar.update(len(chunk))
-    return portraits
 
 
 def _set_faces(p: Portrait, faces: list, error: str) -> None:

@@ -4,7 +4,7 @@ The page shows the means and the comparison grid (team-means) or the movie (a
 ``<video>`` element; ``<img>`` for a GIF), every face used as a thumbnail with its
 landmarks drawn, and the skipped faces with the reason. Every link is relative, so
 the folder can be moved, zipped and sent. Thumbnails go to ``faces/`` in the same
-folder (JPEG). Rendered with Jinja2 (``jobs/templates/report.html``, autoescaped).
+folder (JPEG; a movie's report: ``MOVIE.faces/``). Rendered with Jinja2 (``jobs/templates/report.html``, autoescaped).
 """
 
 from __future__ import annotations
@@ -51,8 +51,9 @@ def _thumbnail(portrait, path: Path) -> Path | None:
 
 
 def write_report(out_html: Path, title: str, summary: str, portraits, *, groups_order=None, means=None,
-                 comparison: Path | None = None, movie: Path | None = None, files=()) -> Path:
-    """Write ``out_html`` (and its thumbnails in ``faces/`` beside it).
+                 comparison: Path | None = None, movie: Path | None = None, files=(),
+                 thumbs: Path | None = None) -> Path:
+    """Write ``out_html`` (and its thumbnails in ``thumbs``, default ``faces/`` beside it).
 
     Args:
         out_html: the page to write.
@@ -62,6 +63,7 @@ def write_report(out_html: Path, title: str, summary: str, portraits, *, groups_
         means: group -> ``(PNG path, face count)`` for the groups that got a mean.
         comparison: the comparison grid; movie: the movie file.
         files: other output files to link.
+        thumbs: the thumbnails' folder (default ``faces`` beside ``out_html``).
 
     Returns:
         ``out_html``.
@@ -69,7 +71,7 @@ def write_report(out_html: Path, title: str, summary: str, portraits, *, groups_
     from jinja2 import Environment, FileSystemLoader, select_autoescape
 
     base = out_html.parent
-    thumbs = base / "faces"
+    thumbs = Path(thumbs) if thumbs is not None else base / "faces"
     taken: set[str] = set()
     means = means or {}
     order = list(groups_order) if groups_order else list(dict.fromkeys(p.group for p in portraits if p.group))

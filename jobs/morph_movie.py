@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from landmarker.decode import read_image
+from landmarker.files import mark_output
 from landmarker.labelling import ModelSpec
 from morphkit import (
     morph_sequence_frames,
@@ -31,6 +32,7 @@ from .collection import (
 )
 from .html_report import write_report as write_html
 from .manifest import read_manifest
+from .outputs import RunOutputs
 from .workers import job_workers, preload
 
 
@@ -79,8 +81,10 @@ def morph_movie(
     Args:
         sources: one collection folder, or two or more image files in movie order (a
             file may repeat: ``a.jpg b.jpg a.jpg`` morphs A -> B -> A).
-        out: ``MOVIE.mp4`` (H.264) or ``MOVIE.gif`` (``width`` wide); the report goes
-            beside it (``MOVIE.report.csv``).
+        out: ``MOVIE.mp4`` (H.264) or ``MOVIE.gif`` (``width`` wide); the reports go
+            beside it, named after it (``MOVIE.report.csv``, ``MOVIE.html`` with its
+            thumbnails in ``MOVIE.faces/``), so several movies can share a folder.
+            Interrupted (Ctrl-C), the run leaves none of them.
         manifest, group, group_by: only the faces of one group: of a manifest column,
             or without a manifest of one sub-folder of the collection.
         fps, seconds_per_face: frames per second; seconds each face owns (hold + morph).
@@ -122,34 +126,40 @@ def morph_movie(
         if not portraits:
             raise CollectionError(f"--group {group}: no image of the collection is in it; the groups are: "
                                   f"{', '.join(existing)}")
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    preload("skimage.transform", "scipy.spatial")  # to align and triangulate; imported while faces are labelled
-    with job_workers(n_jobs, scheduler) as executor:
-        attach_landmarks(portraits, landmarks_csv, n_jobs, spec, executor)
-        used = [p for p in portraits if p.landmarks is not None]
-        write_report(portraits, out_path.with_suffix(".report.csv"))
-        if len(used) < 2:
-            raise CollectionError(f"only {len(used)} usable face(s); a morph movie needs two or more "
-                                  f"(see {out_path.with_suffix('.report.csv')})")
-        frames = morph_sequence_frames(
-            [partial(read_image, p.path) for p in used],
-            np.stack([p.landmarks for p in used]),
-            frame=frame,
-            fps=fps,
-            seconds_per_face=seconds_per_face,
-            transition_fraction=transition_fraction,
-            loop=loop,
-            background=background,
-        )
-        from tqdm import tqdm
+    report_csv, report_html = out_path.with_suffix(".report.csv"), out_path.with_suffix(".html")
+    thumbs = out_path.with_name(out_path.stem + ".faces")  # the report's own: two movies in a folder keep theirs
+    with RunOutputs(out_path.parent) as outputs:  # Ctrl-C leaves none of this run's outputs
+        if not thumbs.exists():
+            outputs.add(thumbs)
+        preload("skimage.transform", "scipy.spatial")  # to align and triangulate; imported while faces are labelled
+        with job_workers(n_jobs, scheduler) as executor:  # an unreachable scheduler: refused before the folder
+            out_path.parent.mkdir(parents=True, exist_ok=True)
+            attach_landmarks(portraits, landmarks_csv, n_jobs, spec, executor)
+            used = [p for p in portraits if p.landmarks is not None]
+            write_report(portraits, outputs.add(report_csv))
+            if len(used) < 2:
+                raise CollectionError(f"only {len(used)} usable face(s); a morph movie needs two or more "
+                                      f"(see {report_csv})")
+            frames = morph_sequence_frames(
+                [partial(read_image, p.path) for p in used],
+                np.stack([p.landmarks for p in used]),
+                frame=frame,
+                fps=fps,
+                seconds_per_face=seconds_per_face,
+                transition_fraction=transition_fraction,
+                loop=loop,
+                background=background,
+            )
+            from tqdm import tqdm
 
-        total = morph_sequence_length(len(used), fps, seconds_per_face, transition_fraction, loop)
-        n = write_video(tqdm(frames, total=total, desc="morph-movie", unit="frame"), out_path, fps=fps,
-                        gif_width=width)
-    write_html(out_path.parent / "index.html", f"Morph movie {out_path.name}",
-               f"{len(used)} faces, {len(portraits) - len(used)} skipped, {n} frames at {fps:g} fps",
-               portraits, groups_order=list(dict.fromkeys(p.group for p in portraits if p.group)),
-               movie=out_path, files=[out_path, out_path.with_suffix(".report.csv")])
+            total = morph_sequence_length(len(used), fps, seconds_per_face, transition_fraction, loop)
+            n = write_video(tqdm(frames, total=total, desc="morph-movie", unit="frame"), outputs.add(out_path), fps=fps,
+                            gif_width=width)
+        mark_output(thumbs)  # a later job over this folder does not take the thumbnails for photos
+        write_html(outputs.add(report_html), f"Morph movie {out_path.name}",
+                   f"{len(used)} faces, {len(portraits) - len(used)} skipped, {n} frames at {fps:g} fps",
+                   portraits, groups_order=list(dict.fromkeys(p.group for p in portraits if p.group)),
+                   movie=out_path, files=[out_path, report_csv], thumbs=thumbs)
     return {
         "faces": len(used),
         "skipped": len(portraits) - len(used),

@@ -40,6 +40,7 @@ from .collection import (
     write_report,
 )
 from .html_report import write_report as write_html
+from .outputs import RunOutputs
 from .workers import job_workers, preload
 
 
@@ -146,52 +147,53 @@ def team_means(
     if max_fit_score is not None:
         check_options(("--max-fit-score", max_fit_score, max_fit_score > 0, "must be above 0 (% of the IOD)"))
         spec = ModelSpec(spec.weights, spec.backend, spec.detector, True)  # the fit score needs the mirrored crop
-    mark_output(out_dir)
-    means, labels, counts, files, shapes = [], [], {}, {}, []
-    taken: set[str] = set()
-    preload("skimage.transform", "scipy.spatial")  # to align and triangulate; imported while faces are labelled
-    with job_workers(n_jobs, scheduler) as executor:
-        attach_landmarks(portraits, landmarks_csv, n_jobs, spec, executor)
-        dropped = drop_bad_fits(portraits, max_fit_score, landmarks_csv or "the labelling")
-        if dropped:
-            print(f"team-means: {dropped} face(s) dropped for a fit score above {max_fit_score:g}% IOD (see report.csv)")
-        for group in order:
-            members = by_group[group]
-            usable = sum(p.landmarks is not None for p in members)
-            if usable < min_faces:
-                why = f"group {group!r} has {usable} usable face(s), fewer than --min-faces {min_faces}"
-                print(f"team-means: {why}: no mean written")
-                for p in members:
-                    if p.landmarks is not None:
-                        p.note = why
-                        p.landmarks = None
-                continue
-            result = group_mean(members, frame, background, texture=texture)
-            if result is None or result.count < min_faces:
-                print(f"team-means: group {group!r}: fewer than --min-faces {min_faces} faces decode, no mean written")
-                continue
-            stem = bounded_file_stem(group, taken)
-            save_png(result.image, out_dir / f"{stem}.png")
-            files[group] = f"{stem}.png"
-            means.append(result.image)
-            labels.append(f"{group} ({result.count} {'face' if result.count == 1 else 'faces'})")
-            counts[group] = result.count
-            shapes.append((f"{stem}.png", result.shape))
-    write_report(portraits, out_dir / "report.csv")
-    if not means:
-        raise CollectionError(
-            f"{collection}: no group has {min_faces} or more usable faces, so no mean face was written "
-            f"(see {out_dir / 'report.csv'})"
-        )
-    save_png(image_grid(means, labels), out_dir / "comparison.png")
-    write_shapes(shapes, out_dir / "shapes.csv", width, height)
-    used = sum(p.landmarks is not None for p in portraits)
-    write_html(out_dir / "index.html", f"Mean faces of {Path(collection).name}",
-               f"{len(portraits)} images, {used} used, {len(portraits) - used} skipped; "
-               + ", ".join(f"{g}: {n} faces" for g, n in counts.items()),
-               portraits, groups_order=order, comparison=out_dir / "comparison.png",
-               means={g: (out_dir / f, counts[g]) for g, f in files.items()},
-               files=[out_dir / "report.csv", out_dir / "shapes.csv", out_dir / "comparison.png"])
+    with RunOutputs(out_dir) as outputs:  # Ctrl-C leaves none of this run's outputs
+        means, labels, counts, files, shapes = [], [], {}, {}, []
+        taken: set[str] = set()
+        preload("skimage.transform", "scipy.spatial")  # to align and triangulate; imported while faces are labelled
+        with job_workers(n_jobs, scheduler) as executor:  # an unreachable scheduler: refused before the folder
+            mark_output(out_dir)
+            attach_landmarks(portraits, landmarks_csv, n_jobs, spec, executor)
+            dropped = drop_bad_fits(portraits, max_fit_score, landmarks_csv or "the labelling")
+            if dropped:
+                print(f"team-means: {dropped} face(s) dropped for a fit score above {max_fit_score:g}% IOD (see report.csv)")
+            for group in order:
+                members = by_group[group]
+                usable = sum(p.landmarks is not None for p in members)
+                if usable < min_faces:
+                    why = f"group {group!r} has {usable} usable face(s), fewer than --min-faces {min_faces}"
+                    print(f"team-means: {why}: no mean written")
+                    for p in members:
+                        if p.landmarks is not None:
+                            p.note = why
+                            p.landmarks = None
+                    continue
+                result = group_mean(members, frame, background, texture=texture)
+                if result is None or result.count < min_faces:
+                    print(f"team-means: group {group!r}: fewer than --min-faces {min_faces} faces decode, no mean written")
+                    continue
+                stem = bounded_file_stem(group, taken)
+                save_png(result.image, outputs.add(out_dir / f"{stem}.png"))
+                files[group] = f"{stem}.png"
+                means.append(result.image)
+                labels.append(f"{group} ({result.count} {'face' if result.count == 1 else 'faces'})")
+                counts[group] = result.count
+                shapes.append((f"{stem}.png", result.shape))
+        write_report(portraits, outputs.add(out_dir / "report.csv"))
+        if not means:
+            raise CollectionError(
+                f"{collection}: no group has {min_faces} or more usable faces, so no mean face was written "
+                f"(see {out_dir / 'report.csv'})"
+            )
+        save_png(image_grid(means, labels), outputs.add(out_dir / "comparison.png"))
+        write_shapes(shapes, outputs.add(out_dir / "shapes.csv"), width, height)
+        used = sum(p.landmarks is not None for p in portraits)
+        write_html(outputs.add(out_dir / "index.html"), f"Mean faces of {Path(collection).name}",
+                   f"{len(portraits)} images, {used} used, {len(portraits) - used} skipped; "
+                   + ", ".join(f"{g}: {n} faces" for g, n in counts.items()),
+                   portraits, groups_order=order, comparison=out_dir / "comparison.png",
+                   means={g: (out_dir / f, counts[g]) for g, f in files.items()},
+                   files=[out_dir / "report.csv", out_dir / "shapes.csv", out_dir / "comparison.png"])
     return {
         "groups": counts,
         "files": files,
@@ -213,4 +215,4 @@ def write_shapes(shapes: list[tuple[str, np.ndarray]], path: Path, width: int, h
         w = csv.writer(fh)
         w.writerow(HEADER)
         for image, shape in shapes:
-            w.writerow(face_row(image, 0, Face((0.0, 0.0, float(width), float(height)), math.nan, shape)))
+            w.writerow(face_row(image, 0, Face((0.0, 0.0, float(width), float(height)), math.nan, shape), (width, height)))

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .clihelp import extra_hint
 from .card import N_OUTPUTS, SHIPPED_ONNX, SHIPPED_WEIGHTS, ModelCard
 from .int8_check import DRIFT_BOUND, Int8Check, describe_cpu, drift_iod, load_reference, reference_path
 
@@ -264,7 +265,7 @@ def load_backend(kind: str | None = None, weights=None, device=None, batch_size:
         import torch
     except ImportError:
         raise ImportError(
-            "the torch backend needs PyTorch: pip install 'morphkit[train]' (or use the default onnx backend)"
+            f"the torch backend needs PyTorch: {extra_hint('train')} (or use the default onnx backend)"
         ) from None
     if num_threads is not None:
         torch.set_num_threads(num_threads)

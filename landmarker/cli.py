@@ -10,6 +10,7 @@ import argparse
 import sys
 
 from .clihelp import HelpFormatter as HELP_FORMAT
+from .clihelp import extra_hint, package_version
 from .labelling import add_model_options
 from .parallel import add_parallel_options
 
@@ -17,11 +18,15 @@ from .parallel import add_parallel_options
 def _add_train(sub) -> None:
     p = sub.add_parser("train", formatter_class=HELP_FORMAT, help="train the landmark network")
     p.add_argument("--data", required=True, action="append",
-                   help="training data as FORMAT:PATH (ytf68, dlib-xml, pts); repeat to train on several sets")
+                   help="training data as FORMAT:PATH; FORMAT: landmarks-csv (a folder of images/ + landmarks.csv, "
+                   "labels as stored: landmarker predict's CSV or file,x0,y0,...,x67,y67), ytf68 (that layout, labels "
+                   "moved by ytf68's measured offset onto the 300-W convention), ytf68-raw (ytf68 as stored), dlib-xml, "
+                   "pts; repeat to train on several sets")
     g = p.add_mutually_exclusive_group()
-    g.add_argument("--val", help="validation data as FORMAT:PATH")
+    g.add_argument("--val", help="validation data as FORMAT:PATH (formats as --data)")
     g.add_argument("--val-fraction", type=float, default=0.1, help="share of identities held out (default 0.1)")
-    p.add_argument("--out", required=True, help="run folder for checkpoints, metrics.csv, loss_curve.png")
+    p.add_argument("--out", required=True, help="run folder for checkpoints, metrics.csv, loss_curve.png; one that "
+                   "already holds a run is refused unless --resume")
     p.add_argument("--epochs", type=int, default=30, help="passes over the training data (cosine schedule over them)")
     p.add_argument("--img-size", type=int, default=128, help="crop side in pixels (default 128)")
     p.add_argument("--batch-size", type=int, default=32,
@@ -71,7 +76,10 @@ def _add_train(sub) -> None:
 def _add_evaluate(sub) -> None:
     p = sub.add_parser("evaluate", formatter_class=HELP_FORMAT, help="measure NME, failure rate and mean offset on labelled data")
     p.add_argument("--data", required=True, action="append",
-                   help="labelled data as FORMAT:PATH[@SPLIT] (ytf68, dlib-xml, pts); repeat for one table row per "
+                   help="labelled data as FORMAT:PATH[@SPLIT]; FORMAT: landmarks-csv (a folder of images/ + "
+                   "landmarks.csv, labels as stored: landmarker predict's CSV or file,x0,y0,...,x67,y67), ytf68 (that "
+                   "layout, labels moved by ytf68's measured offset onto the 300-W convention), ytf68-raw (ytf68 as "
+                   "stored), dlib-xml, pts; the output says which labels were corrected; repeat for one table row per "
                    "dataset; @val, @train or @all chooses that dataset's split (e.g. ytf68:DIR@val)")
     add_model_options(p)
     p.add_argument("--split", choices=["all", "train", "val"], default="all",
@@ -127,19 +135,10 @@ def _add_serve(sub) -> None:
 EXTRAS = {"train": "train", "export": "train", "inspect": "train", "serve": "serve"}  # the extra each command needs beyond the core
 
 
-def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("morphkit")
-    except PackageNotFoundError:
-        return "unknown (not installed)"
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="landmarker", description=__doc__.splitlines()[0],
                                      formatter_class=HELP_FORMAT)
-    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {package_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
     _add_train(sub)
     _add_evaluate(sub)
@@ -244,7 +243,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except ImportError as err:  # an optional dependency of this command is not installed
         extra = EXTRAS.get(args.command)
-        hint = f" (pip install 'morphkit[{extra}]')" if extra and "pip install" not in str(err) else ""
+        hint = f" ({extra_hint(extra)})" if extra and "pip install" not in str(err) else ""
         print(f"landmarker {args.command}: error: {err}{hint}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

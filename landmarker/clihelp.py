@@ -14,3 +14,26 @@ class HelpFormatter(argparse.HelpFormatter):
                 or action.default is argparse.SUPPRESS):
             return text
         return f"{text} (default: %(default)s)"
+
+
+DISTRIBUTION = "morphkit-faces"  # the name pip installs this project under (import packages: landmarker, morphkit, jobs)
+
+
+def extra_hint(extra: str) -> str:
+    """How to install an optional extra, e.g. ``pip install 'morphkit-faces[train]'`` (``'.[train]'`` in a clone)."""
+    return f"pip install '{DISTRIBUTION}[{extra}]' (in a clone of the repository: pip install '.[{extra}]')"
+
+
+def package_version() -> str:
+    """The installed distribution's version, or ``unknown (not installed)``."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(DISTRIBUTION)
+    except PackageNotFoundError:
+        return "unknown (not installed)"
+
+
+def count(n: int, noun: str, plural: str | None = None) -> str:
+    """``"1 face"``, ``"3 faces"``: a number with its noun in the right number."""
+    return f"{n} {noun if n == 1 else (plural or noun + 's')}"

@@ -1,18 +1,32 @@
 """Loaders for labelled 68-point landmark datasets.
 
-Three formats, named on the command line as ``FORMAT:PATH`` (DESIGN.md):
+Five formats, named on the command line as ``FORMAT:PATH`` (DESIGN.md):
 
-- ``ytf68``: a folder with ``images/`` and ``landmarks.csv`` (header, then
-  ``file, x0, y0, ..., x67, y67``), as in udacity/P1_Facial_Keypoints.
+- ``landmarks-csv``: a folder with ``images/`` and ``landmarks.csv``, labels used as
+  stored. ``landmarks.csv`` is either what ``landmarker predict images/ --out
+  landmarks.csv`` and ``morphkit bulk-label`` write (:mod:`landmarker.landmarks_csv`:
+  ``image,face,left,top,right,bottom,score,x0,y0,...,x67,y67[,fit]``; the box becomes
+  the face's dataset box) or the plain layout (a header, then ``file, x0, y0, ...,
+  x67, y67``). Image names are relative to ``images/``. Each image is its own
+  identity for the identity split.
+- ``ytf68``: the same folder layout holding ytf68 (udacity/P1_Facial_Keypoints,
+  YouTube Faces frames), whose labels are moved onto the iBUG 300-W convention on
+  loading (:func:`load_ytf68`); identities are the people (:func:`ytf68_identity`).
+- ``ytf68-raw``: ytf68 with its labels as stored (no correction), same identities.
 - ``dlib-xml``: dlib's imglab XML, the layout of ``labels_ibug_300W_train.xml`` of
   the 300-W release: ``<image file=...><box top left width height><part name='00'
-  x y/>...``. Image paths resolve relative to the XML file; a path that leaves the
-  XML's folder is refused.
+  x y/>...``. Image paths resolve relative to the XML file.
 - ``pts``: a folder (searched recursively) of images with 300-W ``.pts`` files
   beside them (``version: 1``, ``n_points: 68``, ``{`` 68 lines of ``x y`` ``}``).
   300-W ``.pts`` coordinates are 1-based (Matlab); they are shifted by -1 here.
 
+An image path written in a dataset file must stay inside its folder (the XML's
+folder; ``images/``) as written: ``..`` is normalised away without resolving
+symbolic links, so an image that is a link to a file elsewhere is accepted, and a
+path that climbs out with ``..`` or is absolute is refused (:func:`path_inside`).
+
 Every loader returns a list of :class:`FaceSample`, one per labelled face.
+:func:`label_correction` says which correction a spec's loader applies to the labels.
 """
 
 from __future__ import annotations
@@ -109,44 +123,123 @@ def load_ytf68(folder: str | os.PathLike, correct_offset: bool = True) -> list[F
     with the correction applied to its output (testing XML: NME 5.58% -> 4.22%;
     a constant (x, y) shift alone: 4.72%).
 
+    The folder is read as :func:`load_landmarks_csv` reads it (either layout);
+    each face's identity is its person (:func:`ytf68_identity`).
+
     Args:
         correct_offset: move the labels onto the 300-W convention as above
-            (default). False gives the labels as stored.
+            (default; the ``ytf68`` format). False gives the labels as stored (the
+            ``ytf68-raw`` format).
+
+    Returns:
+        One :class:`FaceSample` per row: float32 ``(68, 2)`` ``(x, y)`` pixels.
 
     Raises:
-        DatasetError: the folder, the CSV or a listed image is missing, or a row
-            does not hold 136 numbers.
+        DatasetError: as :func:`load_landmarks_csv`.
     """
+    return [
+        FaceSample(path, correct_ytf68_offset(pts) if correct_offset else pts, box, ytf68_identity(name))
+        for name, path, pts, box in _read_landmarks_folder(folder, "ytf68")
+    ]
+
+
+def load_landmarks_csv(folder: str | os.PathLike) -> list[FaceSample]:
+    """Load a folder of images and their labels as stored: ``images/`` + ``landmarks.csv``.
+
+    ``landmarks.csv`` is either ``landmarker predict``'s and ``morphkit bulk-label``'s
+    file (:mod:`landmarker.landmarks_csv`, its box kept as the face's dataset box) or
+    the plain layout of a header and ``file, x0, y0, ..., x67, y67`` rows (no box).
+    Image names are relative to ``images/`` and must stay inside it (:func:`path_inside`).
+    Each image is its own identity.
+
+    Returns:
+        One :class:`FaceSample` per row: float32 ``(68, 2)`` ``(x, y)`` pixels, unchanged.
+
+    Raises:
+        DatasetError: the CSV or a listed image is missing, a row does not hold 136
+            numbers, or an image name leaves ``images/`` (the message names the file).
+    """
+    rows = _read_landmarks_folder(folder, "landmarks-csv")
+    return [FaceSample(path, pts, box, name) for name, path, pts, box in rows]
+
+
+def _read_landmarks_folder(folder: str | os.PathLike, fmt: str):
+    """``(image name, image path, float32 (68, 2) landmarks, box or None)`` for each row of
+    ``folder/landmarks.csv``, in either layout (:func:`load_landmarks_csv`)."""
     folder = Path(folder)
     csv_path = folder / "landmarks.csv"
     if not csv_path.is_file():
-        raise DatasetError(f"{csv_path}: no such file (a ytf68 folder needs images/ and landmarks.csv)")
-    samples = []
-    with open(csv_path, newline="") as fh:
-        reader = csv.reader(fh)
-        header = next(reader, None)
+        raise DatasetError(f"{csv_path}: no such file (a {fmt} folder needs images/ and landmarks.csv)")
+    try:
+        with open(csv_path, newline="", encoding="utf-8") as fh:
+            header = next(csv.reader(fh), None)
         if header is None:
             raise DatasetError(f"{csv_path}: empty file")
+        rows = _predicted_rows(csv_path) if header[:2] == ["image", "face"] else _plain_rows(csv_path)
+        out = []
+        for where, name, pts, box in rows:
+            image_path = path_inside(folder / "images", name, where)
+            if not image_path.is_file():
+                raise DatasetError(f"{where}: image {image_path} does not exist")
+            out.append((name, image_path, pts, box))
+    except UnicodeDecodeError:
+        raise DatasetError(f"{csv_path}: not UTF-8 text") from None
+    if not out:
+        raise DatasetError(f"{csv_path}: no labelled faces")
+    return out
+
+
+def _predicted_rows(csv_path: Path):
+    """The rows of a ``landmarker predict`` / ``morphkit bulk-label`` file as ``(where, name, pts, box)``."""
+    from .landmarks_csv import iter_landmarks_csv  # imports the predictor: only when needed
+
+    try:
+        for name, face in iter_landmarks_csv(csv_path):
+            yield str(csv_path), name, face.landmarks, tuple(face.box)
+    except UnicodeDecodeError:
+        raise
+    except ValueError as err:
+        raise DatasetError(str(err)) from None
+
+
+def _plain_rows(csv_path: Path):
+    """The rows of a plain ``file, x0, y0, ..., x67, y67`` file (after its header) as ``(where, name, pts, None)``."""
+    with open(csv_path, newline="", encoding="utf-8") as fh:
+        reader = csv.reader(fh)
+        next(reader)
         for line_no, row in enumerate(reader, start=2):
             if not row:
                 continue
             if len(row) != 1 + 2 * N_LANDMARKS:
                 raise DatasetError(
-                    f"{csv_path}:{line_no}: expected {1 + 2 * N_LANDMARKS} columns, got {len(row)}"
+                    f"{csv_path}:{line_no}: expected {1 + 2 * N_LANDMARKS} columns (file, x0, y0, ..., x67, y67) "
+                    f"or a landmarker predict header, got {len(row)}"
                 )
             try:
                 pts = np.asarray(row[1:], dtype=np.float32).reshape(N_LANDMARKS, 2)
             except ValueError:
                 raise DatasetError(f"{csv_path}:{line_no}: non-numeric landmark value") from None
-            image_path = folder / "images" / row[0]
-            if not image_path.is_file():
-                raise DatasetError(f"{csv_path}:{line_no}: image {image_path} does not exist")
-            if correct_offset:
-                pts = correct_ytf68_offset(pts)
-            samples.append(FaceSample(image_path, pts, None, ytf68_identity(row[0])))
-    if not samples:
-        raise DatasetError(f"{csv_path}: no labelled faces")
-    return samples
+            yield f"{csv_path}:{line_no}", row[0], pts, None
+
+
+def path_inside(folder: Path, rel: str, where: str) -> Path:
+    """``folder / rel`` for an image path ``rel`` that the dataset file ``where`` gives relative to ``folder``.
+
+    The check is on the path as written: ``..`` is normalised away without
+    resolving symbolic links, so an image (or a folder on the way) that is a link
+    to elsewhere is accepted, while ``rel`` that climbs out of ``folder`` with
+    ``..`` or is absolute is refused.
+
+    Returns:
+        ``folder`` joined with the normalised ``rel``.
+
+    Raises:
+        DatasetError: ``rel`` leaves ``folder`` (the message names ``where`` and ``rel``).
+    """
+    norm = Path(os.path.normpath(rel))
+    if norm.is_absolute() or norm.parts[:1] == ("..",):
+        raise DatasetError(f"{where}: image path {rel!r} escapes the folder {folder}")
+    return folder / norm
 
 
 def correct_ytf68_offset(landmarks: np.ndarray) -> np.ndarray:
@@ -171,8 +264,9 @@ def _parse_xml(xml_path: Path):
 
 
 def _xml_images(xml_path: Path, root):
-    """``(file attribute, resolved image path, <image> element)`` for each image of a dlib XML."""
-    base = xml_path.parent.resolve()
+    """``(file attribute, image path, <image> element)`` for each image of a dlib XML; the path
+    stays inside the XML's folder (:func:`path_inside`)."""
+    base = xml_path.parent.absolute()
     images = root.find("images")
     if images is None:
         raise DatasetError(f"{xml_path}: no <images> element")
@@ -180,9 +274,7 @@ def _xml_images(xml_path: Path, root):
         rel = image_el.get("file")
         if not rel:
             raise DatasetError(f"{xml_path}: <image> without a file attribute")
-        image_path = (base / rel).resolve()
-        if not image_path.is_relative_to(base):
-            raise DatasetError(f"{xml_path}: image path {rel!r} escapes the folder {base}")
+        image_path = path_inside(base, rel, str(xml_path))
         if not image_path.is_file():
             raise DatasetError(f"{xml_path}: image {image_path} does not exist")
         yield rel, image_path, image_el
@@ -205,7 +297,8 @@ def load_dlib_xml(xml_path: str | os.PathLike, require_landmarks: bool = True) -
 
     Raises:
         DatasetError: malformed XML, a part outside 00..67, missing parts, a missing
-            image, or an image path that escapes the XML's folder.
+            image, or an image path that leaves the XML's folder as written
+            (:func:`path_inside`; a symbolic link to elsewhere is fine).
     """
     xml_path = Path(xml_path)
     root = _parse_xml(xml_path)
@@ -298,19 +391,46 @@ def load_pts(folder: str | os.PathLike) -> list[FaceSample]:
     return samples
 
 
-LOADERS = {"ytf68": load_ytf68, "dlib-xml": load_dlib_xml, "pts": load_pts}
+LOADERS = {
+    "landmarks-csv": load_landmarks_csv,
+    "ytf68": load_ytf68,
+    "ytf68-raw": functools.partial(load_ytf68, correct_offset=False),
+    "dlib-xml": load_dlib_xml,
+    "pts": load_pts,
+}
+
+
+def _format_of(spec: str) -> tuple[str, str]:
+    fmt, sep, path = spec.partition(":")
+    if not sep or fmt not in LOADERS:
+        raise DatasetError(f"{spec!r}: expected FORMAT:PATH with FORMAT one of {', '.join(LOADERS)}")
+    return fmt, path
 
 
 def load_dataset(spec: str) -> list[FaceSample]:
-    """Load ``FORMAT:PATH`` where FORMAT is ``ytf68``, ``dlib-xml`` or ``pts``.
+    """Load ``FORMAT:PATH`` where FORMAT is one of :data:`LOADERS` (see the module docstring).
 
     Raises:
         DatasetError: unknown format or a malformed dataset.
     """
-    fmt, sep, path = spec.partition(":")
-    if not sep or fmt not in LOADERS:
-        raise DatasetError(f"{spec!r}: expected FORMAT:PATH with FORMAT one of {', '.join(LOADERS)}")
+    fmt, path = _format_of(spec)
     return LOADERS[fmt](path)
+
+
+def label_correction(spec: str) -> str | None:
+    """What loading ``FORMAT:PATH`` does to the labels, for reports; None when they are used as stored.
+
+    Only ``ytf68`` corrects: ``"ytf68 correction applied (points moved by -2.83%, -1.66%
+    IOD on average)"``, the mean of minus :func:`ytf68_offset_iod` over the 68 points
+    in % of the inter-ocular distance.
+
+    Raises:
+        DatasetError: unknown format, or an unreadable offset table.
+    """
+    if _format_of(spec)[0] != "ytf68":
+        return None
+    dx, dy = -100 * ytf68_offset_iod().mean(axis=0)
+    return f"ytf68 correction applied (points moved by {dx:+.2f}%, {dy:+.2f}% IOD on average)"
 
 
 def split_by_identity(

@@ -144,6 +144,26 @@ class Decoded(NamedTuple):
     size: tuple[int, int]
 
 
+def image_size(path: str | os.PathLike) -> tuple[int, int]:
+    """The ``(width, height)`` in pixels of an image file as :func:`read_image` gives it (EXIF-upright),
+    from its header alone (no decoding).
+
+    Raises:
+        ImageDecodeError: not an image file Pillow can open (the message names the file).
+    """
+    path = Path(path)
+    try:
+        with Image.open(path) as img:
+            w, h = img.size
+            try:
+                orientation = img.getexif().get(0x0112, 1)
+            except Exception:  # noqa: BLE001 - a broken EXIF block: the image as stored (as read_image)
+                orientation = 1
+    except (OSError, ValueError, Image.DecompressionBombError) as err:
+        raise ImageDecodeError(f"{path}: cannot read the image size ({err})") from None
+    return (h, w) if orientation in (5, 6, 7, 8) else (w, h)
+
+
 def read_image_reduced(path: str | os.PathLike, draft_pixels: int, min_side: int,
                        max_pixels: int = MAX_IMAGE_PIXELS) -> Decoded:
     """:func:`read_image`, but a JPEG of more than ``draft_pixels`` pixels is decoded reduced.

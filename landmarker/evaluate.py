@@ -4,7 +4,11 @@ Several datasets (``--data`` repeated) are measured with one loaded model, one
 Markdown table row each: faces, faces found by the detector, NME mean and median,
 failure rate and the mean signed (x, y) offset in % of the inter-ocular distance
 (:func:`~landmarker.metrics.mean_offset_iod`; a labelling-convention difference
-between the training data and a test set shows up there).
+between the training data and a test set shows up there). Above the table, one
+line per dataset says whether its loader corrected the labels (``ytf68``: its
+measured offset removed, :func:`~landmarker.datasets.label_correction`) or used
+them as stored (every other format, ``ytf68-raw`` included); the JSON rows carry
+the same words as ``labels``.
 
 Each labelled face is matched to the detector's box that overlaps it (IoU > 0.3
 with the box made from its landmarks), and the landmarks are predicted from that
@@ -25,7 +29,7 @@ from tqdm import tqdm
 
 from .card import ModelCard
 from .crop import face_box_for
-from .datasets import DatasetError, FaceSample, load_dataset, split_by_identity
+from .datasets import DatasetError, FaceSample, label_correction, load_dataset, split_by_identity
 from .decode import read_image
 from .metrics import (
     FAILURE_THRESHOLD,
@@ -199,12 +203,16 @@ def evaluate_command(args) -> int:
             curves[name if split == "all" else f"{name} ({split})"] = res["nme"]
         else:
             res = {"nme": np.zeros(0)}
-        rows.append({"data": spec, "name": name, "split": split, **measure(res)})
+        rows.append({"data": spec, "name": name, "split": split, "labels": label_correction(spec) or "as stored",
+                     **measure(res)})
 
     print(f"weights: {args.weights or 'shipped'} ({backend}{', flip-averaged' if flip else ''}); "
           f"detector: {args.detector}; "
           f"NME: inter-ocular (points 36-45); offset: mean over faces of mean(pred - gt) / IOD, "
-          f"+x right, +y down\n")
+          f"+x right, +y down")
+    for r in rows:
+        print(f"labels of {r['name']}: {r['labels']}")
+    print()
     print(markdown_table(rows))
     title = "CED" + ("" if args.split == "all" else
                      f" ({args.split} split, val_fraction {args.val_fraction}, seed {args.seed})")

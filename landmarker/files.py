@@ -15,6 +15,13 @@ OUTPUT_MARKER = ".morphkit-output"
 def mark_output(folder: str | os.PathLike) -> None:
     """Make ``folder`` (created if missing) and mark it as our output (:data:`OUTPUT_MARKER`)."""
     folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise NotADirectoryError(f"{folder}: is a file; give a folder for the outputs")
+    for parent in folder.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise NotADirectoryError(f"{folder}: {parent} is a file, not a folder")
+            break
     folder.mkdir(parents=True, exist_ok=True)
     marker = folder / OUTPUT_MARKER
     if not marker.exists():

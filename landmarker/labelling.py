@@ -93,7 +93,7 @@ class ModelSpec:
 def add_model_options(parser: argparse.ArgumentParser, detector: bool = True) -> None:
     """Add ``--weights``, ``--backend``, ``--detector`` and ``--flip-average`` to ``parser``."""
     parser.add_argument("--weights", help="model file: .onnx (ONNX Runtime) or .safetensors (PyTorch, needs "
-                        "morphkit[train]); model card beside it (default: the shipped model, int8 ONNX)")
+                        "the [train] extra); model card beside it (default: the shipped model, int8 ONNX)")
     parser.add_argument("--backend", choices=BACKENDS, default=None,
                         help="run the network in ONNX Runtime or PyTorch (default: from --weights: onnx for .onnx "
                         "and the shipped model, torch for .safetensors)")

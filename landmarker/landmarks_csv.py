@@ -1,11 +1,14 @@
 """The ``landmarks.csv`` file format (DESIGN.md, "Files written").
 
 Header, then one row per face:
-``image,face,left,top,right,bottom,score,x0,y0,x1,y1,...,x67,y67,fit``. ``image`` is the
-path relative to the folder given (POSIX separators); ``face`` counts from 0 in
-order of box area, largest first; ``fit`` is the fit score in % of the inter-ocular
-distance (:attr:`landmarker.predictor.Face.fit`), empty unless predicted with
-``--flip-average``. Files written before the ``fit`` column (:data:`LEGACY_HEADER`) are read too.
+``image,face,left,top,right,bottom,score,x0,y0,x1,y1,...,x67,y67,fit,width,height``.
+``image`` is the path relative to the folder given (POSIX separators); ``face``
+counts from 0 in order of box area, largest first; ``fit`` is the fit score in % of
+the inter-ocular distance (:attr:`landmarker.predictor.Face.fit`), empty unless
+predicted with ``--flip-average``; ``width, height`` are the pixel size of the
+(EXIF-upright) image the landmarks belong to, so that a job given the file can check
+that a photo of the same name is the same photo (empty when unknown). Files written
+before these columns (:data:`FIT_HEADER`, :data:`LEGACY_HEADER`) are read too.
 """
 
 from __future__ import annotations
@@ -23,11 +26,14 @@ from .predictor import Face
 LEGACY_HEADER = ["image", "face", "left", "top", "right", "bottom", "score"] + [
     f"{axis}{i}" for i in range(68) for axis in ("x", "y")
 ]
-HEADER = LEGACY_HEADER + ["fit"]
+FIT_HEADER = LEGACY_HEADER + ["fit"]
+HEADER = FIT_HEADER + ["width", "height"]
+HEADERS = (HEADER, FIT_HEADER, LEGACY_HEADER)
 
 
-def face_row(image: str, index: int, face: Face) -> list[str]:
-    """One CSV row for face number ``index`` of ``image`` (coordinates to 0.01 px)."""
+def face_row(image: str, index: int, face: Face, size: tuple[int, int] | None = None) -> list[str]:
+    """One CSV row for face number ``index`` of ``image`` (coordinates to 0.01 px); ``size``: the
+    image's ``(width, height)`` in pixels (None: unknown, left empty)."""
     score = "" if face.score is None or math.isnan(face.score) else f"{face.score:.4f}"
     fit = getattr(face, "fit", math.nan)
     return (
@@ -36,6 +42,7 @@ def face_row(image: str, index: int, face: Face) -> list[str]:
         + [score]
         + [f"{v:.2f}" for v in np.asarray(face.landmarks, dtype=np.float64).reshape(-1)]
         + ["" if fit is None or math.isnan(fit) else f"{fit:.3f}"]
+        + ([str(int(size[0])), str(int(size[1]))] if size else ["", ""])
     )
 
 
@@ -50,11 +57,21 @@ def iter_landmarks_csv(path: str | os.PathLike, errors: str = "strict") -> Itera
     Raises:
         ValueError: the header or a row does not follow the format (names file and line).
     """
+    for image, face, _ in iter_rows(path, errors):
+        yield image, face
+
+
+def iter_rows(path: str | os.PathLike, errors: str = "strict") -> Iterator[tuple[str, Face, tuple[int, int] | None]]:
+    """:func:`iter_landmarks_csv` with each row's image size: ``(image, Face, (width, height) or None)``.
+
+    Raises:
+        ValueError: the header or a row does not follow the format (names file and line).
+    """
     path = Path(path)
     with open(path, newline="", encoding="utf-8", errors=errors) as fh:
         reader = csv.reader(fh)
         header = next(reader, None)
-        if header not in (HEADER, LEGACY_HEADER):
+        if header not in HEADERS:
             raise ValueError(f"{path}: not a landmarks.csv (header must start image,face,left,top,...)")
         width = len(header)
         for row in reader:
@@ -67,9 +84,10 @@ def iter_landmarks_csv(path: str | os.PathLike, errors: str = "strict") -> Itera
                 score = float(row[6]) if row[6] else float("nan")
                 pts = np.asarray(row[7:143], dtype=np.float32).reshape(68, 2)
                 fit = float(row[143]) if width > 143 and row[143] else float("nan")
+                size = (int(row[144]), int(row[145])) if width > 145 and row[144] and row[145] else None
             except ValueError:
                 raise ValueError(f"{path}:{reader.line_num}: non-numeric value") from None
-            yield row[0], Face(box, score, pts, fit)
+            yield row[0], Face(box, score, pts, fit), size
 
 
 def read_landmarks_csv(path: str | os.PathLike) -> dict[str, list[Face]]:
@@ -82,3 +100,12 @@ def read_landmarks_csv(path: str | os.PathLike) -> dict[str, list[Face]]:
     for image, face in iter_landmarks_csv(path):
         faces.setdefault(image, []).append(face)
     return faces
+
+
+def read_image_sizes(path: str | os.PathLike) -> dict[str, tuple[int, int]]:
+    """Image -> ``(width, height)`` recorded in a ``landmarks.csv`` (images without a size are left out).
+
+    Raises:
+        ValueError: the header or a row does not follow the format (names file and line).
+    """
+    return {image: size for image, _, size in iter_rows(path) if size is not None}

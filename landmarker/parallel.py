@@ -19,14 +19,29 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+from .clihelp import extra_hint
+
+
+def n_jobs_arg(text: str) -> int:
+    """argparse type of ``--n-jobs``: a positive number of cores, or -1 (every core)."""
+    import argparse
+
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if n < 1 and n != -1:
+        raise argparse.ArgumentTypeError(f"must be a positive number of cores or -1 (every core), got {n}")
+    return n
+
 
 def add_parallel_options(parser) -> None:
     """Add ``--n-jobs`` and ``--scheduler`` (see :func:`map_chunks`) to an argparse parser."""
-    parser.add_argument("--n-jobs", type=int, default=-1,
+    parser.add_argument("--n-jobs", type=n_jobs_arg, default=-1,
                         help="cores to use on this machine: one worker thread each (-1: every core)")
     parser.add_argument("--scheduler", metavar="ADDRESS",
                         help="run the per-image work on this Dask cluster, e.g. tcp://10.0.0.5:8786 (needs "
-                        "morphkit[dask] and the files at the same paths on every worker)")
+                        "morphkit-faces[dask] and the files at the same paths on every worker)")
 
 
 def cpu_count() -> int:
@@ -56,7 +71,7 @@ def workers_for(n_jobs: int | None, n_tasks: int) -> tuple[int, int]:
     return n, max(1, n_jobs // n)
 
 
-CONNECT_TIMEOUT = 20.0  # seconds to wait for a Dask scheduler
+CONNECT_TIMEOUT = 5.0  # seconds to wait for a Dask scheduler (a typo should not cost a minute)
 
 
 @contextmanager
@@ -73,7 +88,7 @@ def cluster(scheduler: str | None, connect_timeout: float | None = None):
     try:
         from distributed import Client
     except ImportError:
-        raise ImportError("--scheduler needs Dask: pip install 'morphkit[dask]'") from None
+        raise ImportError(f"--scheduler needs Dask: {extra_hint('dask')}") from None
     try:
         client = Client(scheduler, timeout=CONNECT_TIMEOUT if connect_timeout is None else connect_timeout)
     except (OSError, TimeoutError, ValueError, TypeError) as err:

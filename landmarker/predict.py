@@ -18,6 +18,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from .atomic import atomic_write
+from .clihelp import count
 from .boxes_csv import match_boxes, read_boxes_csv
 from .files import find_images, mark_output
 from .labelling import ModelSpec, label_images, overlay_path  # noqa: F401  (overlay_path: public here too)
@@ -72,11 +73,11 @@ def predict_command(args) -> int:
                         print(f"skipped {r.name}: {r.message}", file=sys.stderr)
                     n_none += r.status == "no_face"
                     for i, face in enumerate(r.faces):
-                        writer.writerow(face_row(r.name, i, face))
+                        writer.writerow(face_row(r.name, i, face, r.size))
                     n_faces += len(r.faces)
                 bar.update(len(results))
     print(
-        f"{len(images)} images, {n_faces} faces, {n_none} without a face, {n_errors} unreadable, "
+        f"{count(len(images), 'image')}, {count(n_faces, 'face')}, {n_none} without a face, {n_errors} unreadable, "
         f"{time.time() - t0:.1f}s -> {out}"
     )
     return 0

@@ -15,13 +15,17 @@ Each epoch: validation (NME on un-augmented crops), ``metrics.csv``,
 improves, ``best.safetensors`` with its model card.
 
 ``last.pt`` records the run's configuration; ``--resume`` refuses another one
-(:data:`RESUME_FREE` lists the fields that may change). Batch order and
+(:data:`RESUME_FREE` lists the fields that may change). Without ``--resume`` a
+folder that already holds a run (:data:`RUN_FILES`) is refused, never overwritten.
+The data is loaded before the run folder is made, and a run that fails before
+writing anything leaves no folder behind. Batch order and
 augmentation are drawn from ``(seed, epoch)``, so a resumed run ends as an
 uninterrupted one would. A non-finite loss stops the run with a ``ValueError``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import math
@@ -254,6 +258,41 @@ def restore_checkpoint(ckpt: dict, model: nn.Module, opt, sched) -> tuple[int, f
     return int(ckpt["epoch"]), float(ckpt["best"])
 
 
+RUN_FILES = ("last.pt", "best.safetensors", "best.json", "metrics.csv", "loss_curve.png")
+"""What a run writes into its folder (besides ``cache/``, which any run may share): one of them marks a run."""
+
+
+def refuse_existing_run(out: Path) -> None:
+    """Refuse to start a new run in ``out`` when it already holds one (any of :data:`RUN_FILES`).
+
+    A missing or empty folder, or one holding only ``cache/``, is fine.
+
+    Raises:
+        ValueError: names the folder and its run files, and says to use ``--resume`` or another ``--out``.
+    """
+    found = [name for name in RUN_FILES if (out / name).exists()]
+    if found:
+        raise ValueError(f"--out {out}: already holds a training run ({', '.join(found)}); continue it with "
+                         "--resume, or train into another --out")
+
+
+@contextlib.contextmanager
+def _run_folder(out: Path):
+    """Make the run folder ``out`` (and its parents); if the block fails and this call made it, remove
+    the folders it made that are still empty, so a failed start leaves nothing behind."""
+    made = [p for p in (out, *out.parents) if not p.exists()]
+    out.mkdir(parents=True, exist_ok=True)
+    try:
+        yield
+    except BaseException:
+        for folder in made:  # deepest first; a folder holding anything (a cache) stays
+            try:
+                folder.rmdir()
+            except OSError:
+                break
+        raise
+
+
 def _check(cfg: TrainConfig) -> None:
     if cfg.loss not in LOSSES:
         raise ValueError(f"unknown loss {cfg.loss!r}; choose one of {', '.join(LOSSES)}")
@@ -285,9 +324,10 @@ def _setup(cfg: TrainConfig) -> torch.device:
     return device
 
 
-def _datasets(cfg: TrainConfig, out: Path):
-    """``(train set (augmented), val set (plain crops), val ground truth (n, 68, 2) crop px, train cache)``."""
-    train_samples, val_samples, all_samples = _split(cfg)
+def _datasets(cfg: TrainConfig, out: Path, split):
+    """``(train set (augmented), val set (plain crops), val ground truth (n, 68, 2) crop px, train cache)``
+    from :func:`_split`'s ``split``; context crops are cached in ``out/cache``."""
+    train_samples, val_samples, all_samples = split
     cache_dir = out / "cache"
     given = training_boxes(cfg.boxes, all_samples) if cfg.boxes else None
     train_cache = build_cache(train_samples, cfg.img_size, cfg.detector, cache_dir, desc="train faces", boxes=given)
@@ -422,8 +462,13 @@ def train(cfg: TrainConfig) -> dict:
     A resumed run (``cfg.resume``) ends with the weights and metrics an uninterrupted
     one would have had (on the CPU; cuDNN may differ in the last bits).
 
+    The data is loaded before ``cfg.out`` is made; if setting up the run fails
+    (an unreadable image, a bad ``--init``), the folders this call made are removed
+    while still empty.
+
     Raises:
-        ValueError: bad configuration or an empty split; ``--resume`` with nothing to
+        ValueError: bad configuration or an empty split; ``cfg.out`` already holding a
+            run (:func:`refuse_existing_run`) without ``resume``; ``--resume`` with nothing to
             resume or with a configuration other than the recorded one; a non-finite
             training or validation loss (the run stops, ``last.pt`` keeps the last good epoch).
         landmarker.datasets.DatasetError: malformed dataset.
@@ -431,16 +476,22 @@ def train(cfg: TrainConfig) -> dict:
     _check(cfg)
     out = Path(cfg.out)
     last_path = out / "last.pt"
-    ckpt = load_checkpoint(last_path, cfg) if cfg.resume else None
-    out.mkdir(parents=True, exist_ok=True)
-    device = _setup(cfg)
-    train_set, val_set, val_gt, train_cache = _datasets(cfg, out)
-    model = _model(cfg, train_set).to(device).to(memory_format=torch.channels_last)
-    pairs = None
-    if cfg.unlabelled:
-        contexts = build_unlabelled_cache(cfg.unlabelled, cfg.img_size, cfg.detector or "hog", out / "cache")
-        pairs = UnlabelledPairs(contexts, cfg.img_size, cfg.augment, cfg.seed)
-        print(f"unlabelled faces {len(contexts)} from {cfg.unlabelled}; consistency weight {cfg.consistency_weight}")
+    if cfg.resume:
+        ckpt = load_checkpoint(last_path, cfg)
+    else:
+        ckpt = None
+        refuse_existing_run(out)
+    split = _split(cfg)  # a dataset error stops the run before anything is written
+    with _run_folder(out):
+        device = _setup(cfg)
+        train_set, val_set, val_gt, train_cache = _datasets(cfg, out, split)
+        model = _model(cfg, train_set).to(device).to(memory_format=torch.channels_last)
+        pairs = None
+        if cfg.unlabelled:
+            contexts = build_unlabelled_cache(cfg.unlabelled, cfg.img_size, cfg.detector or "hog", out / "cache")
+            pairs = UnlabelledPairs(contexts, cfg.img_size, cfg.augment, cfg.seed)
+            print(f"unlabelled faces {len(contexts)} from {cfg.unlabelled}; "
+                  f"consistency weight {cfg.consistency_weight}")
     steps_per_epoch = math.ceil(len(train_set) / cfg.batch_size)
     opt, sched = _optimiser(cfg, model, steps_per_epoch)
     rows: list[dict] = []

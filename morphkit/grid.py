@@ -68,15 +68,34 @@ def _has_glyph(font, ch: str) -> bool:
 
 
 def _runs(text: str, fonts: tuple) -> list[tuple[str, object]]:
-    """``text`` cut into runs of characters drawn with the same font (the first that has them)."""
+    """``text`` cut into runs of characters drawn with the same font (the first that has them).
+
+    Characters no installed font has are drawn as the first font's boxes, with a warning
+    (logger ``morphkit.grid``) naming them, once per label.
+    """
     runs: list[tuple[str, object]] = []
+    missing = []
     for ch in unicodedata.normalize("NFC", str(text)):
-        font = next((f for f in fonts if _has_glyph(f, ch)), fonts[0])
+        font = next((f for f in fonts if _has_glyph(f, ch)), None)
+        if font is None:
+            missing.append(ch)
+            font = fonts[0]
         if runs and runs[-1][1] is font:
             runs[-1] = (runs[-1][0] + ch, font)
         else:
             runs.append((ch, font))
+    if missing:
+        _warn_missing_glyphs(str(text), "".join(dict.fromkeys(missing)))
     return runs
+
+
+@functools.lru_cache(maxsize=256)
+def _warn_missing_glyphs(text: str, chars: str) -> None:
+    import logging
+
+    logging.getLogger(__name__).warning(
+        f"label {text!r}: no installed font has {chars!r}; drawn as boxes (install a font that has them, e.g. the "
+        f"Debian package fonts-noto-cjk for Chinese, Japanese and Korean)")
 
 
 def _text_width(runs) -> int:

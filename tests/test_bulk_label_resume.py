@@ -189,12 +189,13 @@ def test_recover_keeps_only_whole_reported_images(tmp_path):
     lm = [face_row("a.jpg", 0, _face(1)), face_row("b.jpg", 0, _face(2)), face_row("b.jpg", 1, _face(3)),
           face_row("c.jpg", 0, _face(4))]
     _write(tmp_path / "landmarks.csv", HEADER, lm, tail=b"d.jpg,0,1.00,2")  # d: written, torn, unreported
-    rep = [["a.jpg", "ok", 1, ""], ["b.jpg", "ok", 2, ""], ["n.jpg", "no_face", 0, "no face found"],
-           ["e.jpg", "error", 0, "two\nlines"], ["c.jpg", "ok", 2, ""]]  # c: 1 of its 2 faces on disk
+    rep = [["a.jpg", "ok", 1, "", 10, 5], ["b.jpg", "ok", 2, "", 11, 5], ["n.jpg", "no_face", 0, "no face found", 12, 5],
+           ["e.jpg", "error", 0, "two\nlines", "", ""], ["c.jpg", "ok", 2, "", 13, 5]]  # c: 1 of its 2 faces on disk
     _write(tmp_path / "report.csv", REPORT_HEADER, rep, tail=b'f.jpg,error,0,"half a\nmess')  # unclosed quote
     done = recover(tmp_path)
-    assert {k: (d.status, d.faces) for k, d in done.items()} == {
-        "a.jpg": ("ok", 1), "b.jpg": ("ok", 2), "n.jpg": ("no_face", 0), "e.jpg": ("error", 0)}
+    assert {k: (d.status, d.faces, d.fingerprint) for k, d in done.items()} == {
+        "a.jpg": ("ok", 1, (10, 5)), "b.jpg": ("ok", 2, (11, 5)), "n.jpg": ("no_face", 0, (12, 5)),
+        "e.jpg": ("error", 0, None)}
     assert [r[0] for r in _rows(tmp_path / "report.csv")] == ["a.jpg", "b.jpg", "n.jpg", "e.jpg"]
     assert _rows(tmp_path / "report.csv")[3][3] == "two\nlines"
     assert [r[:2] for r in _rows(tmp_path / "landmarks.csv")] == [["a.jpg", "0"], ["b.jpg", "0"], ["b.jpg", "1"]]
@@ -205,9 +206,10 @@ def test_recover_keeps_only_whole_reported_images(tmp_path):
 def test_recover_duplicate_and_malformed_report_rows(tmp_path):
     _write(tmp_path / "landmarks.csv", HEADER, [face_row("a.jpg", 0, _face(1))])
     _write(tmp_path / "report.csv", REPORT_HEADER,
-           [["a.jpg", "ok", 1, ""], ["x.jpg", "maybe", 0, ""], [], ["y.jpg", "ok"], ["a.jpg", "ok", 1, ""]])
+           [["a.jpg", "ok", 1, "", 1, 2], ["x.jpg", "maybe", 0, "", 1, 2], [], ["y.jpg", "ok"],
+            ["a.jpg", "ok", 1, "", 1, 2]])
     assert list(recover(tmp_path)) == ["a.jpg"]
-    assert _rows(tmp_path / "report.csv") == [["a.jpg", "ok", "1", ""]]
+    assert _rows(tmp_path / "report.csv") == [["a.jpg", "ok", "1", "", "1", "2"]]
 
 
 @pytest.mark.parametrize("report", [None, b"", b"image,sta"])

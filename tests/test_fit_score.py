@@ -36,7 +36,7 @@ def test_landmarks_csv_carries_the_fit_and_old_files_still_read(tmp_path, data_d
     old = tmp_path / "old.csv"  # a landmarks.csv written before the fit column
     rows = list(csv.reader(open(tmp_path / "o" / "landmarks.csv")))
     with open(old, "w", newline="") as fh:
-        csv.writer(fh).writerows([LEGACY_HEADER] + [r[:-1] for r in rows[1:]])
+        csv.writer(fh).writerows([LEGACY_HEADER] + [r[:143] for r in rows[1:]])
     legacy = read_landmarks_csv(old)
     assert legacy.keys() == faces.keys() and all(math.isnan(f[0].fit) for f in legacy.values())
 

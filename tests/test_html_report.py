@@ -49,6 +49,6 @@ def test_reports_load_every_image_and_the_video_in_chromium(tmp_path, data_dir):
     assert got["images-total"] >= 5 and got["images-loaded"] == got["images-total"], got
     assert jobs_main(["morph-movie", str(coll), "--out", str(tmp_path / "movie" / "team.mp4"), "--fps", "10",
                       "--seconds-per-face", "0.4"]) == 0
-    got = _loaded(tmp_path / "movie" / "index.html")
+    got = _loaded(tmp_path / "movie" / "team.html")  # the movie's report is named after it
     assert got["videos-total"] == 1 and got["videos-loaded"] == 1, got
     assert got["images-loaded"] == got["images-total"] >= 4, got

@@ -110,6 +110,8 @@ def test_morphkit_command_version_help_and_defaults():
                                                    "import sys; from jobs.__main__ import main; sys.exit(main())"]
     version = subprocess.run([*exe, "--version"], capture_output=True, text=True)
     assert version.returncode == 0 and version.stdout.startswith("morphkit ")
+    # installed under its own distribution name ("morphkit" on the registry is another project)
+    assert "unknown" not in version.stdout, version.stdout
     help_text = subprocess.run([*exe, "team-means", "--help"], capture_output=True, text=True).stdout
     for shown in ("--weights", "--backend", "--detector", "--scheduler", "(default: hog+haar)", "(default: 450)",
                   "(default: -1)"):

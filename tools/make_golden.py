@@ -47,11 +47,12 @@ def main() -> None:
         w = csv.writer(fh)
         w.writerow(HEADER)
         for name in GOLDEN_IMAGES:
-            faces = model.predict(read_image(DATA / name))
+            image = read_image(DATA / name)
+            faces = model.predict(image)
             if not faces:
                 raise SystemExit(f"{name}: no face found; golden images must hold faces")
             for i, face in enumerate(faces):
-                w.writerow(face_row(name, i, face))
+                w.writerow(face_row(name, i, face, (image.shape[1], image.shape[0])))
     (GOLDEN_CSV.parent / "weights.sha256").write_text(weights_sha256() + "\n")
     print(f"wrote {GOLDEN_CSV} ({len(GOLDEN_IMAGES)} images) for weights {weights_sha256()[:12]}")
 
