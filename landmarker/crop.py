@@ -52,7 +52,7 @@ def box_from_landmarks(landmarks: np.ndarray) -> tuple[float, float, float, floa
     Inverts the measured relation between dlib HOG boxes and landmark extents, so
     a face the detector missed is cropped as if it had been found.
     """
-    lo, hi = landmarks.min(axis=0), landmarks.max(axis=0)
+    lo, hi = np.nanmin(landmarks, axis=0), np.nanmax(landmarks, axis=0)  # nan: points a template lacks
     extent = float(((hi - lo).mean()))
     side = extent / EXTENT_PER_BOX
     cx = float((lo[0] + hi[0]) / 2)

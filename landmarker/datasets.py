@@ -1,6 +1,6 @@
 """Loaders for labelled 68-point landmark datasets.
 
-Five formats, named on the command line as ``FORMAT:PATH`` (DESIGN.md):
+Six formats, named on the command line as ``FORMAT:PATH`` (DESIGN.md):
 
 - ``landmarks-csv``: a folder with ``images/`` and ``landmarks.csv``, labels used as
   stored. ``landmarks.csv`` is either what ``landmarker predict images/ --out
@@ -19,6 +19,9 @@ Five formats, named on the command line as ``FORMAT:PATH`` (DESIGN.md):
 - ``pts``: a folder (searched recursively) of images with 300-W ``.pts`` files
   beside them (``version: 1``, ``n_points: 68``, ``{`` 68 lines of ``x y`` ``}``).
   300-W ``.pts`` coordinates are 1-based (Matlab); they are shifted by -1 here.
+- ``tem``: a folder of images with WebMorph/Psychomorph ``.tem`` templates beside them;
+  the points with a 300-W counterpart are used, the others are ``nan`` (the Face
+  Research Lab template's 16, :func:`load_tem`). Evaluation only.
 
 An image path written in a dataset file must stay inside its folder (the XML's
 folder; ``images/``) as written: ``..`` is normalised away without resolving
@@ -391,12 +394,75 @@ def load_pts(folder: str | os.PathLike) -> list[FaceSample]:
     return samples
 
 
+#: Face Research Lab 189-point template (WebMorph, webmorphR's ``tem_defs/FRL.csv``): iBUG 300-W index ->
+#: FRL point, for the 16 FRL points with a 300-W counterpart by name (eye and mouth corners, brow ends, chin,
+#: bottom of the nose, outer and inner lip centres); ../shared/datasets/README.md, frl-canada.
+FRL_TO_IBUG = {36: 18, 39: 22, 42: 23, 45: 27, 48: 87, 54: 93, 17: 71, 21: 76, 22: 77, 26: 82, 8: 129, 33: 55,
+               51: 90, 57: 106, 62: 96, 66: 101}
+TEMPLATES = {189: ("FRL", FRL_TO_IBUG)}  # point count -> (name, iBUG index -> template index)
+
+
+def read_tem(tem_path: str | os.PathLike) -> np.ndarray:
+    """The points of a Psychomorph/WebMorph ``.tem`` file: float32 ``(n, 2)`` ``(x, y)`` 0-based pixels.
+
+    The format: the number of points on the first line, then one ``x y`` line per point
+    (spaces or tabs), then the template's line definitions (not read).
+
+    Raises:
+        DatasetError: the file is not such a template (names the file and the line).
+    """
+    tem_path = Path(tem_path)
+    try:
+        lines = tem_path.read_text(encoding="utf-8", errors="replace").split("\n")
+        n = int(lines[0].strip())
+        pts = np.array([[float(v) for v in lines[1 + i].split()[:2]] for i in range(n)], np.float32)
+    except (OSError, ValueError, IndexError) as err:
+        raise DatasetError(f"{tem_path}: not a .tem template ({err})") from None
+    if pts.shape != (n, 2):
+        raise DatasetError(f"{tem_path}: expected {n} lines of 'x y' after the point count")
+    return pts
+
+
+def load_tem(folder: str | os.PathLike) -> list[FaceSample]:
+    """Load a folder of images with WebMorph/Psychomorph ``.tem`` templates beside them (same stem).
+
+    The template's points that have an iBUG 300-W counterpart are placed at their
+    300-W index; the other 300-W points are ``nan`` (left out of NME and offsets,
+    :mod:`landmarker.metrics`). Built in: the Face Research Lab 189-point template
+    (:data:`FRL_TO_IBUG`, 16 points). For evaluation only: training refuses faces
+    with missing points.
+
+    Raises:
+        DatasetError: no image with a template, or a template of a point count with no map.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise DatasetError(f"{folder}: no such folder")
+    samples = []
+    for image_path in sorted(p for p in folder.rglob("*") if p.is_file() and is_image_name(p)):
+        tem_path = image_path.with_suffix(".tem")
+        if not tem_path.is_file():
+            continue
+        pts = read_tem(tem_path)
+        if len(pts) not in TEMPLATES:
+            raise DatasetError(f"{tem_path}: a {len(pts)}-point template; the built-in point maps are for "
+                               + ", ".join(f"{name} ({n} points)" for n, (name, _) in TEMPLATES.items()))
+        landmarks = np.full((N_LANDMARKS, 2), np.nan, np.float32)
+        for ibug, tem in TEMPLATES[len(pts)][1].items():
+            landmarks[ibug] = pts[tem]
+        samples.append(FaceSample(image_path, landmarks, None, str(image_path.relative_to(folder).with_suffix(""))))
+    if not samples:
+        raise DatasetError(f"{folder}: no images with .tem templates beside them")
+    return samples
+
+
 LOADERS = {
     "landmarks-csv": load_landmarks_csv,
     "ytf68": load_ytf68,
     "ytf68-raw": functools.partial(load_ytf68, correct_offset=False),
     "dlib-xml": load_dlib_xml,
     "pts": load_pts,
+    "tem": load_tem,
 }
 
 

@@ -68,7 +68,7 @@ def evaluate_samples(model: Landmarker, samples: list[FaceSample], desc: str = "
         pred[idxs], fit[idxs] = model.predict_boxes_with_fit([image], [boxes])[0]
     gt = np.stack([s.landmarks for s in samples]).astype(np.float32)
     errors = point_errors(pred, gt)
-    return {"pred": pred, "gt": gt, "nme": nme(pred, gt), "mae": errors.mean(axis=1), "detected": detected,
+    return {"pred": pred, "gt": gt, "nme": nme(pred, gt), "mae": np.nanmean(errors, axis=1), "detected": detected,
             "fit": fit}
 
 

@@ -3,7 +3,8 @@
 NME follows the 300-W convention (Sagonas et al., "300 Faces In-the-Wild
 Challenge", 2016): mean point-to-point Euclidean error over the 68 points,
 divided by the inter-ocular distance, the distance between the outer eye
-corners (points 36 and 45).
+corners (points 36 and 45). Ground-truth points that are ``nan`` (a template
+without them, e.g. the ``tem`` format's 16 of 68) are left out of every mean.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ def nme(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
         ValueError: shapes differ, or a face has zero inter-ocular distance.
     """
     pred, gt, iod = _checked(pred, gt)
-    return point_errors(pred, gt).mean(axis=-1) / iod
+    return np.nanmean(point_errors(pred, gt), axis=-1) / iod
 
 
 def _checked(pred, gt) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -40,8 +41,8 @@ def _checked(pred, gt) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     if pred.shape != gt.shape:
         raise ValueError(f"prediction shape {pred.shape} differs from ground truth {gt.shape}")
     iod = inter_ocular(gt)
-    if np.any(iod <= 0):
-        raise ValueError("a ground-truth face has zero inter-ocular distance")
+    if np.any(~(iod > 0)):
+        raise ValueError("a ground-truth face has zero (or no) inter-ocular distance (points 36 and 45)")
     return pred, gt, iod
 
 
@@ -57,7 +58,7 @@ def face_offsets_iod(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
         ValueError: shapes differ, or a face has zero inter-ocular distance.
     """
     pred, gt, iod = _checked(pred, gt)
-    return (pred - gt).mean(axis=-2) / iod[..., None]
+    return np.nanmean(pred - gt, axis=-2) / iod[..., None]
 
 
 def mean_offset_iod(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:

@@ -164,6 +164,10 @@ def _split(cfg: TrainConfig) -> tuple[list[FaceSample], list[FaceSample], list[F
         train, val = samples, load_dataset(cfg.val)
     else:
         train, val = split_by_identity(samples, cfg.val_fraction, cfg.seed)
+    partial = next((s for s in train + val if np.isnan(s.landmarks).any()), None)
+    if partial is not None:
+        raise ValueError(f"{partial.image_path}: labels only {int((~np.isnan(partial.landmarks[:, 0])).sum())} of the "
+                         f"68 points (a template format such as tem): for evaluation, not training")
     if cfg.max_train:
         train = train[: cfg.max_train]
     if not train:
