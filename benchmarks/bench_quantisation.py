@@ -23,6 +23,7 @@ import argparse
 import json
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -46,30 +47,43 @@ OPTIONS = {  # name -> quantize_int8 keywords (all of them: each option is compl
 }
 
 
-def held_out_sets(size: int) -> dict[str, tuple[np.ndarray, list[str]]]:
+def ms_per_face(session, crops: np.ndarray) -> float:
+    """Milliseconds per face for one batch of ``crops`` (float32 ``(N, S, S)``) after a warm-up run."""
+    from landmarker.backends import run_session
+
+    run_session(session, crops[:2])
+    t0 = time.perf_counter()
+    run_session(session, crops, batch_size=len(crops))
+    return 1000 * (time.perf_counter() - t0) / len(crops)
+
+
+def held_out_sets(card) -> dict[str, tuple[np.ndarray, list[str]]]:
+    """Crops (uint8 ``(n, S, S)``, ``card``'s crop rule) and sources of each held-out set, default detector."""
     from landmarker.datasets import load_dataset, split_by_identity
-    from landmarker.quantize import detected_crops as face_crops
+    from landmarker.quantize import detected_crops
     from make_golden import DATA, GOLDEN_IMAGES
+
+    def face_crops(paths):
+        return detected_crops(paths, card)
 
     _, val = split_by_identity(load_dataset(f"ytf68:{DATASETS / 'ytf68'}"), 0.1, 0)
     congress = sorted((DATASETS / "congress-headshots" / "images").glob("*.jpg"))[::3][:200]
     return {
-        "golden images": face_crops([DATA / n for n in GOLDEN_IMAGES], size),
-        "ytf68 val": face_crops(sorted({s.image_path for s in val}), size),
-        "frl-canada": face_crops(sorted((DATASETS / "frl-canada").glob("*.jpg")), size),
-        "congress 200": face_crops(congress, size),
-        "dlib-faces": face_crops(sorted((DATASETS / "dlib-faces").glob("*.jpg")), size),
+        "golden images": face_crops([DATA / n for n in GOLDEN_IMAGES]),
+        "ytf68 val": face_crops(sorted({s.image_path for s in val})),
+        "frl-canada": face_crops(sorted((DATASETS / "frl-canada").glob("*.jpg"))),
+        "congress 200": face_crops(congress),
+        "dlib-faces": face_crops(sorted((DATASETS / "dlib-faces").glob("*.jpg"))),
     }
 
 
 def main(argv=None) -> int:
-    from landmarker.card import load_card
     from landmarker.crop import normalise
     from landmarker.backends import onnx_session, run_session
-    from landmarker.card import SHIPPED_ONNX
+    from landmarker.card import SHIPPED_ONNX, ModelCard
     from landmarker.int8_check import DRIFT_BOUND, describe_cpu, drift_iod, load_reference, reference_path
     from landmarker.onnx_export import export_onnx
-    from landmarker.quantize import int8_drift, ms_per_face, quantize_int8
+    from landmarker.quantize import int8_drift, quantize_int8
     from quantize_onnx import calibration_crops
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -83,15 +97,15 @@ def main(argv=None) -> int:
     print(f"CPU: {cpu}, {args.threads} ONNX Runtime threads", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         fp32 = export_onnx(args.weights, Path(tmp) / "fp32.onnx")
-        size = int(load_card(fp32)["input"]["img_size"])
-        sets = held_out_sets(size)
+        card = ModelCard.load(fp32)
+        sets = held_out_sets(card)
         names = list(sets)
         crops = normalise(np.concatenate([sets[n][0] for n in names]))
         group = np.concatenate([[n] * len(sets[n][0]) for n in names])
         print("faces: " + ", ".join(f"{n} {len(sets[n][0])}" for n in names), flush=True)
         fp32_sess = onnx_session(fp32, args.threads)
         want = run_session(fp32_sess, crops)
-        calib = calibration_crops(f"ytf68:{DATASETS / 'ytf68'}", 1024, size, 0.1, 0)
+        calib = calibration_crops(f"ytf68:{DATASETS / 'ytf68'}", 1024, card, 0.1, 0)
         ref = load_reference(reference_path(SHIPPED_ONNX))  # the load-time check's faces
         chosen = {k: v for k, v in OPTIONS.items() if not args.options or any(s in k for s in args.options)}
         files, results = {}, {}
@@ -112,7 +126,7 @@ def main(argv=None) -> int:
         times = {k: float("inf") for k in sessions}
         for _ in range(3):  # alternating rounds: each option's best
             for k, s in sessions.items():
-                times[k] = min(times[k], ms_per_face(s, batch, rounds=1))
+                times[k] = min(times[k], ms_per_face(s, batch))
 
     pct = lambda v: f"{100 * v:.2f}"  # noqa: E731
     print(f"\nCPU: {cpu}; {len(crops)} faces; drift = a face's worst point from fp32, % IOD")

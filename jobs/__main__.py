@@ -173,9 +173,8 @@ def main(argv: list[str] | None = None, prog: str = "morphkit") -> int:
     except (FileNotFoundError, ValueError, ImportError, OSError) as err:
         print(f"{prog} {args.job}: error: {err}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:  # one line, no traceback; the jobs remove a run's partial outputs themselves
-        kept = " (none of this run's outputs kept)" if args.job in ("team-means", "morph-movie") else ""
-        print(f"{prog} {args.job}: interrupted{kept}", file=sys.stderr)
+    except KeyboardInterrupt:  # one line, no traceback; the jobs remove a run's partial outputs (RunOutputs)
+        print(f"{prog} {args.job}: interrupted (none of this run's outputs kept)", file=sys.stderr)
         return 130
 
 

@@ -146,12 +146,12 @@ def bulk_label(
         t0 = time.time()
         with exclusive(out):
             done = _prepare(out, settings, restart, fmt)
-            changed = [n for n, d in done.items() if n in prints and d.fingerprint != prints[n]]
+            changed = {n for n, d in done.items() if n in prints and d.fingerprint != prints[n]}
             if changed:
                 print(f"bulk-label: {len(changed)} file(s) changed since an earlier run labelled them (e.g. "
-                      f"{changed[0]}): labelled again", file=sys.stderr)
+                      f"{min(changed)}): labelled again", file=sys.stderr)
                 forget(out, changed)
-                done = {n: d for n, d in done.items() if n not in set(changed)}
+                done = {n: d for n, d in done.items() if n not in changed}
             counts = {"files": 0, "ok": 0, "no_face": 0, "error": 0, "faces": 0}
             for d in done.values():
                 _count(counts, d.status, d.faces)

@@ -26,7 +26,7 @@ from landmarker.atomic import atomic_write
 from landmarker.files import find_images
 from landmarker.labelling import ModelSpec, label_images
 from landmarker.decode import ImageDecodeError, image_size
-from landmarker.landmarks_csv import read_image_sizes, read_landmarks_csv
+from landmarker.landmarks_csv import read_landmarks_table
 from landmarker.names import AmbiguousName, NameIndex
 from landmarker.parallel import map_chunks
 from morphkit import CanonicalFrame
@@ -166,8 +166,7 @@ def attach_landmarks(
         _label(wanted, n_jobs, spec, executor)
         return portraits
     try:
-        table = read_landmarks_csv(landmarks_csv)
-        sizes = read_image_sizes(landmarks_csv)
+        table, sizes = read_landmarks_table(landmarks_csv)
     except (ValueError, OSError) as err:
         raise CollectionError(str(err)) from None
     relabel: list[Portrait] = []  # photos the CSV's landmarks do not belong to

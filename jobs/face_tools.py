@@ -39,6 +39,7 @@ from morphkit.frame import eye_centres
 from morphkit.parallel import ordered_map
 from morphkit.research import apply_mask, continuum, symmetrize, transform
 
+from .outputs import RunOutputs
 from .collection import CollectionError, Portrait, attach_landmarks, check_options, frame_of
 from .workers import job_workers, preload
 
@@ -183,8 +184,9 @@ def _output_stem(recipe: _Recipe, stem: str) -> str:
     return f"{stem}-symmetric-{recipe.sym}"
 
 
-def _write_report(out: Path, rows: list[list[str]]) -> None:
-    with atomic_write(out / "report.csv", newline="") as fh:
+def _write_report(path: Path, rows: list[list[str]]) -> None:
+    """``report.csv``: ``output,input,status,message`` for each output and skipped input."""
+    with atomic_write(path, newline="") as fh:
         w = csv.writer(fh)
         w.writerow(["output", "input", "status", "message"])
         w.writerows(rows)
@@ -270,16 +272,17 @@ def run_tool(tool: str, images: list[str], out: str, spec: ModelSpec = ModelSpec
     rows = [["", p, "skipped", why] for p, why in problems]
     taken: set[str] = set()
     written = 0
+    outputs = RunOutputs(out_dir)  # Ctrl-C leaves none of this run's outputs
 
     def save(name: str, image, source_path, note: str = "") -> None:
         nonlocal written
         stem = bounded_file_stem(name, taken)
-        save_png(image, out_dir / f"{stem}.png")
+        save_png(image, outputs.add(out_dir / f"{stem}.png"))
         written += 1
         rows.append([f"{stem}.png", str(source_path), "ok", note])
 
     preload("skimage.transform", "scipy.spatial")  # to align and triangulate; imported while faces are labelled
-    with job_workers(n_jobs, scheduler) as executor:
+    with outputs, job_workers(n_jobs, scheduler) as executor:
         attach_landmarks([p for p in [*protos.values(), *portraits] if p.landmarks is None], None, n_jobs, spec,
                          executor)
         for p in [*protos.values(), *portraits]:
@@ -320,24 +323,24 @@ def run_tool(tool: str, images: list[str], out: str, spec: ModelSpec = ModelSpec
                 done.append((p, result))
             else:
                 save(_output_stem(recipe, p.path.stem), result[0], p.path, p.note)
-    for p in portraits:
-        if p.landmarks is None:
-            rows.append(["", str(p.path), "skipped", p.note])
-            problems.append((str(p.path), p.note))
-    if tool == "continuum":
-        if len(done) != 2:
-            raise CollectionError(f"continuum needs two faces, got {len(done)} usable of {len(images)} "
-                                  f"({'; '.join(f'{p}: {w}' for p, w in problems)})")
-        (pa, (ia, la)), (pb, (ib, lb)) = done
-        strip = []
-        for i, (img, lm) in enumerate(continuum(ia, la, ib, lb, steps)):
-            pct = round(100 * i / (steps - 1))
-            final = _finish(img, lm, mask, mask_color)
-            save(f"{pa.path.stem}-{pb.path.stem}-{pct:03d}", final, f"{pa.path} -> {pb.path}")
-            strip.append((final[..., :3], f"{pct}%"))
-        save_png(image_grid([s for s, _ in strip], [t for _, t in strip], columns=len(strip),
-                            tile_width=min(200, strip[0][0].shape[1])), out_dir / "strip.png")
-    _write_report(out_dir, rows)
+        for p in portraits:
+            if p.landmarks is None:
+                rows.append(["", str(p.path), "skipped", p.note])
+                problems.append((str(p.path), p.note))
+        if tool == "continuum":
+            if len(done) != 2:
+                raise CollectionError(f"continuum needs two faces, got {len(done)} usable of {len(images)} "
+                                      f"({'; '.join(f'{p}: {w}' for p, w in problems)})")
+            (pa, (ia, la)), (pb, (ib, lb)) = done
+            strip = []
+            for i, (img, lm) in enumerate(continuum(ia, la, ib, lb, steps)):
+                pct = round(100 * i / (steps - 1))
+                final = _finish(img, lm, mask, mask_color)
+                save(f"{pa.path.stem}-{pb.path.stem}-{pct:03d}", final, f"{pa.path} -> {pb.path}")
+                strip.append((final[..., :3], f"{pct}%"))
+            save_png(image_grid([s for s, _ in strip], [t for _, t in strip], columns=len(strip),
+                                tile_width=min(200, strip[0][0].shape[1])), outputs.add(out_dir / "strip.png"))
+        _write_report(outputs.add(out_dir / "report.csv"), rows)
     if not written:
         raise CollectionError(f"nothing written: {'; '.join(f'{p}: {w}' for p, w in problems) or 'no input face'}")
     return {"written": written, "skipped": len(problems), "seconds": round(time.time() - t0, 1)}

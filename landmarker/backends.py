@@ -89,7 +89,7 @@ class OnnxBackend:
     its reference crops run through the int8 kernels, and if any face's landmarks
     drift more than ``drift_bound`` of its inter-ocular distance from the fp32
     network's, a one-line warning says so and the same file runs on ONNX Runtime's
-    float path instead (``session.disable_quant_qdq``: no int8 kernels, about 3x
+    float path instead (``session.disable_quant_qdq``: no int8 kernels, about 2x
     slower), checked in turn. A quantised file without reference outputs runs on the
     float path. The check runs once per process for a file.
 
@@ -187,7 +187,7 @@ def _checked_session(path: Path, card: ModelCard, num_threads, bound: float):
 def _check_int8(path: Path, card: ModelCard, ref: Path, num_threads, bound: float):
     if not ref.is_file():
         log.warning(f"{path}: an int8 model without reference outputs ({ref.name}) to check this CPU's int8 "
-                    f"kernels against: running it without them (float path, about 3x slower)")
+                    f"kernels against: running it without them (float path, about 2x slower)")
         return Int8Check("float", bound, reason=f"no {ref.name}"), onnx_session(path, num_threads, float_path=True)
     reference = load_reference(ref)
     if reference.crops.shape[1] != card.img_size:
@@ -209,7 +209,7 @@ def _check_int8(path: Path, card: ModelCard, ref: Path, num_threads, bound: floa
                       reason=f"int8 kernels drift {100 * drift:.1f}% of IOD on this CPU")
     log.warning(f"{path.name}: int8 landmarks on this CPU ({describe_cpu(check.cpu)}) are {100 * drift:.1f}% of "
                 f"the inter-ocular distance from the fp32 network's (bound {100 * bound:.0f}%): running without "
-                f"the int8 kernels (float path, about 3x slower)")
+                f"the int8 kernels (float path, about 2x slower)")
     return check, session
 
 

@@ -128,6 +128,26 @@ def warp_crop(gray: np.ndarray, m: np.ndarray, out_size: int) -> np.ndarray:
     )
 
 
+def face_crop(gray: np.ndarray, box, out_size: int, scale: float = CROP_SCALE,
+              shift_y: float = CROP_SHIFT_Y) -> tuple[np.ndarray, np.ndarray]:
+    """The network's crop of one face: uint8 ``(out_size, out_size)`` and its 2x3 matrix (image -> crop px).
+
+    Args:
+        gray: uint8 ``(H, W)`` grayscale image.
+        box: the face box ``(left, top, right, bottom)`` in pixels.
+        out_size: the crop's side in pixels (the model card's ``img_size``).
+        scale, shift_y: the crop rule (:func:`crop_square`; the model card's).
+
+    Raises:
+        ValueError: a box without area.
+    """
+    cx, cy, side = crop_square(box, scale, shift_y)
+    if not side > 0:
+        raise ValueError(f"face box {tuple(box)} has no area")
+    m = crop_matrix(cx, cy, side, out_size)
+    return warp_crop(gray, m, out_size), m
+
+
 def to_targets(crop_points: np.ndarray, out_size: int) -> np.ndarray:
     """Crop pixels ``(..., 68, 2)`` to network targets: offsets from the crop centre over the side."""
     return (crop_points - (out_size - 1) / 2.0) / out_size

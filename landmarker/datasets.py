@@ -380,17 +380,28 @@ def load_pts(folder: str | os.PathLike) -> list[FaceSample]:
     Raises:
         DatasetError: no image with a ``.pts`` file was found, or a ``.pts`` is malformed.
     """
+    return _images_with_labels_beside(folder, ".pts", read_pts)
+
+
+def _images_with_labels_beside(folder, suffix: str, read) -> list[FaceSample]:
+    """One :class:`FaceSample` per image under ``folder`` (recursively) with a label file of the same
+    stem and ``suffix`` beside it; ``read(label path)`` gives its float32 ``(68, 2)`` landmarks.
+    The identity is the image's path below ``folder`` without its extension.
+
+    Raises:
+        DatasetError: ``folder`` is missing or holds no such pair, or what ``read`` raises.
+    """
     folder = Path(folder)
     if not folder.is_dir():
         raise DatasetError(f"{folder}: no such folder")
     samples = []
     for image_path in sorted(p for p in folder.rglob("*") if p.is_file() and is_image_name(p)):
-        pts_path = image_path.with_suffix(".pts")
-        if pts_path.is_file():
+        label_path = image_path.with_suffix(suffix)
+        if label_path.is_file():
             identity = str(image_path.relative_to(folder).with_suffix(""))
-            samples.append(FaceSample(image_path, read_pts(pts_path), None, identity))
+            samples.append(FaceSample(image_path, read(label_path), None, identity))
     if not samples:
-        raise DatasetError(f"{folder}: no images with .pts files beside them")
+        raise DatasetError(f"{folder}: no images with {suffix} files beside them")
     return samples
 
 
@@ -432,28 +443,32 @@ def load_tem(folder: str | os.PathLike) -> list[FaceSample]:
     (:data:`FRL_TO_IBUG`, 16 points). For evaluation only: training refuses faces
     with missing points.
 
+    Returns:
+        One :class:`FaceSample` per image: float32 ``(68, 2)`` ``(x, y)`` pixels, ``nan`` where
+        the template has no such point.
+
     Raises:
-        DatasetError: no image with a template, or a template of a point count with no map.
+        DatasetError: no image with a template, a malformed template, or a template of a
+            point count with no map (the message names the file).
     """
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise DatasetError(f"{folder}: no such folder")
-    samples = []
-    for image_path in sorted(p for p in folder.rglob("*") if p.is_file() and is_image_name(p)):
-        tem_path = image_path.with_suffix(".tem")
-        if not tem_path.is_file():
-            continue
-        pts = read_tem(tem_path)
-        if len(pts) not in TEMPLATES:
-            raise DatasetError(f"{tem_path}: a {len(pts)}-point template; the built-in point maps are for "
-                               + ", ".join(f"{name} ({n} points)" for n, (name, _) in TEMPLATES.items()))
-        landmarks = np.full((N_LANDMARKS, 2), np.nan, np.float32)
-        for ibug, tem in TEMPLATES[len(pts)][1].items():
-            landmarks[ibug] = pts[tem]
-        samples.append(FaceSample(image_path, landmarks, None, str(image_path.relative_to(folder).with_suffix(""))))
-    if not samples:
-        raise DatasetError(f"{folder}: no images with .tem templates beside them")
-    return samples
+    return _images_with_labels_beside(folder, ".tem", tem_landmarks)
+
+
+def tem_landmarks(tem_path: str | os.PathLike) -> np.ndarray:
+    """A ``.tem`` template's points on the 68 iBUG 300-W places: float32 ``(68, 2)``, ``nan`` where
+    the template has no counterpart (:data:`TEMPLATES`).
+
+    Raises:
+        DatasetError: a malformed template, or one of a point count with no built-in map.
+    """
+    pts = read_tem(tem_path)
+    if len(pts) not in TEMPLATES:
+        raise DatasetError(f"{tem_path}: a {len(pts)}-point template; the built-in point maps are for "
+                           + ", ".join(f"{name} ({n} points)" for n, (name, _) in TEMPLATES.items()))
+    landmarks = np.full((N_LANDMARKS, 2), np.nan, np.float32)
+    for ibug, tem in TEMPLATES[len(pts)][1].items():
+        landmarks[ibug] = pts[tem]
+    return landmarks
 
 
 LOADERS = {

@@ -56,6 +56,9 @@ class ImageDecodeError(ValueError):
         self.reason = reason
         super().__init__(f"{self.path}: {reason}")
 
+    def __reduce__(self):  # survives the trip back from a worker process (joblib, Dask)
+        return type(self), (self.path, self.reason)
+
 
 def is_image_name(path: str | os.PathLike) -> bool:
     """Whether a file name has an image extension (case-insensitive); used when walking folders."""

@@ -96,16 +96,20 @@ def read_landmarks_csv(path: str | os.PathLike) -> dict[str, list[Face]]:
     Raises:
         ValueError: the header or a row does not follow the format (names file and line).
     """
-    faces: dict[str, list[Face]] = {}
-    for image, face in iter_landmarks_csv(path):
-        faces.setdefault(image, []).append(face)
-    return faces
+    return read_landmarks_table(path)[0]
 
 
-def read_image_sizes(path: str | os.PathLike) -> dict[str, tuple[int, int]]:
-    """Image -> ``(width, height)`` recorded in a ``landmarks.csv`` (images without a size are left out).
+def read_landmarks_table(path: str | os.PathLike) -> tuple[dict[str, list[Face]], dict[str, tuple[int, int]]]:
+    """Read a ``landmarks.csv`` in one pass: image -> faces (as :func:`read_landmarks_csv`), and
+    image -> ``(width, height)`` pixels where the file records it (files before those columns: none).
 
     Raises:
         ValueError: the header or a row does not follow the format (names file and line).
     """
-    return {image: size for image, _, size in iter_rows(path) if size is not None}
+    faces: dict[str, list[Face]] = {}
+    sizes: dict[str, tuple[int, int]] = {}
+    for image, face, size in iter_rows(path):
+        faces.setdefault(image, []).append(face)
+        if size is not None:
+            sizes[image] = size
+    return faces, sizes

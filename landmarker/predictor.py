@@ -106,11 +106,8 @@ class Landmarker:
     def _crops(self, gray: np.ndarray, boxes) -> tuple[np.ndarray, list[np.ndarray]]:
         crops, inverses = [], []
         for box in boxes:
-            cx, cy, side = C.crop_square(box, self.crop_scale, self.crop_shift_y)
-            if not side > 0:
-                raise ValueError(f"face box {tuple(box)} has no area")
-            m = C.crop_matrix(cx, cy, side, self.img_size)
-            crops.append(C.normalise(C.warp_crop(gray, m, self.img_size)))
+            crop, m = C.face_crop(gray, box, self.img_size, self.crop_scale, self.crop_shift_y)
+            crops.append(C.normalise(crop))
             inverses.append(C.invert_affine(m))
         return np.stack(crops) if crops else np.zeros((0, self.img_size, self.img_size), np.float32), inverses
 

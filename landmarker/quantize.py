@@ -18,13 +18,13 @@ from __future__ import annotations
 
 import os
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 
 from .backends import onnx_session, run_session
 from .int8_check import drift_iod
+from .metrics import nme
 from .onnx_export import INPUT_NAME
 
 FIRST_CONV = "/conv1/Conv"  # the exported ResNet18's 7x7 stem convolution (raw pixels in)
@@ -114,52 +114,43 @@ def int8_drift(model_path, fp32_targets: np.ndarray, crops: np.ndarray, num_thre
         got = run_session(onnx_session(model_path, num_threads, float_path), crops)
         per_face = drift_iod(got, fp32_targets)
         out[path_name] = {"worst": float(per_face.max()), "mean_worst": float(per_face.mean()),
-                          "mean": float(mean_point_drift(got, fp32_targets).mean())}
+                          "mean": float(nme(got.reshape(-1, 68, 2), fp32_targets.reshape(-1, 68, 2)).mean())}
         out[f"per_face_{path_name}"] = per_face
     return out
 
 
-def mean_point_drift(targets: np.ndarray, reference: np.ndarray) -> np.ndarray:
-    """Each face's mean point distance from the reference over the reference's IOD, float64 ``(N,)``."""
-    a = np.asarray(targets, np.float64).reshape(-1, 68, 2)
-    r = np.asarray(reference, np.float64).reshape(-1, 68, 2)
-    iod = np.maximum(np.linalg.norm(r[:, 36] - r[:, 45], axis=1), 1e-9)
-    return np.linalg.norm(a - r, axis=2).mean(axis=1) / iod
-
-
-def ms_per_face(session, crops: np.ndarray, rounds: int = 3) -> float:
-    """Best-of-``rounds`` milliseconds per face for one batch of ``crops``."""
-    run_session(session, crops[:2])  # warm-up
-    best = float("inf")
-    for _ in range(rounds):
-        t0 = time.perf_counter()
-        run_session(session, crops, batch_size=len(crops))
-        best = min(best, time.perf_counter() - t0)
-    return 1000 * best / len(crops)
-
-
 def choose_reference(per_face_sensitivity: np.ndarray, k: int = 8) -> np.ndarray:
-    """Indices of the ``k`` faces with the largest sensitivity (e.g. drift under a saturating model)."""
+    """Indices (int64 ``(k,)``) of the ``k`` faces with the largest sensitivity: the tool passes each
+    face's drift on the float path (the quantisation itself, the same on every CPU)."""
     return np.argsort(-np.asarray(per_face_sensitivity))[:k]
 
 
-def dataset_crops(samples, size: int) -> np.ndarray:
-    """uint8 ``(n, S, S)`` crops of labelled faces, each cropped from its detector box where the
-    dataset has one, else from a box made from its landmarks (:func:`landmarker.crop.box_from_landmarks`)."""
+def dataset_crops(samples, card) -> np.ndarray:
+    """uint8 ``(n, S, S)`` crops of labelled faces by the crop rule of ``card``
+    (:class:`landmarker.card.ModelCard`), each from its dataset box, else from a box
+    made from its landmarks (:func:`landmarker.crop.box_from_landmarks`).
+
+    Raises:
+        landmarker.decode.ImageDecodeError: an image that does not decode.
+    """
     from . import crop as C
     from .decode import read_image, to_gray
 
     crops = []
     for s in samples:
         box = s.box if s.box is not None else C.box_from_landmarks(s.landmarks)
-        cx, cy, side = C.crop_square(box)
-        crops.append(C.warp_crop(to_gray(read_image(s.image_path)), C.crop_matrix(cx, cy, side, size), size))
-    return np.stack(crops) if crops else np.zeros((0, size, size), np.uint8)
+        gray = to_gray(read_image(s.image_path))
+        crops.append(C.face_crop(gray, box, card.img_size, card.crop_scale, card.crop_shift_y)[0])
+    return np.stack(crops) if crops else np.zeros((0, card.img_size, card.img_size), np.uint8)
 
 
-def detected_crops(paths, size: int) -> tuple[np.ndarray, list[str]]:
-    """uint8 ``(n, S, S)`` crops of every face the default detector finds in the images ``paths``,
-    and where each comes from (``"<folder>/<file> face <i>"``)."""
+def detected_crops(paths, card) -> tuple[np.ndarray, list[str]]:
+    """uint8 ``(n, S, S)`` crops, by the crop rule of ``card``, of every face the default
+    detector finds in the images ``paths``, and where each comes from (``"<folder>/<file> face <i>"``).
+
+    Raises:
+        landmarker.decode.ImageDecodeError: an image that does not decode.
+    """
     from . import crop as C
     from .decode import read_image, to_gray
     from .detect import DEFAULT_DETECTOR, make_detector
@@ -170,7 +161,6 @@ def detected_crops(paths, size: int) -> tuple[np.ndarray, list[str]]:
         image = read_image(p)
         gray = to_gray(image)
         for j, det in enumerate(detector(image)):
-            cx, cy, side = C.crop_square(det.box)
-            crops.append(C.warp_crop(gray, C.crop_matrix(cx, cy, side, size), size))
+            crops.append(C.face_crop(gray, det.box, card.img_size, card.crop_scale, card.crop_shift_y)[0])
             sources.append(f"{p.parent.name}/{p.name} face {j}")
-    return (np.stack(crops) if crops else np.zeros((0, size, size), np.uint8)), sources
+    return (np.stack(crops) if crops else np.zeros((0, card.img_size, card.img_size), np.uint8)), sources

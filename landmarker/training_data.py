@@ -27,7 +27,7 @@ from . import crop as C
 from .atomic import atomic_path
 from .crop import MATCH_IOU, face_box_for  # noqa: F401  (re-exported: the training box rule)
 from .datasets import FaceSample
-from .decode import ImageDecodeError, read_image, to_gray
+from .decode import read_image, to_gray
 from .detect import Detection, make_detector
 
 CACHE_VERSION = 2
@@ -53,15 +53,6 @@ class ContextCache:
         return len(self.images)
 
 
-@dataclass(frozen=True)
-class _Unreadable:
-    """A training image a worker could not decode: the parent raises its ImageDecodeError (the
-    exception itself does not survive the trip back from a joblib worker process)."""
-
-    path: str
-    reason: str
-
-
 def _context_of(samples: list[FaceSample], img_size: int, detector_name: str | None, boxes=None):
     detector = make_detector(detector_name) if detector_name and boxes is None else None
     out = []
@@ -69,10 +60,7 @@ def _context_of(samples: list[FaceSample], img_size: int, detector_name: str | N
     for s in samples:
         by_image.setdefault(s.image_path, []).append(s)
     for image_path, faces in by_image.items():
-        try:
-            image = read_image(image_path)
-        except ImageDecodeError as err:
-            return _Unreadable(err.path, err.reason)
+        image = read_image(image_path)
         gray = to_gray(image)
         if boxes is not None:
             dets = [Detection(tuple(b), 0.0) for b in boxes.get(image_path, [])]
@@ -151,8 +139,6 @@ def build_cache(
     items = []
     with tqdm(total=len(samples), desc=desc, unit="face") as bar:
         for res in results:
-            if isinstance(res, _Unreadable):
-                raise ImageDecodeError(res.path, res.reason)
             items.extend(res)
             bar.update(len(res))
     cache = ContextCache(

@@ -100,3 +100,12 @@ def test_decompression_bomb_is_refused(tmp_path):
 def test_missing_file_names_the_file(tmp_path):
     with pytest.raises(ImageDecodeError, match="nothere.png: no such file"):
         read_image(tmp_path / "nothere.png")
+
+
+def test_decode_error_survives_a_worker_process():
+    """Training and Dask workers send it back pickled: it must arrive as itself, path and reason intact."""
+    import pickle
+
+    err = pickle.loads(pickle.dumps(ImageDecodeError("/x/a.jpg", "truncated")))
+    assert isinstance(err, ImageDecodeError) and (err.path, err.reason) == ("/x/a.jpg", "truncated")
+    assert str(err) == "/x/a.jpg: truncated"

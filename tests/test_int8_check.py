@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from landmarker import backends
-from landmarker.card import SHIPPED_ONNX, card_path
+from landmarker.card import SHIPPED_ONNX, ModelCard, card_path
 from landmarker.cli import main as landmarker_main
 from landmarker.decode import read_image
 from landmarker.int8_check import (DRIFT_BOUND, cpu_int8_features, describe_cpu, drift_iod, load_reference,
@@ -176,7 +176,7 @@ def test_default_quantisation_gives_int8_kernels_equal_to_the_float_path_here(tm
 
     fp32 = export_onnx(None, tmp_path / "fp32.onnx")
     crops, _ = detected_crops(sorted((data_dir / "dlib-faces").glob("20*.jpg")) +
-                              sorted((data_dir / "portraits").glob("*.jpg")), 128)
+                              sorted((data_dir / "portraits").glob("*.jpg")), ModelCard.load(fp32))
     crops = normalise(crops)
     q = quantize_int8(fp32, tmp_path / "q.onnx", crops)
     want = backends.run_session(backends.onnx_session(q, float_path=True), crops)

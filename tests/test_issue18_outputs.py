@@ -18,6 +18,7 @@ import cv2
 import numpy as np
 import pytest
 
+import jobs.face_tools
 import jobs.morph_movie
 import jobs.team_means
 import landmarker.parallel
@@ -26,7 +27,7 @@ from landmarker.atomic import atomic_path, atomic_write
 from landmarker.cli import main as landmarker_main
 from landmarker.clihelp import DISTRIBUTION
 from landmarker.decode import read_image
-from landmarker.landmarks_csv import read_image_sizes, read_landmarks_csv
+from landmarker.landmarks_csv import read_landmarks_csv, read_landmarks_table
 from landmarker.predictor import Landmarker
 
 
@@ -99,7 +100,7 @@ def test_landmarks_of_smaller_photos_of_the_same_names_are_not_used(tmp_path, da
     small, big = _collection(tmp_path, data_dir), _collection(tmp_path, data_dir, scale=3)
     assert jobs_main(["bulk-label", str(small), "--out", str(tmp_path / "lab")]) == 0
     csv_path = tmp_path / "lab" / "landmarks.csv"
-    assert set(read_image_sizes(csv_path).values()) == {(225, 275)}
+    assert set(read_landmarks_table(csv_path)[1].values()) == {(225, 275)}
     capsys.readouterr()
     assert jobs_main(["team-means", str(big), "--landmarks", str(csv_path), "--out", str(tmp_path / "m"),
                       "--min-faces", "2"]) == 0
@@ -166,7 +167,7 @@ def test_two_movies_in_one_folder_keep_their_own_reports(tmp_path, data_dir):
 # 6. Ctrl-C
 
 
-@pytest.mark.parametrize("job", ["team-means", "morph-movie"])
+@pytest.mark.parametrize("job", ["team-means", "morph-movie", "symmetrize"])
 def test_ctrl_c_is_one_line_exit_130_and_leaves_no_half_output(tmp_path, data_dir, monkeypatch, capsys, job):
     coll = _collection(tmp_path, data_dir)
 
@@ -177,6 +178,10 @@ def test_ctrl_c_is_one_line_exit_130_and_leaves_no_half_output(tmp_path, data_di
         monkeypatch.setattr(jobs.team_means, "write_shapes", interrupted)  # after the means and report.csv
         out = tmp_path / "means"
         args = ["team-means", str(coll), "--out", str(out)]
+    elif job == "symmetrize":
+        monkeypatch.setattr(jobs.face_tools, "_write_report", interrupted)  # after the PNGs
+        out = tmp_path / "sym"
+        args = ["symmetrize", str(coll), "--out", str(out)]
     else:
         monkeypatch.setattr(jobs.morph_movie, "write_video", interrupted)  # after report.csv
         (tmp_path / "movies").mkdir()
@@ -187,7 +192,7 @@ def test_ctrl_c_is_one_line_exit_130_and_leaves_no_half_output(tmp_path, data_di
     err = capsys.readouterr().err
     assert f"morphkit {job}: interrupted (none of this run's outputs kept)\n" in err
     assert "Traceback" not in err and "KeyboardInterrupt" not in err
-    if job == "team-means":
+    if job in ("team-means", "symmetrize"):
         assert not out.exists()  # the run made the folder: gone whole
     else:
         assert list((tmp_path / "movies").iterdir()) == []  # no m.report.csv for a movie never written

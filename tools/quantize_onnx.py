@@ -47,15 +47,16 @@ def default_reference_images() -> list[Path]:
     return congress + sorted((DATASETS / "dlib-faces").glob("*.jpg"))
 
 
-def calibration_crops(spec: str, n: int, img_size: int, val_fraction: float, seed: int) -> np.ndarray:
-    """``n`` normalised crops float32 ``(n, S, S)`` of training-split faces (boxes from the data or landmarks)."""
+def calibration_crops(spec: str, n: int, card, val_fraction: float, seed: int) -> np.ndarray:
+    """``n`` normalised crops float32 ``(n, S, S)`` of training-split faces by ``card``'s crop rule
+    (:class:`landmarker.card.ModelCard`; boxes from the data or the landmarks)."""
     from landmarker.crop import normalise
     from landmarker.datasets import load_dataset, split_by_identity
     from landmarker.quantize import dataset_crops
 
     train, _ = split_by_identity(load_dataset(spec), val_fraction, seed)
     picks = np.random.default_rng(seed).choice(len(train), size=min(n, len(train)), replace=False)
-    return normalise(dataset_crops([train[i] for i in picks], img_size))
+    return normalise(dataset_crops([train[i] for i in picks], card))
 
 
 def _pct(stats: dict) -> dict:
@@ -64,7 +65,7 @@ def _pct(stats: dict) -> dict:
 
 def main(argv=None) -> int:
     from landmarker.backends import onnx_session, run_session
-    from landmarker.card import SHIPPED_WEIGHTS, card_path, load_card
+    from landmarker.card import SHIPPED_WEIGHTS, ModelCard, card_path, load_card
     from landmarker.crop import normalise
     from landmarker.datasets import load_dataset, split_by_identity
     from landmarker.int8_check import DRIFT_BOUND, describe_cpu, reference_path, save_reference
@@ -105,13 +106,13 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         fp32 = export_onnx(args.weights, Path(tmp) / "fp32.onnx")
         card = load_card(fp32)
-        size = int(card["input"]["img_size"])
-        calib = calibration_crops(args.data, args.n, size, args.val_fraction, args.seed)
+        rule = ModelCard.from_dict(card, fp32)  # the crop rule and input size
+        calib = calibration_crops(args.data, args.n, rule, args.val_fraction, args.seed)
         quantised = quantize_int8(fp32, Path(tmp) / "int8.onnx", calib, **settings)
 
         _, val = split_by_identity(load_dataset(args.data), args.val_fraction, args.seed)
-        val_crops = normalise(dataset_crops(val, size))
-        pool, sources = detected_crops(ref_images, size)
+        val_crops = normalise(dataset_crops(val, rule))
+        pool, sources = detected_crops(ref_images, rule)
         if len(pool) < args.reference_faces:
             sys.exit(f"--reference-images: {len(pool)} faces found, {args.reference_faces} needed")
         fp32_session = onnx_session(fp32)
