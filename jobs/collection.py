@@ -119,7 +119,7 @@ def load_collection(
     names = [n for _, n in items]
     if manifest is not None:
         try:
-            groups = manifest_groups(manifest, group_by, items)
+            groups, absent = manifest_groups(manifest, group_by, items)
         except ManifestError as err:
             raise CollectionError(str(err)) from None
         if not groups:
@@ -134,6 +134,12 @@ def load_collection(
         group = groups.get(n, UNLISTED if include_unlisted else None)
         note = "" if group is not None else f"not in the manifest {Path(manifest).name} (--include-unlisted to use it)"
         portraits.append(Portrait(p, n, group, note=note))
+    if manifest is not None and absent:  # rows naming no photo: reported, never silently dropped
+        print(f"{manifest}: {len(absent)} row(s) name no image of the collection (line {absent[0][0]}: "
+              f"{absent[0][1]!r}); see the report", file=sys.stderr)
+        for line, value in absent:
+            portraits.append(Portrait(Path(value), value, None,
+                                      note=f"named in {Path(manifest).name} (line {line}), no such image here"))
     return portraits
 
 

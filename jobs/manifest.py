@@ -61,7 +61,7 @@ def read_manifest(path: str | Path) -> tuple[list[str], list[tuple[int, dict]]]:
     return columns, rows
 
 
-def manifest_groups(path: str | Path, group_by: str, images) -> dict[str, str]:
+def manifest_groups(path: str | Path, group_by: str, images) -> tuple[dict[str, str], list[tuple[int, str]]]:
     """Map image name -> group for the ``(path, name)`` images of a collection.
 
     Args:
@@ -70,7 +70,9 @@ def manifest_groups(path: str | Path, group_by: str, images) -> dict[str, str]:
         images: ``(path, name)`` pairs (:func:`landmarker.files.find_images`).
 
     Returns:
-        the group of every image the manifest names (images it does not name are absent).
+        ``(groups, absent)``: the group of every image the manifest names (images it does
+        not name are left out), and ``(line, value)`` of each row that names no image of
+        the collection (a photo missing from the folder, or a typo).
 
     Raises:
         ManifestError: a ``group_by`` column is missing, no column names the images, a
@@ -95,6 +97,7 @@ def manifest_groups(path: str | Path, group_by: str, images) -> dict[str, str]:
         raise ManifestError(f"{path}: no column names the images of the collection (by file name, path or stem)")
     groups: dict[str, str] = {}
     line_of: dict[str, int] = {}
+    absent: list[tuple[int, str]] = []
     for line, r in rows:
         group = " / ".join(r.get(c, "") or "unknown" for c in wanted)
         try:
@@ -108,4 +111,6 @@ def manifest_groups(path: str | Path, group_by: str, images) -> dict[str, str]:
                     f"({groups[name]!r} and {group!r}); keep one"
                 )
             groups[name], line_of[name] = group, line
-    return groups
+        elif r.get(best_col, "").strip():
+            absent.append((line, r[best_col].strip()))
+    return groups, absent

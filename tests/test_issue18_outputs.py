@@ -269,3 +269,15 @@ def test_a_label_no_font_can_draw_is_warned_about(caplog):
     with caplog.at_level(logging.WARNING, logger="morphkit.grid"):
         image_grid([np.zeros((20, 20, 3), np.uint8)], ["\U0010fffd group"])  # a code point no font has
     assert any("no installed font has" in r.getMessage() for r in caplog.records)
+
+
+def test_a_manifest_row_naming_no_photo_is_reported(tmp_path, data_dir, capsys):
+    coll = _collection(tmp_path, data_dir)
+    manifest = tmp_path / "m.csv"
+    manifest.write_text("image,party\nA000360.jpg,D\nS000033.jpg,D\nnobody.jpg,R\n")
+    assert jobs_main(["team-means", str(coll), "--manifest", str(manifest), "--group-by", "party",
+                      "--out", str(tmp_path / "m")]) == 0
+    assert "1 row(s) name no image of the collection (line 4: 'nobody.jpg')" in capsys.readouterr().err
+    rows = {r["image"]: r for r in _report(tmp_path / "m" / "report.csv")}
+    assert rows["nobody.jpg"]["status"] == "skipped" and "no such image" in rows["nobody.jpg"]["message"]
+    assert [rows[n]["status"] for n in ("g/A000360.jpg", "g/S000033.jpg")] == ["used", "used"]
