@@ -3,10 +3,10 @@
 One process, the same images and the same face boxes for every method, on each
 ``--data`` set (repeatable; default the shared ytf68):
 
-- images: for a ``ytf68`` set, its identity-held-out validation split
-  (``split_by_identity(samples, 0.1, 0)``, the split training holds out), ``--n`` faces
-  spread evenly over it; for a ``dlib-xml`` or ``pts`` set, all its faces (``--n`` is
-  ignored: these sets are small and were not trained on);
+- images: the split a ``FORMAT:PATH@SPLIT`` spec names (``all``, ``train`` or ``val`` of
+  ``split_by_identity(samples, 0.1, 0)``, as ``landmarker evaluate``); without a suffix a
+  ``ytf68`` set's held-out ``val`` split (the split training holds out) and every face of
+  other sets; ``--n`` faces spread evenly over it when given;
 - boxes: the dlib HOG detector's box for each labelled face (IoU > 0.3 with the box
   made from its landmarks, as training and ``landmarker evaluate`` match them). A face
   the detector misses counts as a failure (NME = inf) for every method;
@@ -76,27 +76,29 @@ def dlib_model_path() -> Path:
         return Path(list(spec.submodule_search_locations)[0]) / "models" / "shape_predictor_68_face_landmarks.dat"
 
 
-def is_ytf68(spec: str) -> bool:
-    """Whether ``spec`` names a ytf68 set (the training data: measured on its held-out split)."""
-    return spec.partition(":")[0] == "ytf68"
+TRAINING_FORMATS = ("ytf68", "ytf68-raw")  # the shipped model's training data: its held-out split by default
+
+
+def split_of(spec: str) -> tuple[str, str]:
+    """``(FORMAT:PATH, split)`` of ``FORMAT:PATH[@SPLIT]`` (:func:`landmarker.evaluate.parse_data_spec`);
+    without a suffix the training data's held-out ``val`` split, every face of other sets."""
+    from landmarker.evaluate import parse_data_spec
+
+    default = "val" if spec.partition(":")[0] in TRAINING_FORMATS else "all"
+    return parse_data_spec(spec, default)
 
 
 def load_faces(spec: str, n: int | None):
-    """The faces to measure on.
-
-    ytf68: the identity-held-out validation split, ``n`` faces spread evenly over it
-    (all when None). Other formats: every face of the set (``n`` is not applied).
-    """
+    """The faces to measure on: the split :func:`split_of` names (identity split 0.1, seed 0),
+    ``n`` faces spread evenly over it when given (all when None)."""
     from landmarker.datasets import load_dataset
     from landmarker.evaluate import select_split
 
-    samples = load_dataset(spec)
-    if not is_ytf68(spec):
-        return samples
-    val = select_split(samples, "val", 0.1, 0)
-    if n is not None and n < len(val):
-        val = [val[i] for i in np.unique(np.linspace(0, len(val) - 1, n).round().astype(int))]
-    return val
+    path_spec, split = split_of(spec)
+    faces = select_split(load_dataset(path_spec), split, 0.1, 0)
+    if n is not None and n < len(faces):
+        faces = [faces[i] for i in np.unique(np.linspace(0, len(faces) - 1, n).round().astype(int))]
+    return faces
 
 
 def detector_boxes(samples, images, detector):
@@ -231,9 +233,9 @@ def table_row(name: str, label: str, r: dict) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", action="append",
-                    help="FORMAT:PATH, repeatable; ytf68 sets are measured on their held-out val split, "
-                    "dlib-xml and pts sets on all faces (default: the shared ytf68)")
-    ap.add_argument("--n", type=int, help="use N validation faces spread over a ytf68 split (default: all)")
+                    help="FORMAT:PATH[@all|train|val], repeatable; without a suffix ytf68 sets are measured on "
+                    "their held-out val split, other sets on all faces (default: the shared ytf68)")
+    ap.add_argument("--n", type=int, help="use N faces spread over each set's split (default: all)")
     ap.add_argument("--weights", help="safetensors weights (default: shipped)")
     ap.add_argument("--onnx", help="fp32 ONNX export to use (default: export --weights into --out-dir)")
     ap.add_argument("--int8", help="int8 ONNX model (default: the shipped one, when --weights is not given)")
@@ -274,7 +276,8 @@ def main() -> None:
     rows, results, notes = [], {}, []
     for (spec, samples), name in zip(faces, names):
         m = measure_dataset(samples, models, args)
-        which = "identity-held-out val split (0.1, seed 0)" if is_ytf68(spec) else "all faces"
+        split = split_of(spec)[1]
+        which = "all faces" if split == "all" else f"identity-held-out {split} split (0.1, seed 0)"
         if m is None:
             notes.append(f"- {name} ({spec}, {which}): the HOG detector found none of its {len(samples)} faces; "
                          "no row")
