@@ -192,11 +192,10 @@ def main() -> None:
 
     import cv2
 
-    from landmarker.crop import box_from_landmarks
+    from landmarker.crop import MATCH_IOU, box_from_landmarks
     from landmarker.datasets import load_dataset, split_by_identity
     from landmarker.decode import read_image
     from landmarker.detect import make_detector
-    from landmarker.training_data import MATCH_IOU
 
     cv2.setNumThreads(1)
     _, val = split_by_identity(load_dataset(f"ytf68:{args.data}"), 0.1, 0)

@@ -20,7 +20,6 @@ import argparse
 import os
 
 import numpy as np
-
 from anchor_runs import cpu_name
 
 

@@ -14,6 +14,7 @@ not mirror-symmetric (ytf68's stored labels were not; the loader now corrects th
 from __future__ import annotations
 
 import argparse
+
 import numpy as np
 
 from landmarker import crop as C
@@ -22,6 +23,7 @@ from landmarker.decode import read_image
 from landmarker.metrics import nme, summarise
 from landmarker.predictor import Landmarker
 from landmarker.training_data import face_box_for
+from morphkit.ibug68 import MIRROR
 
 
 def flipped_predict(model: Landmarker, image: np.ndarray, boxes) -> np.ndarray:
@@ -32,7 +34,7 @@ def flipped_predict(model: Landmarker, image: np.ndarray, boxes) -> np.ndarray:
     mboxes = [(w - b[2], b[1], w - b[0], b[3]) for b in boxes]
     lm = model.predict_boxes(mirrored, mboxes)
     lm[..., 0] = w - 1 - lm[..., 0]
-    return lm[:, C.FLIP_PERMUTATION]
+    return lm[:, MIRROR]
 
 
 def main() -> None:
@@ -68,7 +70,8 @@ def main() -> None:
     print("| --- | --- | --- | --- | --- |")
     for k, extra in zip(preds, ("0", "1", "1", "3")):
         st = summarise(nme(np.stack(preds[k]), gt))
-        print(f"| {k} | {100 * st['nme_mean']:.2f}% | {100 * st['nme_median']:.2f}% | {100 * st['failure_rate']:.2f}% | {extra} |")
+        print(f"| {k} | {100 * st['nme_mean']:.2f}% | {100 * st['nme_median']:.2f}% | "
+              f"{100 * st['failure_rate']:.2f}% | {extra} |")
 
 
 if __name__ == "__main__":

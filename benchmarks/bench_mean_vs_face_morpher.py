@@ -20,8 +20,17 @@ import os
 import tempfile
 from pathlib import Path
 
-from anchor_runs import (ANCHORS, PORTRAITS, best_of_alternating, copy_portraits, cpu_name, ours, ours_env,
-                         require_anchors_venv, timed)
+from anchor_runs import (
+    ANCHORS,
+    PORTRAITS,
+    best_of_alternating,
+    copy_portraits,
+    cpu_name,
+    ours,
+    ours_env,
+    require_anchors_venv,
+    timed,
+)
 
 
 def main() -> None:

@@ -33,7 +33,12 @@ sys.path.insert(0, str(ROOT))
 import cv2  # noqa: E402
 
 from morphkit import (  # noqa: E402
-    CanonicalFrame, Morpher, WarpTarget, align_face, morph_sequence_frames, morph_sequence_length,
+    CanonicalFrame,
+    Morpher,
+    WarpTarget,
+    align_face,
+    morph_sequence_frames,
+    morph_sequence_length,
     write_video,
 )
 

@@ -59,9 +59,10 @@ def ms_per_face(session, crops: np.ndarray) -> float:
 
 def held_out_sets(card) -> dict[str, tuple[np.ndarray, list[str]]]:
     """Crops (uint8 ``(n, S, S)``, ``card``'s crop rule) and sources of each held-out set, default detector."""
+    from make_golden import DATA, GOLDEN_IMAGES
+
     from landmarker.datasets import load_dataset, split_by_identity
     from landmarker.quantize import detected_crops
-    from make_golden import DATA, GOLDEN_IMAGES
 
     def face_crops(paths):
         return detected_crops(paths, card)
@@ -78,13 +79,14 @@ def held_out_sets(card) -> dict[str, tuple[np.ndarray, list[str]]]:
 
 
 def main(argv=None) -> int:
-    from landmarker.crop import normalise
+    from quantize_onnx import calibration_crops
+
     from landmarker.backends import onnx_session, run_session
     from landmarker.card import SHIPPED_ONNX, ModelCard
+    from landmarker.crop import normalise
     from landmarker.int8_check import DRIFT_BOUND, describe_cpu, drift_iod, load_reference, reference_path
     from landmarker.onnx_export import export_onnx
     from landmarker.quantize import int8_drift, quantize_int8
-    from quantize_onnx import calibration_crops
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--weights", help="safetensors (default: the shipped weights)")
@@ -130,7 +132,8 @@ def main(argv=None) -> int:
 
     pct = lambda v: f"{100 * v:.2f}"  # noqa: E731
     print(f"\nCPU: {cpu}; {len(crops)} faces; drift = a face's worst point from fp32, % IOD")
-    print("| option | path | worst face | mean of worst | mean point | golden worst | load-time check | ms/face (batch 64) |")
+    print("| option | path | worst face | mean of worst | mean point | golden worst | load-time check | "
+          "ms/face (batch 64) |")
     print("|---|---|---:|---:|---:|---:|---|---:|")
     print(f"| fp32 export | float | 0 | 0 | 0 | 0 | | {times['fp32']:.2f} |")
     for name, r in results.items():

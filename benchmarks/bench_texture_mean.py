@@ -24,13 +24,14 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-
 from anchor_runs import ANCHORS, PORTRAITS, copy_portraits, cpu_name, require_anchors_venv
+
+from morphkit.ibug68 import inter_ocular_distance
 
 
 def sharpness(image: np.ndarray, landmarks: np.ndarray) -> float:
     """Mean |Laplacian| of the gray face region at 200 px between the outer eye corners."""
-    k = 200.0 / float(np.linalg.norm(landmarks[45] - landmarks[36]))
+    k = 200.0 / float(inter_ocular_distance(landmarks))
     scaled = cv2.resize(image, None, fx=k, fy=k, interpolation=cv2.INTER_AREA if k < 1 else cv2.INTER_LINEAR)
     pts = landmarks[17:68] * k
     x0, y0 = np.floor(pts.min(axis=0)).astype(int)

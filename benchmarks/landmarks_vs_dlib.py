@@ -103,8 +103,8 @@ def load_faces(spec: str, n: int | None):
 
 def detector_boxes(samples, images, detector):
     """The HOG box of each labelled face, or None where the detector missed it."""
-    from landmarker.training_data import face_box_for
     from landmarker.datasets import FaceSample
+    from landmarker.training_data import face_box_for
 
     dets = {path: detector(image) for path, image in images.items()}
     boxes = []
@@ -201,8 +201,8 @@ def measure_dataset(samples, models, args):
         run_ours(model, images, warm, boxes, n, False)
         run_ours(model, images, groups, boxes, n, True)
         runs[label] = {
-            "single": best_of(args.repeat, lambda: run_ours(model, images, groups, boxes, n, False)),
-            "batched": best_of(args.repeat, lambda: run_ours(model, images, groups, boxes, n, True)),
+            "single": best_of(args.repeat, lambda model=model: run_ours(model, images, groups, boxes, n, False)),
+            "batched": best_of(args.repeat, lambda model=model: run_ours(model, images, groups, boxes, n, True)),
         }
 
     detected = np.array([b is not None for b in boxes])
@@ -312,7 +312,7 @@ def main() -> None:
           f"{args.batch_size}. ytf68 frames hold one face each, so 'one image at a time' is one face per call. "
           f"Timings over a few dozen faces are noisy. Offset: mean over faces of mean(pred - gt) / IOD, "
           f"+x right, +y down.")
-    for spec, r in results.items():
+    for _spec, r in results.items():
         m = r["methods"]
         if INT8 in m and "dlib ERT 68" in m:
             print(f"{r['name']}: int8 ONNX landmark stage {m[INT8]['ms_per_face_batched']:.2f} ms/face batched, "

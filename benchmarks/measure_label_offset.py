@@ -31,9 +31,10 @@ from pathlib import Path
 import numpy as np
 from landmarks_vs_dlib import detector_boxes, dlib_model_path, group_by_image, run_dlib
 
+from morphkit import ibug68
+
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
-REGIONS = {"jaw": range(0, 17), "brows": range(17, 27), "nose": range(27, 36), "eyes": range(36, 48),
-           "mouth": range(48, 68)}
+REGIONS = ibug68.REGIONS
 
 
 def _reference(chunk, model_path: str) -> np.ndarray:

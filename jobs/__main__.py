@@ -5,7 +5,14 @@ from __future__ import annotations
 import argparse
 import sys
 
-from landmarker.clihelp import HelpFormatter, count, package_version
+from landmarker.clihelp import (
+    HelpFormatter,
+    add_debug_option,
+    configure_logging,
+    count,
+    package_version,
+    user_error_line,
+)
 from landmarker.labelling import ModelSpec, add_model_options
 from landmarker.parallel import add_parallel_options
 
@@ -39,7 +46,8 @@ def build_parser(prog: str = "morphkit") -> argparse.ArgumentParser:
     p.add_argument("archive", help="folder of images (walked recursively)")
     p.add_argument("--out", required=True, help="output folder")
     _common(p)
-    p.add_argument("--overlay", action="store_true", help="also write OUT/overlays/<image>.png with the landmarks drawn")
+    p.add_argument("--overlay", action="store_true",
+                   help="also write OUT/overlays/<image>.png with the landmarks drawn")
     p.add_argument("--format", default="csv", choices=["csv", "dlib-xml"],
                    help="dlib-xml: also write OUT/landmarks.xml (dlib/iBUG 300-W XML, integer pixels)")
     p.add_argument("--restart", action="store_true",
@@ -69,15 +77,18 @@ def build_parser(prog: str = "morphkit") -> argparse.ArgumentParser:
         q = job(name, help)
         q.add_argument("images", nargs="+", help=images + ": files or folders (walked recursively)")
         q.add_argument("--out", required=True, help="output folder (PNG files and report.csv)")
-        q.add_argument("--mask", choices=["outline", "oval"], help="keep only the face: its outline (jaw and brows) or an oval")
+        q.add_argument("--mask", choices=["outline", "oval"],
+                       help="keep only the face: its outline (jaw and brows) or an oval")
         q.add_argument("--mask-color",
-                       help="background of --mask (needs --mask): white (default), black, grey or transparent (RGBA PNG)")
+                       help="background of --mask (needs --mask): white (default), black, grey or "
+                       "transparent (RGBA PNG)")
         _common(q)
         return q
 
     q = face_tool("transform", "move faces along the line from prototype A to prototype B (Psychomorph's transform)",
                   "faces to transform")
-    q.add_argument("--from", dest="source", required=True, help="prototype A (e.g. a team-means PNG, shapes.csv beside it)")
+    q.add_argument("--from", dest="source", required=True,
+                   help="prototype A (e.g. a team-means PNG, shapes.csv beside it)")
     q.add_argument("--to", dest="dest", required=True, help="prototype B")
     q.add_argument("--shape", type=float, default=100.0, help="percent of the shape difference B - A to add")
     q.add_argument("--color", type=float, default=0.0, help="percent of the colour difference B - A to add")
@@ -101,7 +112,8 @@ def build_parser(prog: str = "morphkit") -> argparse.ArgumentParser:
     p = job("morph-movie", "a movie morphing through a roster of faces")
     p.add_argument("sources", nargs="+", help="a collection folder, or two or more images in movie order")
     p.add_argument("--out", required=True, help="MOVIE.mp4 (or .gif)")
-    p.add_argument("--group", help="only the faces of this group (a manifest value, or a sub-folder without a manifest)")
+    p.add_argument("--group",
+                   help="only the faces of this group (a manifest value, or a sub-folder without a manifest)")
     p.add_argument("--fps", type=float, default=30.0, help="frames per second")
     p.add_argument("--seconds-per-face", type=float, default=1.5, help="seconds each face takes (hold + morph)")
     p.add_argument("--transition-fraction", type=float, default=0.5,
@@ -111,12 +123,14 @@ def build_parser(prog: str = "morphkit") -> argparse.ArgumentParser:
                    help="morph the whole frame, or only the face on a plain background")
     _collection(p)
     _common(p)
+    add_debug_option(parser, sub)
     return parser
 
 
 def main(argv: list[str] | None = None, prog: str = "morphkit") -> int:
     """Entry point of the ``morphkit`` console script and ``python -m jobs``; returns the exit code."""
     args = build_parser(prog).parse_args(argv)
+    configure_logging()
     spec = ModelSpec.from_args(args)
     try:
         if args.verbose and not getattr(args, "landmarks", None):
@@ -170,12 +184,15 @@ def main(argv: list[str] | None = None, prog: str = "morphkit") -> int:
             print(f"{args.job}: {r['written']} images written, {r['skipped']} inputs skipped, {r['seconds']:.1f} s "
                   f"-> {args.out}")
         return 0
-    except (FileNotFoundError, ValueError, ImportError, OSError) as err:
-        print(f"{prog} {args.job}: error: {err}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:  # one line, no traceback; the jobs remove a run's partial outputs (RunOutputs)
         print(f"{prog} {args.job}: interrupted (none of this run's outputs kept)", file=sys.stderr)
         return 130
+    except Exception as err:
+        line = user_error_line(err)
+        if line is None or args.debug:  # a bug in our code, or asked for: the traceback
+            raise
+        print(f"{prog} {args.job}: error: {line}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

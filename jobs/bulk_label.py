@@ -28,8 +28,8 @@ path of every command, on local worker threads or a Dask cluster
 
 from __future__ import annotations
 
+import logging
 import os
-import sys
 import time
 from pathlib import Path
 
@@ -39,6 +39,7 @@ from landmarker.dlib_xml_writer import write_dlib_xml, xml_safe
 from landmarker.files import find_images, mark_output
 from landmarker.labelling import ImageResult, ModelSpec, label_images
 from landmarker.parallel import cluster, map_chunks
+from morphkit.errors import InvalidInput
 
 from .bulk_output import (
     REPORT_HEADER,
@@ -52,6 +53,8 @@ from .bulk_output import (
     recover,
     start_fresh,
 )
+
+log = logging.getLogger(__name__)
 
 __all__ = ["CHUNK", "REPORT_HEADER", "ImageResult", "label_images", "bulk_label"]
 
@@ -87,7 +90,7 @@ def write_xml(out: Path, archive: Path) -> tuple[int, int, int]:
         out / XML, images(), name="bulk-label", comment=f"68-point landmarks of {archive.name} by morphkit bulk-label"
     )
     for name in left_out:
-        print(f"bulk-label: {name!r} left out of {XML}: its name cannot be stored in XML", file=sys.stderr)
+        log.warning(f"bulk-label: {name!r} left out of {XML}: its name cannot be stored in XML")
     return n_images, n_boxes, len(left_out)
 
 
@@ -129,7 +132,7 @@ def bulk_label(
             model the backend cannot run, or an unreachable Dask scheduler.
     """
     if fmt not in FORMATS:
-        raise ValueError(f"unknown format {fmt!r} (choose {', '.join(FORMATS)})")
+        raise InvalidInput(f"unknown format {fmt!r} (choose {', '.join(FORMATS)})")
     archive, out = Path(archive), Path(out)
     if not archive.is_dir():
         raise FileNotFoundError(f"{archive}: no such folder")
@@ -137,7 +140,7 @@ def bulk_label(
     out = out.resolve()
     items = [(str(p), name) for p, name in find_images([archive], exclude=[out])]  # never our own outputs
     if not items:
-        raise ValueError(f"{archive}: no image files found (looked for .jpg .png .gif .bmp .tif .webp)")
+        raise InvalidInput(f"{archive}: no image files found (looked for .jpg .png .gif .bmp .tif .webp)")
     with cluster(scheduler) as client:  # an unreachable scheduler is refused before anything is written
         mark_output(out)
         settings = {"archive": str(archive), **spec.settings()}
@@ -148,8 +151,8 @@ def bulk_label(
             done = _prepare(out, settings, restart, fmt)
             changed = {n for n, d in done.items() if n in prints and d.fingerprint != prints[n]}
             if changed:
-                print(f"bulk-label: {len(changed)} file(s) changed since an earlier run labelled them (e.g. "
-                      f"{min(changed)}): labelled again", file=sys.stderr)
+                log.warning(f"bulk-label: {len(changed)} file(s) changed since an earlier run labelled them (e.g. "
+                            f"{min(changed)}): labelled again")
                 forget(out, changed)
                 done = {n: d for n, d in done.items() if n not in changed}
             counts = {"files": 0, "ok": 0, "no_face": 0, "error": 0, "faces": 0}
@@ -205,7 +208,7 @@ def _overlays_for_resumed(out: Path, items, done: dict, overlay_dir: Path, progr
             save_png(draw_faces(read_image(path), faces.get(name, [])), overlay_path(overlay_dir, name))
             written += 1
         except (ImageDecodeError, OSError) as err:
-            print(f"bulk-label: {name}: overlay not written: {err}", file=sys.stderr)
+            log.warning(f"bulk-label: {name}: overlay not written: {err}")
     return written
 
 

@@ -30,15 +30,16 @@ import io
 import itertools
 import json
 import os
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
 
 import numpy as np
 
 from landmarker.atomic import atomic_write
 from landmarker.landmarks_csv import HEADER, HEADERS, face_row, iter_landmarks_csv
+from morphkit.errors import InvalidInput
 
 REPORT_HEADER = ["image", "status", "faces", "message", "bytes", "mtime_ns"]  # the file as labelled: size, mtime
 STATUSES = ("ok", "no_face", "error")
@@ -46,7 +47,7 @@ LANDMARKS, REPORT, SETTINGS, LOCK = "landmarks.csv", "report.csv", "bulk-label.j
 ENCODING = ("utf-8", "surrogateescape")  # file names that are not UTF-8 survive the round trip
 
 
-class OutputError(ValueError):
+class OutputError(InvalidInput):
     """The output folder holds files that bulk-label cannot resume from."""
 
 
@@ -309,7 +310,8 @@ class ChunkWriter:
         """Append ``results`` (objects with ``name``, ``status``, ``faces``, ``message``, ``size``);
         ``fingerprints``: name -> ``(bytes, mtime_ns)`` of each file as labelled (see :func:`fingerprint`)."""
         fingerprints = fingerprints or {}
-        self._write(self._lm, _csv_bytes(face_row(r.name, i, f, r.size) for r in results for i, f in enumerate(r.faces)))
+        self._write(self._lm, _csv_bytes(face_row(r.name, i, f, r.size)
+                                         for r in results for i, f in enumerate(r.faces)))
         self._write(self._rep, _csv_bytes([r.name, r.status, len(r.faces), r.message,
                                            *fingerprints.get(r.name, ("", ""))] for r in results))
 
@@ -317,7 +319,7 @@ class ChunkWriter:
         self._lm.close()
         self._rep.close()
 
-    def __enter__(self) -> "ChunkWriter":
+    def __enter__(self) -> ChunkWriter:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -338,4 +340,4 @@ def faces_by_image(path: str | os.PathLike) -> Iterator[tuple[str, list[tuple[tu
         for name, group in itertools.groupby(rows, key=lambda row: row[0]):
             yield name, [(face.box, face.landmarks) for _, face in group]
     except ValueError as err:
-        raise OutputError(str(err)) from None
+        raise OutputError(str(err)) from err

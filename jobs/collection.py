@@ -14,8 +14,8 @@ says so.
 from __future__ import annotations
 
 import csv
+import logging
 import os
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,16 +23,19 @@ import numpy as np
 from tqdm import tqdm
 
 from landmarker.atomic import atomic_write
+from landmarker.decode import ImageDecodeError, image_size
 from landmarker.files import find_images
 from landmarker.labelling import ModelSpec, label_images
-from landmarker.decode import ImageDecodeError, image_size
 from landmarker.landmarks_csv import read_landmarks_table
 from landmarker.names import AmbiguousName, NameIndex
 from landmarker.parallel import map_chunks
 from morphkit import CanonicalFrame
+from morphkit.errors import InvalidInput
 
 from .bulk_label import CHUNK
 from .manifest import ManifestError, manifest_groups
+
+log = logging.getLogger(__name__)
 
 UNLISTED = "unlisted"
 
@@ -55,7 +58,7 @@ class Portrait:
     extra: dict = field(default_factory=dict)
 
 
-class CollectionError(ValueError):
+class CollectionError(InvalidInput):
     """The collection, its manifest or its landmarks file cannot be used."""
 
 
@@ -121,7 +124,7 @@ def load_collection(
         try:
             groups, absent = manifest_groups(manifest, group_by, items)
         except ManifestError as err:
-            raise CollectionError(str(err)) from None
+            raise CollectionError(str(err)) from err
         if not groups:
             raise CollectionError(f"{manifest}: names none of the {len(items)} images of the collection")
     elif len(sources) == 1 and Path(sources[0]).is_dir():
@@ -135,8 +138,8 @@ def load_collection(
         note = "" if group is not None else f"not in the manifest {Path(manifest).name} (--include-unlisted to use it)"
         portraits.append(Portrait(p, n, group, note=note))
     if manifest is not None and absent:  # rows naming no photo: reported, never silently dropped
-        print(f"{manifest}: {len(absent)} row(s) name no image of the collection (line {absent[0][0]}: "
-              f"{absent[0][1]!r}); see the report", file=sys.stderr)
+        log.warning(f"{manifest}: {len(absent)} row(s) name no image of the collection (line {absent[0][0]}: "
+                    f"{absent[0][1]!r}); see the report")
         for line, value in absent:
             portraits.append(Portrait(Path(value), value, None,
                                       note=f"named in {Path(manifest).name} (line {line}), no such image here"))
@@ -174,7 +177,7 @@ def attach_landmarks(
     try:
         table, sizes = read_landmarks_table(landmarks_csv)
     except (ValueError, OSError) as err:
-        raise CollectionError(str(err)) from None
+        raise CollectionError(str(err)) from err
     relabel: list[Portrait] = []  # photos the CSV's landmarks do not belong to
     index = NameIndex([(Path(k), k) for k in table])
     hits = 0
@@ -182,7 +185,7 @@ def attach_landmarks(
         try:
             key = index.find(p.name, where=str(landmarks_csv))
         except AmbiguousName as err:
-            raise CollectionError(str(err)) from None
+            raise CollectionError(str(err)) from err
         hits += key is not None
         why = _other_photo(p.path, sizes.get(key), table.get(key, [])) if key else ""
         if why:
@@ -197,8 +200,8 @@ def attach_landmarks(
             f"{example!r}); give the landmarks.csv that bulk-label wrote for this folder, or leave out --landmarks"
         )
     if relabel:
-        print(f"{len(relabel)} photo(s) are not the images {landmarks_csv} was made from ({relabel[0].name}: "
-              f"{relabel[0].note}); see the report", file=sys.stderr)
+        log.warning(f"{len(relabel)} photo(s) are not the images {landmarks_csv} was made from ({relabel[0].name}: "
+                    f"{relabel[0].note}); see the report")
         notes = {id(p): p.note for p in relabel}
         _label(relabel, n_jobs, spec, executor)
         for p in relabel:  # keep why it was labelled again (a face note, if any, after it)

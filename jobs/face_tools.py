@@ -20,6 +20,7 @@ Outputs are PNG files in ``--out`` (RGBA with ``--mask-color transparent``), nam
 from __future__ import annotations
 
 import csv
+import logging
 import time
 from dataclasses import dataclass
 from functools import partial
@@ -35,13 +36,16 @@ from landmarker.landmarks_csv import read_landmarks_csv
 from landmarker.names import bounded_file_stem
 from landmarker.overlay import save_png
 from morphkit import CanonicalFrame, align_face, image_grid
-from morphkit.frame import eye_centres
+from morphkit.errors import InvalidInput, UserError
+from morphkit.ibug68 import eye_centres
 from morphkit.parallel import ordered_map
 from morphkit.research import apply_mask, continuum, symmetrize, transform
 
-from .outputs import RunOutputs
 from .collection import CollectionError, Portrait, attach_landmarks, check_options, frame_of
+from .outputs import RunOutputs
 from .workers import job_workers, preload
+
+log = logging.getLogger(__name__)
 
 TOOLS = ("transform", "caricature", "continuum", "symmetrize")
 COLORS = {"white": (255, 255, 255), "black": (0, 0, 0), "grey": (128, 128, 128), "gray": (128, 128, 128)}
@@ -74,7 +78,7 @@ def photo_frame(landmarks, width: int, height: int) -> CanonicalFrame:
     eyes = eye_centres(np.asarray(landmarks, dtype=np.float64))
     distance = float(np.linalg.norm(eyes[1] - eyes[0]))
     if distance < 1e-6:
-        raise ValueError("the two eye centres (points 36-41 and 42-47) coincide")
+        raise InvalidInput("the two eye centres (points 36-41 and 42-47) coincide")
     eye_y = float(eyes[:, 1].mean()) / max(1, height - 1)
     return CanonicalFrame(width=int(width), height=int(height), eye_y=min(max(eye_y, 0.01), 0.99),
                           eye_distance=min(distance / width, 0.99))
@@ -92,7 +96,7 @@ class _Means:
         if table not in self.tables:
             try:
                 self.tables[table] = read_landmarks_csv(table) if table.is_file() else {}
-            except (ValueError, OSError):
+            except (UserError, OSError):
                 self.tables[table] = {}
         faces = self.tables[table].get(path.name)
         return np.asarray(faces[0].landmarks, dtype=np.float32) if faces else None
@@ -171,7 +175,7 @@ def _render(face: tuple, recipe: _Recipe):
         return _finish(image, lm, recipe.mask, recipe.mask_color), lm
     except ImageDecodeError as err:
         return err.reason
-    except ValueError as err:
+    except UserError as err:  # a face the tools cannot use (our bugs surface)
         return str(err)
 
 
@@ -287,7 +291,7 @@ def run_tool(tool: str, images: list[str], out: str, spec: ModelSpec = ModelSpec
                          executor)
         for p in [*protos.values(), *portraits]:
             if p.faces > 1 and p.landmarks is not None:
-                print(f"{tool}: {p.path}: {p.note}")
+                log.warning(f"{tool}: {p.path}: {p.note}")
         if tool == "transform":
             a = _prototype(protos["--from"], "--from", None)
             frame = CanonicalFrame(width=a.image.shape[1], height=a.image.shape[0])

@@ -18,11 +18,12 @@ import io
 from pathlib import Path
 
 from landmarker.names import AmbiguousName, NameIndex
+from morphkit.errors import InvalidInput
 
 KEY_COLUMNS = ("image", "file", "filename", "path", "bioguide", "id", "name")
 
 
-class ManifestError(ValueError):
+class ManifestError(InvalidInput):
     """The manifest cannot be used; the message names the file and the problem."""
 
 
@@ -43,7 +44,7 @@ def read_manifest(path: str | Path) -> tuple[list[str], list[tuple[int, dict]]]:
         raise ManifestError(
             f"{path}: not UTF-8 text (byte 0x{raw[err.start]:02x} at offset {err.start}); save it as UTF-8 "
             "(in a spreadsheet: 'CSV UTF-8')"
-        ) from None
+        ) from err
     try:
         dialect = csv.Sniffer().sniff(text[:8192], delimiters=",;\t|")
     except csv.Error:
@@ -103,7 +104,7 @@ def manifest_groups(path: str | Path, group_by: str, images) -> tuple[dict[str, 
         try:
             name = index.find(r.get(best_col, ""), stems=True, where=f"{path}, line {line}")
         except AmbiguousName as err:  # a bare name that two different photos have: which one is meant?
-            raise ManifestError(str(err)) from None
+            raise ManifestError(str(err)) from err
         if name is not None:
             if name in groups and groups[name] != group:
                 raise ManifestError(

@@ -33,7 +33,7 @@ class RunOutputs:
         self.paths.append(Path(path))
         return Path(path)
 
-    def __enter__(self) -> "RunOutputs":
+    def __enter__(self) -> RunOutputs:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> bool:

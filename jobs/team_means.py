@@ -1,8 +1,8 @@
 """``morphkit team-means``: one mean face per group and a labelled comparison grid.
 
 Output folder: ``index.html`` (the report: means, thumbnails of every face used with
-its landmarks, skipped faces and why; :mod:`jobs.html_report`), ``<group>.png`` per group (file names unique and at most 80
-characters: ``New York`` and ``New_York`` give ``New_York.png`` and
+its landmarks, skipped faces and why; :mod:`jobs.html_report`), ``<group>.png`` per group (file names
+unique and at most 80 characters: ``New York`` and ``New_York`` give ``New_York.png`` and
 ``New_York-2.png``), ``comparison.png`` (the means side by side, each labelled with
 its group and face count), ``shapes.csv`` (each group's mean shape in the
 ``landmarks.csv`` layout) and ``report.csv`` (which image went into which mean, and
@@ -12,6 +12,7 @@ why an image was skipped).
 from __future__ import annotations
 
 import csv
+import logging
 import math
 import time
 from functools import partial
@@ -42,6 +43,8 @@ from .collection import (
 from .html_report import write_report as write_html
 from .outputs import RunOutputs
 from .workers import job_workers, preload
+
+log = logging.getLogger(__name__)
 
 
 def group_mean(portraits: list[Portrait], frame: CanonicalFrame, background: str, n_jobs: int = 1,
@@ -156,13 +159,14 @@ def team_means(
             attach_landmarks(portraits, landmarks_csv, n_jobs, spec, executor)
             dropped = drop_bad_fits(portraits, max_fit_score, landmarks_csv or "the labelling")
             if dropped:
-                print(f"team-means: {dropped} face(s) dropped for a fit score above {max_fit_score:g}% IOD (see report.csv)")
+                log.warning(f"team-means: {dropped} face(s) dropped for a fit score above {max_fit_score:g}% IOD "
+                            "(see report.csv)")
             for group in order:
                 members = by_group[group]
                 usable = sum(p.landmarks is not None for p in members)
                 if usable < min_faces:
                     why = f"group {group!r} has {usable} usable face(s), fewer than --min-faces {min_faces}"
-                    print(f"team-means: {why}: no mean written")
+                    log.warning(f"team-means: {why}: no mean written")
                     for p in members:
                         if p.landmarks is not None:
                             p.note = why
@@ -170,7 +174,8 @@ def team_means(
                     continue
                 result = group_mean(members, frame, background, texture=texture)
                 if result is None or result.count < min_faces:
-                    print(f"team-means: group {group!r}: fewer than --min-faces {min_faces} faces decode, no mean written")
+                    log.warning(f"team-means: group {group!r}: fewer than --min-faces {min_faces} faces decode, "
+                                "no mean written")
                     continue
                 stem = bounded_file_stem(group, taken)
                 save_png(result.image, outputs.add(out_dir / f"{stem}.png"))
@@ -215,4 +220,5 @@ def write_shapes(shapes: list[tuple[str, np.ndarray]], path: Path, width: int, h
         w = csv.writer(fh)
         w.writerow(HEADER)
         for image, shape in shapes:
-            w.writerow(face_row(image, 0, Face((0.0, 0.0, float(width), float(height)), math.nan, shape), (width, height)))
+            w.writerow(face_row(image, 0, Face((0.0, 0.0, float(width), float(height)), math.nan, shape),
+                                (width, height)))

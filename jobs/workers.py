@@ -9,9 +9,9 @@ cluster's ``distributed.Client``.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from typing import Iterator
 
 from landmarker.parallel import cluster, workers_for
 from morphkit.parallel import use_executor
@@ -51,10 +51,10 @@ def job_workers(n_jobs: int | None, scheduler: str | None) -> Iterator[object]:
     n, _ = workers_for(n_jobs, 1 << 30)
     with cluster(scheduler) as client:
         if client is not None:
-            with use_executor(client):
+            with use_executor(client, max(1, sum(client.nthreads().values()))):
                 yield client
         elif n == 1:
             yield None
         else:
-            with ThreadPoolExecutor(n, thread_name_prefix="worker") as pool, use_executor(pool):
+            with ThreadPoolExecutor(n, thread_name_prefix="worker") as pool, use_executor(pool, n):
                 yield pool

@@ -16,10 +16,10 @@ from __future__ import annotations
 import os
 import tempfile
 import threading
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Iterator
-
+from typing import IO
 
 _UMASK_LOCK = threading.Lock()
 

@@ -26,8 +26,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .clihelp import extra_hint
+from morphkit.errors import InvalidInput, MissingDependency
+
 from .card import N_OUTPUTS, SHIPPED_ONNX, SHIPPED_WEIGHTS, ModelCard
+from .clihelp import extra_hint
 from .int8_check import DRIFT_BOUND, Int8Check, describe_cpu, drift_iod, load_reference, reference_path
 
 BACKENDS = ("onnx", "torch")
@@ -37,7 +39,7 @@ log = logging.getLogger(__name__)
 def _check_crops(crops: np.ndarray) -> np.ndarray:
     crops = np.asarray(crops)
     if crops.ndim != 3 or crops.shape[1] != crops.shape[2]:
-        raise ValueError(f"crops must be (N, S, S), got shape {crops.shape}")
+        raise InvalidInput(f"crops must be (N, S, S), got shape {crops.shape}")
     return np.ascontiguousarray(crops, dtype=np.float32)
 
 
@@ -149,7 +151,7 @@ def onnx_session(path: str | os.PathLike, num_threads: int | None = None, float_
     try:
         return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
     except Exception as err:  # onnxruntime raises its own exception types
-        raise ValueError(f"{path}: not an ONNX model ONNX Runtime can load ({str(err).splitlines()[0]})") from None
+        raise InvalidInput(f"{path}: not an ONNX model ONNX Runtime can load ({str(err).splitlines()[0]})") from err
 
 
 def run_session(session, crops: np.ndarray, batch_size: int = 64) -> np.ndarray:
@@ -191,7 +193,7 @@ def _check_int8(path: Path, card: ModelCard, ref: Path, num_threads, bound: floa
         return Int8Check("float", bound, reason=f"no {ref.name}"), onnx_session(path, num_threads, float_path=True)
     reference = load_reference(ref)
     if reference.crops.shape[1] != card.img_size:
-        raise ValueError(f"{ref}: reference crops are {reference.crops.shape[1]} px, the model takes {card.img_size}")
+        raise InvalidInput(f"{ref}: reference crops are {reference.crops.shape[1]} px, the model takes {card.img_size}")
     inputs = reference.inputs()
     session = onnx_session(path, num_threads)
     drift = float(drift_iod(run_session(session, inputs), reference.targets).max())
@@ -200,7 +202,7 @@ def _check_int8(path: Path, card: ModelCard, ref: Path, num_threads, bound: floa
     session = onnx_session(path, num_threads, float_path=True)
     float_drift = float(drift_iod(run_session(session, inputs), reference.targets).max())
     if float_drift > bound:
-        raise ValueError(
+        raise InvalidInput(
             f"{path}: landmarks {100 * float_drift:.1f}% of the inter-ocular distance from its reference outputs "
             f"({ref.name}) even without int8 kernels (bound {100 * bound:.0f}%): the model and its reference "
             f"outputs do not belong together (re-make both with tools/quantize_onnx.py)"
@@ -225,16 +227,16 @@ def resolve_backend(kind: str | None, weights: str | os.PathLike | None) -> tupl
             (safetensors with ``onnx``: export it first; ``.onnx`` with ``torch``).
     """
     if kind is not None and kind not in BACKENDS:
-        raise ValueError(f"unknown backend {kind!r}; choose one of {', '.join(BACKENDS)}")
+        raise InvalidInput(f"unknown backend {kind!r}; choose one of {', '.join(BACKENDS)}")
     is_onnx = weights is not None and Path(weights).suffix.lower() == ".onnx"
     if kind is None:
         kind = "onnx" if weights is None or is_onnx else "torch"
     if weights is None:
         return kind, SHIPPED_ONNX if kind == "onnx" else SHIPPED_WEIGHTS
     if kind == "torch" and is_onnx:
-        raise ValueError(f"{weights}: an ONNX file runs on the onnx backend (leave out --backend torch)")
+        raise InvalidInput(f"{weights}: an ONNX file runs on the onnx backend (leave out --backend torch)")
     if kind == "onnx" and not is_onnx:
-        raise ValueError(
+        raise InvalidInput(
             f"{weights}: the onnx backend needs an .onnx file; make one with "
             f"`landmarker export --format onnx --weights {weights} --out MODEL.onnx`, or use --backend torch"
         )
@@ -264,7 +266,7 @@ def load_backend(kind: str | None = None, weights=None, device=None, batch_size:
     try:
         import torch
     except ImportError:
-        raise ImportError(
+        raise MissingDependency(
             f"the torch backend needs PyTorch: {extra_hint('train')} (or use the default onnx backend)"
         ) from None
     if num_threads is not None:

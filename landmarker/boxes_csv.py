@@ -14,6 +14,8 @@ import math
 import os
 from pathlib import Path
 
+from morphkit.errors import InvalidInput
+
 Box = tuple[float, float, float, float]
 COLUMNS = ("image", "left", "top", "right", "bottom")
 
@@ -36,28 +38,29 @@ def read_boxes_csv(path: str | os.PathLike) -> dict[str, list[Box]]:
             header = [h.strip() for h in (reader.fieldnames or [])]
             missing = [c for c in COLUMNS if c not in header]
             if missing:
-                raise ValueError(f"{path}: boxes file lacks column(s) {', '.join(missing)} (needs {','.join(COLUMNS)})")
+                raise InvalidInput(f"{path}: boxes file lacks column(s) {', '.join(missing)} "
+                                   f"(needs {','.join(COLUMNS)})")
             reader.fieldnames = header
             for row in reader:
                 line = reader.line_num
                 name = (row.get("image") or "").strip()
                 if not name:
-                    raise ValueError(f"{path}:{line}: empty image name")
+                    raise InvalidInput(f"{path}:{line}: empty image name")
                 try:
                     box = tuple(float(row[c]) for c in COLUMNS[1:])
                 except (TypeError, ValueError):
-                    raise ValueError(f"{path}:{line}: non-numeric box coordinate") from None
+                    raise InvalidInput(f"{path}:{line}: non-numeric box coordinate") from None
                 if not all(math.isfinite(v) for v in box):
-                    raise ValueError(f"{path}:{line}: non-finite box coordinate")
+                    raise InvalidInput(f"{path}:{line}: non-finite box coordinate")
                 if not (box[2] > box[0] and box[3] > box[1]):
-                    raise ValueError(f"{path}:{line}: box {box} has no area (needs right > left, bottom > top)")
+                    raise InvalidInput(f"{path}:{line}: box {box} has no area (needs right > left, bottom > top)")
                 boxes.setdefault(name, []).append(box)
     except UnicodeDecodeError:
-        raise ValueError(f"{path}: not a text CSV file") from None
+        raise InvalidInput(f"{path}: not a text CSV file") from None
     except csv.Error as err:
-        raise ValueError(f"{path}: not a readable CSV ({err})") from None
+        raise InvalidInput(f"{path}: not a readable CSV ({err})") from err
     if not boxes:
-        raise ValueError(f"{path}: no boxes in the file")
+        raise InvalidInput(f"{path}: no boxes in the file")
     return boxes
 
 
@@ -106,6 +109,6 @@ def match_boxes(
     for given, bxs in boxes.items():
         name = index.find(given, where=str(path))
         if name is None:
-            raise ValueError(f"{path}: unknown image {given!r} (not among the images given)")
+            raise InvalidInput(f"{path}: unknown image {given!r} (not among the images given)")
         out.setdefault(name, []).extend(bxs)
     return out

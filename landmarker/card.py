@@ -15,6 +15,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from morphkit.errors import InvalidInput
+
 N_OUTPUTS = 68 * 2
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 SHIPPED_WEIGHTS = WEIGHTS_DIR / "resnet18_ytf68.safetensors"
@@ -48,7 +50,7 @@ class ModelCard:
     path: Path | None = None
 
     @classmethod
-    def from_dict(cls, data: dict, path: Path | None = None) -> "ModelCard":
+    def from_dict(cls, data: dict, path: Path | None = None) -> ModelCard:
         """Check a card dict and read its inference fields.
 
         Raises:
@@ -58,26 +60,27 @@ class ModelCard:
         try:
             img_size = int(data["input"]["img_size"])
         except (KeyError, TypeError, ValueError):
-            raise ValueError(f"{where}model card has no integer input.img_size") from None
+            raise InvalidInput(f"{where}model card has no integer input.img_size") from None
         rule = data.get("crop_rule") or {}
         head = data.get("head") or {"type": "direct"}
         try:
-            card = cls(img_size, float(rule.get("crop_scale", CROP_SCALE)), float(rule.get("crop_shift_y", CROP_SHIFT_Y)),
+            card = cls(img_size, float(rule.get("crop_scale", CROP_SCALE)),
+                       float(rule.get("crop_shift_y", CROP_SHIFT_Y)),
                        str(head.get("type", "direct")), int(head.get("components", 0) or 0),
                        str(data.get("architecture", "")), data, path)
         except (TypeError, ValueError, AttributeError) as err:
-            raise ValueError(f"{where}model card has an invalid crop_rule or head ({err})") from None
+            raise InvalidInput(f"{where}model card has an invalid crop_rule or head ({err})") from err
         if not 16 <= card.img_size <= 1024:
-            raise ValueError(f"{where}model card input.img_size {card.img_size} is outside 16..1024")
+            raise InvalidInput(f"{where}model card input.img_size {card.img_size} is outside 16..1024")
         if card.head not in HEADS or (card.head == "pca" and not 1 <= card.components <= N_OUTPUTS):
-            raise ValueError(f"{where}model card head {head!r}: type must be one of {', '.join(HEADS)}, "
+            raise InvalidInput(f"{where}model card head {head!r}: type must be one of {', '.join(HEADS)}, "
                              f"pca with 1..{N_OUTPUTS} components")
         if not (card.crop_scale > 0 and -1 < card.crop_shift_y < 1):
-            raise ValueError(f"{where}model card crop_rule {rule!r} is out of range")
+            raise InvalidInput(f"{where}model card crop_rule {rule!r} is out of range")
         return card
 
     @classmethod
-    def load(cls, weights_path: str | os.PathLike) -> "ModelCard":
+    def load(cls, weights_path: str | os.PathLike) -> ModelCard:
         """The checked card beside a weights file (:func:`card_path`).
 
         Raises:
@@ -92,7 +95,7 @@ class ModelCard:
 
         target = Path(path) if path is not None else self.path
         if target is None:
-            raise ValueError("ModelCard.save needs a path: this card was not read from a file")
+            raise InvalidInput("ModelCard.save needs a path: this card was not read from a file")
         with atomic_write(target) as fh:
             fh.write(json.dumps(self.data, indent=2) + "\n")
         return target
@@ -116,4 +119,4 @@ def load_card(weights_path: str | os.PathLike) -> dict:
     try:
         return json.loads(path.read_text())
     except json.JSONDecodeError as err:
-        raise ValueError(f"{path}: not valid JSON ({err})") from None
+        raise InvalidInput(f"{path}: not valid JSON ({err})") from err

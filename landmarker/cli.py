@@ -10,7 +10,7 @@ import argparse
 import sys
 
 from .clihelp import HelpFormatter as HELP_FORMAT
-from .clihelp import extra_hint, package_version
+from .clihelp import add_debug_option, configure_logging, package_version, user_error_line
 from .labelling import add_model_options
 from .parallel import add_parallel_options
 
@@ -20,8 +20,8 @@ def _add_train(sub) -> None:
     p.add_argument("--data", required=True, action="append",
                    help="training data as FORMAT:PATH; FORMAT: landmarks-csv (a folder of images/ + landmarks.csv, "
                    "labels as stored: landmarker predict's CSV or file,x0,y0,...,x67,y67), ytf68 (that layout, labels "
-                   "moved by ytf68's measured offset onto the 300-W convention), ytf68-raw (ytf68 as stored), dlib-xml, "
-                   "pts; repeat to train on several sets")
+                   "moved by ytf68's measured offset onto the 300-W convention), ytf68-raw (ytf68 as stored), "
+                   "dlib-xml, pts; repeat to train on several sets")
     g = p.add_mutually_exclusive_group()
     g.add_argument("--val", help="validation data as FORMAT:PATH (formats as --data)")
     g.add_argument("--val-fraction", type=float, default=0.1, help="share of identities held out (default 0.1)")
@@ -43,7 +43,8 @@ def _add_train(sub) -> None:
                    help="detector giving training face boxes ('none': boxes from landmarks)")
     p.add_argument("--init", help="start from these safetensors weights (3-channel conv1 is summed to 1)")
     p.add_argument("--resume", action="store_true",
-                   help="continue from RUN_DIR/last.pt with the same settings (a changed setting, --epochs too, is refused)")
+                   help="continue from RUN_DIR/last.pt with the same settings (a changed setting, --epochs too, "
+                   "is refused)")
     p.add_argument("--max-train", type=int, help="use only the first N training faces (for quick runs)")
     p.add_argument("--no-augment", action="store_true", help="train on plain centre crops")
     p.add_argument("--augment-strength", type=float, default=1.0,
@@ -74,7 +75,8 @@ def _add_train(sub) -> None:
 
 
 def _add_evaluate(sub) -> None:
-    p = sub.add_parser("evaluate", formatter_class=HELP_FORMAT, help="measure NME, failure rate and mean offset on labelled data")
+    p = sub.add_parser("evaluate", formatter_class=HELP_FORMAT,
+                       help="measure NME, failure rate and mean offset on labelled data")
     p.add_argument("--data", required=True, action="append",
                    help="labelled data as FORMAT:PATH[@SPLIT]; FORMAT: landmarks-csv (a folder of images/ + "
                    "landmarks.csv, labels as stored: landmarker predict's CSV or file,x0,y0,...,x67,y67), ytf68 (that "
@@ -96,7 +98,8 @@ def _add_evaluate(sub) -> None:
 
 
 def _add_predict(sub) -> None:
-    p = sub.add_parser("predict", formatter_class=HELP_FORMAT, help="detect faces and predict 68 landmarks for images or folders")
+    p = sub.add_parser("predict", formatter_class=HELP_FORMAT,
+                       help="detect faces and predict 68 landmarks for images or folders")
     p.add_argument("paths", nargs="+", help="image files or folders (walked recursively)")
     p.add_argument("--out", required=True, help="landmarks CSV to write")
     add_model_options(p)
@@ -122,7 +125,8 @@ def _add_inspect(sub) -> None:
 
 
 def _add_serve(sub) -> None:
-    p = sub.add_parser("serve", formatter_class=HELP_FORMAT, help="serve the model over HTTP (POST /v1/landmarks, GET /healthz)")
+    p = sub.add_parser("serve", formatter_class=HELP_FORMAT,
+                       help="serve the model over HTTP (POST /v1/landmarks, GET /healthz)")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=8000, help="TCP port (default 8000)")
     add_model_options(p)
@@ -132,7 +136,6 @@ def _add_serve(sub) -> None:
                    help="uvicorn log level (default info: one access line per request)")
 
 
-EXTRAS = {"train": "train", "export": "train", "inspect": "train", "serve": "serve"}  # the extra each command needs beyond the core
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -146,6 +149,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_export(sub)
     _add_serve(sub)
     _add_inspect(sub)
+    add_debug_option(parser, sub)
     return parser
 
 
@@ -228,27 +232,20 @@ def _run_serve(args) -> int:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``landmarker`` console script; returns the exit code."""
     args = build_parser().parse_args(argv)
-    from .datasets import DatasetError
-    from .decode import ImageDecodeError
-
+    configure_logging()
     runner = {"train": _run_train, "evaluate": _run_evaluate, "predict": _run_predict,
               "export": _run_export, "serve": _run_serve, "inspect": _run_inspect}[args.command]
     try:
         return runner(args)
-    except (DatasetError, ImageDecodeError, FileNotFoundError, ValueError) as err:
-        print(f"landmarker {args.command}: error: {err}", file=sys.stderr)
-        return 2
-    except OSError as err:  # a file or folder we cannot write: one line, not a traceback
-        print(f"landmarker {args.command}: error: {err}", file=sys.stderr)
-        return 2
-    except ImportError as err:  # an optional dependency of this command is not installed
-        extra = EXTRAS.get(args.command)
-        hint = f" ({extra_hint(extra)})" if extra and "pip install" not in str(err) else ""
-        print(f"landmarker {args.command}: error: {err}{hint}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         print(f"landmarker {args.command}: interrupted", file=sys.stderr)
         return 130
+    except Exception as err:
+        line = user_error_line(err)
+        if line is None or args.debug:  # a bug in our code, or asked for: the traceback
+            raise
+        print(f"landmarker {args.command}: error: {line}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import logging
+import sys
 
 
 class HelpFormatter(argparse.HelpFormatter):
@@ -16,7 +18,8 @@ class HelpFormatter(argparse.HelpFormatter):
         return f"{text} (default: %(default)s)"
 
 
-DISTRIBUTION = "morphkit-faces"  # the name pip installs this project under (import packages: landmarker, morphkit, jobs)
+# the name pip installs this project under (import packages: landmarker, morphkit, jobs)
+DISTRIBUTION = "morphkit-faces"
 
 
 def extra_hint(extra: str) -> str:
@@ -37,3 +40,60 @@ def package_version() -> str:
 def count(n: int, noun: str, plural: str | None = None) -> str:
     """``"1 face"``, ``"3 faces"``: a number with its noun in the right number."""
     return f"{n} {noun if n == 1 else (plural or noun + 's')}"
+
+
+#: Top-level modules of the optional extras (pyproject ``[project.optional-dependencies]``) -> extra.
+OPTIONAL_MODULES = {"torch": "train", "torchvision": "train", "safetensors": "train", "onnx": "train",
+                    "fastapi": "serve", "uvicorn": "serve", "multipart": "serve", "python_multipart": "serve",
+                    "distributed": "dask", "face_recognition_models": "bench"}
+
+
+def add_debug_option(parser: argparse.ArgumentParser, subparsers) -> None:
+    """``--debug`` before or after the command: show the traceback of an error instead of one line."""
+    text = "on an error, show the full traceback instead of one line (for bug reports)"
+    parser.add_argument("--debug", action="store_true", help=text)
+    for sub in subparsers.choices.values():  # SUPPRESS: a sub-command's default must not undo `cmd --debug sub`
+        sub.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=text)
+
+
+def user_error_line(err: BaseException) -> str | None:
+    """The one line a command prints for ``err`` when it is the user's to fix, else None (a bug: re-raise).
+
+    The user's: a :class:`morphkit.errors.UserError`, an ``OSError`` (a path that is missing,
+    unreadable or unwritable, a full disk), or a missing module of an optional extra
+    (:data:`OPTIONAL_MODULES`, with the install command).
+    """
+    from morphkit.errors import UserError
+
+    if isinstance(err, ModuleNotFoundError) and (err.name or "").split(".")[0] in OPTIONAL_MODULES:
+        extra = OPTIONAL_MODULES[err.name.split(".")[0]]
+        return f"{err} ({extra_hint(extra)})"
+    if isinstance(err, (UserError, OSError)):
+        return str(err)
+    return None
+
+
+class _StderrHandler(logging.Handler):
+    """Writes each record to the ``sys.stderr`` of the moment (a test's capture, a redirected stream)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            sys.stderr.write(self.format(record) + "\n")
+        except Exception:  # noqa: BLE001 - logging's own rule: a failing handler must not break the program
+            self.handleError(record)
+
+
+def configure_logging(level: int = logging.INFO) -> None:
+    """Show the library's log records (``landmarker``, ``jobs``, ``morphkit``) on stderr, one plain line each.
+
+    The command-line tools call this; the library itself only logs, so a program that
+    imports it keeps its own logging setup.
+    """
+    for name in ("landmarker", "jobs", "morphkit"):
+        logger = logging.getLogger(name)
+        logger.setLevel(level)
+        if not any(isinstance(h, _StderrHandler) for h in logger.handlers):
+            handler = _StderrHandler()
+            handler.setFormatter(logging.Formatter("%(message)s"))
+            logger.addHandler(handler)
+        logger.propagate = False

@@ -20,6 +20,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from morphkit.errors import InvalidInput
+from morphkit.ibug68 import MIRROR
+
 from . import crop as C
 from .files import find_images
 from .training_data import Augment, context_crop, photometric, random_crop_matrix
@@ -66,7 +69,7 @@ def build_unlabelled_cache(
             continue
         crops.append(context_crop(to_gray(image), faces[0].box, img_size)[0])
     if not crops:
-        raise ValueError(f"{folder}: no face found in any of its {len(images)} images")
+        raise InvalidInput(f"{folder}: no face found in any of its {len(images)} images")
     out = np.stack(crops).astype(np.uint8)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -114,7 +117,7 @@ def to_context(pred: torch.Tensor, inv: torch.Tensor, flip: torch.Tensor, img_si
     """
     pts = C.from_targets(pred.float().reshape(-1, 68, 2), img_size)
     ctx = pts @ inv[:, :, :2].transpose(1, 2) + inv[:, None, :, 2]
-    perm = torch.as_tensor(C.FLIP_PERMUTATION, device=ctx.device)
+    perm = torch.as_tensor(MIRROR, device=ctx.device)
     return torch.where(flip[:, None, None], ctx[:, perm], ctx)
 
 
@@ -123,4 +126,5 @@ def consistency_loss(model: torch.nn.Module, batch, img_size: int, device: torch
     xa, xb, inv_a, inv_b, flip_a, flip_b = (t.to(device, non_blocking=True) for t in batch)
     x = torch.cat([xa, xb]).contiguous(memory_format=torch.channels_last)
     pa, pb = model(x).chunk(2)
-    return torch.nn.functional.mse_loss(to_context(pa, inv_a, flip_a, img_size), to_context(pb, inv_b, flip_b, img_size))
+    return torch.nn.functional.mse_loss(to_context(pa, inv_a, flip_a, img_size),
+                                        to_context(pb, inv_b, flip_b, img_size))

@@ -23,6 +23,8 @@ from typing import TYPE_CHECKING
 import cv2
 import numpy as np
 
+from morphkit.errors import InvalidInput
+
 if TYPE_CHECKING:
     from .datasets import FaceSample
 
@@ -31,21 +33,6 @@ CROP_SHIFT_Y = 0.10
 # Landmark extent (mean of width and height) in HOG box widths, median over ytf68.
 EXTENT_PER_BOX = 0.94
 
-# iBUG 300-W 68-point mirror permutation: point i of a mirrored face is point
-# FLIP_PERMUTATION[i] of the original.
-FLIP_PERMUTATION = np.array(
-    list(range(16, -1, -1))  # jaw 0-16
-    + list(range(26, 16, -1))  # brows 17-26
-    + [27, 28, 29, 30]  # nose bridge
-    + [35, 34, 33, 32, 31]  # nose base
-    + [45, 44, 43, 42, 47, 46]  # right eye <- left eye
-    + [39, 38, 37, 36, 41, 40]  # left eye <- right eye
-    + [54, 53, 52, 51, 50, 49, 48, 59, 58, 57, 56, 55]  # outer mouth
-    + [64, 63, 62, 61, 60, 67, 66, 65],  # inner mouth
-    dtype=np.int64,
-)
-
-
 def box_from_landmarks(landmarks: np.ndarray) -> tuple[float, float, float, float]:
     """A detector-like face box ``(left, top, right, bottom)`` from ``(68, 2)`` landmarks.
 
@@ -53,7 +40,7 @@ def box_from_landmarks(landmarks: np.ndarray) -> tuple[float, float, float, floa
     a face the detector missed is cropped as if it had been found.
     """
     lo, hi = np.nanmin(landmarks, axis=0), np.nanmax(landmarks, axis=0)  # nan: points a template lacks
-    extent = float(((hi - lo).mean()))
+    extent = float((hi - lo).mean())
     side = extent / EXTENT_PER_BOX
     cx = float((lo[0] + hi[0]) / 2)
     cy = float((lo[1] + hi[1]) / 2) - CROP_SHIFT_Y * side
@@ -143,7 +130,7 @@ def face_crop(gray: np.ndarray, box, out_size: int, scale: float = CROP_SCALE,
     """
     cx, cy, side = crop_square(box, scale, shift_y)
     if not side > 0:
-        raise ValueError(f"face box {tuple(box)} has no area")
+        raise InvalidInput(f"face box {tuple(box)} has no area")
     m = crop_matrix(cx, cy, side, out_size)
     return warp_crop(gray, m, out_size), m
 

@@ -37,6 +37,7 @@ from __future__ import annotations
 import csv
 import functools
 import os
+import re
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,12 +45,15 @@ from pathlib import Path
 import numpy as np
 from defusedxml import ElementTree
 
+from morphkit.errors import InvalidInput
+from morphkit.ibug68 import inter_ocular_distance
+
 from .decode import is_image_name
 
 N_LANDMARKS = 68
 
 
-class DatasetError(ValueError):
+class DatasetError(InvalidInput):
     """A dataset file is missing or malformed; the message names the file and the problem."""
 
 
@@ -97,7 +101,7 @@ def ytf68_offset_iod() -> np.ndarray:
         rows = [r for r in YTF68_OFFSET_TABLE.read_text(encoding="utf-8").splitlines() if r and not r.startswith("#")]
         table = np.loadtxt(rows[1:], delimiter=",", dtype=np.float64)
     except (OSError, ValueError, IndexError) as err:
-        raise DatasetError(f"{YTF68_OFFSET_TABLE}: unreadable ytf68 offset table ({err})") from None
+        raise DatasetError(f"{YTF68_OFFSET_TABLE}: unreadable ytf68 offset table ({err})") from err
     if table.shape != (N_LANDMARKS, 3) or not np.array_equal(table[:, 0], np.arange(N_LANDMARKS)):
         raise DatasetError(f"{YTF68_OFFSET_TABLE}: expected rows point,dx_iod,dy_iod for points 0..67")
     return table[:, 1:].astype(np.float32)
@@ -202,7 +206,7 @@ def _predicted_rows(csv_path: Path):
     except UnicodeDecodeError:
         raise
     except ValueError as err:
-        raise DatasetError(str(err)) from None
+        raise DatasetError(str(err)) from err
 
 
 def _plain_rows(csv_path: Path):
@@ -251,7 +255,7 @@ def correct_ytf68_offset(landmarks: np.ndarray) -> np.ndarray:
     Each point moves by minus its :func:`ytf68_offset_iod` times the face's
     inter-ocular distance (outer eye corners of the labels as stored).
     """
-    iod = float(np.linalg.norm(landmarks[36] - landmarks[45]))
+    iod = float(inter_ocular_distance(landmarks))
     return (landmarks - ytf68_offset_iod() * iod).astype(np.float32)
 
 
@@ -261,9 +265,9 @@ def _parse_xml(xml_path: Path):
     try:
         return ElementTree.parse(str(xml_path)).getroot()
     except ElementTree.ParseError as err:
-        raise DatasetError(f"{xml_path}: malformed XML ({err})") from None
+        raise DatasetError(f"{xml_path}: malformed XML ({err})") from err
     except Exception as err:  # defusedxml refuses entity bombs and external entities
-        raise DatasetError(f"{xml_path}: refused XML ({type(err).__name__}: {err})") from None
+        raise DatasetError(f"{xml_path}: refused XML ({type(err).__name__}: {err})") from err
 
 
 def _xml_images(xml_path: Path, root):
@@ -383,10 +387,20 @@ def load_pts(folder: str | os.PathLike) -> list[FaceSample]:
     return _images_with_labels_beside(folder, ".pts", read_pts)
 
 
+def photo_identity(relative_path: str | os.PathLike) -> str:
+    """The photo a labelled face comes from, for identity-disjoint splits: the path without its
+    extension and without a trailing ``_<number>``, the 300-W naming of several faces of one photo
+    (``afw/134212_1.jpg`` and ``afw/134212_2.jpg`` -> ``afw/134212``; ``A000360.jpg`` -> ``A000360``).
+    """
+    p = Path(relative_path).with_suffix("")
+    stem = re.sub(r"_\d+$", "", p.name) or p.name
+    return str(p.with_name(stem))
+
+
 def _images_with_labels_beside(folder, suffix: str, read) -> list[FaceSample]:
     """One :class:`FaceSample` per image under ``folder`` (recursively) with a label file of the same
     stem and ``suffix`` beside it; ``read(label path)`` gives its float32 ``(68, 2)`` landmarks.
-    The identity is the image's path below ``folder`` without its extension.
+    The identity is :func:`photo_identity` of the image's path below ``folder``.
 
     Raises:
         DatasetError: ``folder`` is missing or holds no such pair, or what ``read`` raises.
@@ -398,7 +412,7 @@ def _images_with_labels_beside(folder, suffix: str, read) -> list[FaceSample]:
     for image_path in sorted(p for p in folder.rglob("*") if p.is_file() and is_image_name(p)):
         label_path = image_path.with_suffix(suffix)
         if label_path.is_file():
-            identity = str(image_path.relative_to(folder).with_suffix(""))
+            identity = photo_identity(image_path.relative_to(folder))
             samples.append(FaceSample(image_path, read(label_path), None, identity))
     if not samples:
         raise DatasetError(f"{folder}: no images with {suffix} files beside them")
@@ -428,7 +442,7 @@ def read_tem(tem_path: str | os.PathLike) -> np.ndarray:
         n = int(lines[0].strip())
         pts = np.array([[float(v) for v in lines[1 + i].split()[:2]] for i in range(n)], np.float32)
     except (OSError, ValueError, IndexError) as err:
-        raise DatasetError(f"{tem_path}: not a .tem template ({err})") from None
+        raise DatasetError(f"{tem_path}: not a .tem template ({err})") from err
     if pts.shape != (n, 2):
         raise DatasetError(f"{tem_path}: expected {n} lines of 'x y' after the point count")
     return pts
@@ -527,7 +541,7 @@ def split_by_identity(
         ``(train, val)`` lists.
     """
     if not 0.0 <= val_fraction < 1.0:
-        raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction}")
+        raise InvalidInput(f"val_fraction must be in [0, 1), got {val_fraction}")
     train, val = [], []
     for sample in samples:
         h = zlib.crc32(f"{seed}:{sample.identity}".encode()) / 2**32

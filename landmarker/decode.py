@@ -26,6 +26,8 @@ from typing import NamedTuple
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from morphkit.errors import InvalidInput
+
 # Pillow's own default (about 89 MP); a file claiming more pixels is refused
 # before its pixel data is read.
 MAX_IMAGE_PIXELS = 89_478_485
@@ -48,7 +50,7 @@ _HEIF_BRANDS = (b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b
 _AVIF_BRANDS = (b"avif", b"avis")
 
 
-class ImageDecodeError(ValueError):
+class ImageDecodeError(InvalidInput):
     """A file could not be turned into an image. ``str(err)`` is ``"<path>: <reason>"``."""
 
     def __init__(self, path: str | os.PathLike, reason: str):
@@ -163,7 +165,7 @@ def image_size(path: str | os.PathLike) -> tuple[int, int]:
             except Exception:  # noqa: BLE001 - a broken EXIF block: the image as stored (as read_image)
                 orientation = 1
     except (OSError, ValueError, Image.DecompressionBombError) as err:
-        raise ImageDecodeError(f"{path}: cannot read the image size ({err})") from None
+        raise ImageDecodeError(f"{path}: cannot read the image size ({err})") from err
     return (h, w) if orientation in (5, 6, 7, 8) else (w, h)
 
 
@@ -179,7 +181,8 @@ def read_image_reduced(path: str | os.PathLike, draft_pixels: int, min_side: int
 
     Returns:
         :class:`Decoded` ``(image, scale, size)``: the RGB uint8 array, the integer
-        reduction (1, 2, 4 or 8) and the full image's upright ``(width, height)``. A point ``(x, y)`` of the reduced image is ``((x + 0.5) * scale - 0.5,
+        reduction (1, 2, 4 or 8) and the full image's upright ``(width, height)``.
+        A point ``(x, y)`` of the reduced image is ``((x + 0.5) * scale - 0.5,
         (y + 0.5) * scale - 0.5)`` in the full image (pixel centres); a box edge is
         ``x * scale``.
 
@@ -197,7 +200,7 @@ def _decode(path, max_pixels: int, draft) -> Decoded:
     except FileNotFoundError:
         raise ImageDecodeError(path, "no such file") from None
     except OSError as err:
-        raise ImageDecodeError(path, f"cannot read file ({err.strerror or err})") from None
+        raise ImageDecodeError(path, f"cannot read file ({err.strerror or err})") from err
     if not path.is_file():
         raise ImageDecodeError(path, "not a regular file")
     if size == 0:
@@ -230,7 +233,7 @@ def _decode(path, max_pixels: int, draft) -> Decoded:
     except UnidentifiedImageError:
         raise ImageDecodeError(path, _unidentified_reason(path)) from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
-        raise ImageDecodeError(path, f"decompression bomb: {err}") from None
+        raise ImageDecodeError(path, f"decompression bomb: {err}") from err
     except PermissionError:
         raise ImageDecodeError(path, "cannot read file (permission denied)") from None
     except MemoryError:
@@ -241,9 +244,9 @@ def _decode(path, max_pixels: int, draft) -> Decoded:
             reason = f"truncated or corrupt image data ({reason})"
         else:
             reason = f"corrupt image data ({reason})"
-        raise ImageDecodeError(path, reason) from None
+        raise ImageDecodeError(path, reason) from err
     except Exception as err:  # a decoder failing in a way Pillow does not document
-        raise ImageDecodeError(path, f"corrupt image data ({type(err).__name__}: {err})") from None
+        raise ImageDecodeError(path, f"corrupt image data ({type(err).__name__}: {err})") from err
     if arr.ndim != 3 or arr.shape[2] != 3 or arr.shape[0] == 0 or arr.shape[1] == 0:
         raise ImageDecodeError(path, f"unexpected decoded shape {arr.shape}")
     if scale == 1:

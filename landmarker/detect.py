@@ -65,6 +65,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from morphkit.errors import InvalidInput
+
 from .decode import to_gray
 
 DETECTORS = ("hog+haar", "hog", "haar")
@@ -115,7 +117,7 @@ def native_pass_first(shape) -> bool:
     return min(shape[:2]) >= SMALL_IMAGE_SIDE and shape[0] * shape[1] <= UPSAMPLE_MAX_PIXELS
 
 
-def search_passes(shape, find) -> tuple[list["Detection"], int]:
+def search_passes(shape, find) -> tuple[list[Detection], int]:
     """Run ``find(upsample)`` cheap pass first; returns the faces of the last pass run and its ``upsample``.
 
     Images where :func:`native_pass_first` holds are searched at native resolution
@@ -129,7 +131,7 @@ def search_passes(shape, find) -> tuple[list["Detection"], int]:
     return (faces, 0) if is_portrait(faces, shape) else (find(1), 1)
 
 
-def is_portrait(faces: list["Detection"], shape) -> bool:
+def is_portrait(faces: list[Detection], shape) -> bool:
     """True when a face of HOG score >= 0 covers at least :data:`PORTRAIT_AREA` of an image of ``shape``.
 
     In such a photo a face small enough to need the upsampled search (under 80 px)
@@ -363,7 +365,8 @@ class HogHaarDetector:
             return [[] for _ in cascades]
         sizes = dict(min_size=max(20, int(0.6 * side)), max_size=int(2.0 * side) + 1)
         return [
-            [Detection((d.box[0] + x0, d.box[1] + y0, d.box[2] + x0, d.box[3] + y0), d.score) for d in haar.run(roi, **sizes)]
+            [Detection((d.box[0] + x0, d.box[1] + y0, d.box[2] + x0, d.box[3] + y0), d.score)
+             for d in haar.run(roi, **sizes)]
             for haar in cascades
         ]
 
@@ -433,7 +436,7 @@ def make_detector(name: str = DEFAULT_DETECTOR, max_pixels: int | None = SEARCH_
     elif name == "haar":
         detector = HaarDetector()
     else:
-        raise ValueError(f"unknown detector {name!r}; choose one of {', '.join(DETECTORS)}")
+        raise InvalidInput(f"unknown detector {name!r}; choose one of {', '.join(DETECTORS)}")
     return detector if max_pixels is None else Downscaled(detector, max_pixels, search_side)
 
 

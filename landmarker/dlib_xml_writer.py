@@ -30,10 +30,12 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from xml.sax.saxutils import escape
 
 import numpy as np
+
+from morphkit.errors import InvalidInput
 
 # characters XML 1.0 forbids anywhere (C0 controls except tab, newline, carriage return)
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
@@ -62,10 +64,10 @@ def _attr(text: str) -> str:
 def _box_xml(file: str, box: Sequence[float], landmarks: np.ndarray) -> str:
     pts = np.asarray(landmarks, dtype=np.float64)
     if pts.shape != (68, 2):
-        raise ValueError(f"{file}: landmarks must have shape (68, 2), got {pts.shape}")
+        raise InvalidInput(f"{file}: landmarks must have shape (68, 2), got {pts.shape}")
     values = np.concatenate([np.asarray(box, dtype=np.float64).reshape(4), pts.reshape(-1)])
     if not np.all(np.isfinite(values)):
-        raise ValueError(f"{file}: box or landmarks hold NaN or infinity")
+        raise InvalidInput(f"{file}: box or landmarks hold NaN or infinity")
     left, top, right, bottom = (int(v) for v in np.rint(values[:4]))
     ints = np.rint(pts).astype(np.int64)
     lines = [f"    <box top='{top}' left='{left}' width='{right - left}' height='{bottom - top}'>\n"]
@@ -108,7 +110,7 @@ def write_dlib_xml(
         fh.write(f"<name>{escape(name)}</name>\n<comment>{escape(comment)}</comment>\n<images>\n")
         for file, faces in images:
             if not xml_safe(file):
-                raise ValueError(f"{file!r}: file name cannot be stored in XML")
+                raise InvalidInput(f"{file!r}: file name cannot be stored in XML")
             fh.write(f'  <image file="{_attr(file)}">\n')
             for box, landmarks in faces:
                 fh.write(_box_xml(file, box, landmarks))

@@ -27,6 +27,8 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from morphkit.errors import InvalidInput
+
 from .card import ModelCard
 from .crop import face_box_for
 from .datasets import DatasetError, FaceSample, label_correction, load_dataset, split_by_identity
@@ -170,8 +172,9 @@ def evaluate_command(args) -> int:
         ValueError: no dataset has faces in the chosen split.
     """
     if getattr(args, "update_card", False) and not args.weights:
-        raise ValueError("--update-card writes the card beside the weights evaluated: name them with --weights FILE "
-                         "(the shipped card is changed only when named: --weights landmarker/weights/resnet18_ytf68.onnx)")
+        raise InvalidInput("--update-card writes the card beside the weights evaluated: name them with --weights FILE "
+                         "(the shipped card is changed only when named: "
+                         "--weights landmarker/weights/resnet18_ytf68.onnx)")
     specs = args.data if isinstance(args.data, list) else [args.data]
     from .backends import resolve_backend
 
@@ -184,12 +187,12 @@ def evaluate_command(args) -> int:
         except DatasetError as err:
             if spec in str(err):
                 raise
-            raise DatasetError(f"--data {given}: {err}") from None
+            raise DatasetError(f"--data {given}: {err}") from err
         if not samples:
             print(f"landmarker evaluate: warning: {given}: no faces in split {split!r}", file=sys.stderr)
         selected.append((spec, split, samples))
     if not any(samples for _, _, samples in selected):
-        raise ValueError(f"{', '.join(specs)}: no faces in the chosen splits")
+        raise InvalidInput(f"{', '.join(specs)}: no faces in the chosen splits")
 
     names = [dataset_name(spec) for spec, _, _ in selected]
     if len(set(names)) < len(names):  # same last path part twice: show the specs in full

@@ -24,6 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
+from morphkit.errors import InvalidInput
+
 
 def _grid(tiles: list[np.ndarray], columns: int, pad: int = 2) -> np.ndarray:
     h, w = tiles[0].shape[:2]
@@ -75,7 +77,7 @@ def inspect_command(args) -> int:
         image = read_image(args.image)
         faces = Landmarker(weights, backend="torch").predict(image)
         if not faces:
-            raise ValueError(f"{args.image}: no face found")
+            raise InvalidInput(f"{args.image}: no face found")
         size = int(card["input"]["img_size"])
         cx, cy, side = C.crop_square(faces[0].box)
         crop = C.normalise(C.warp_crop(to_gray(image), C.crop_matrix(cx, cy, side, size), size))
@@ -103,14 +105,12 @@ def inspect_command(args) -> int:
 
     log = weights.with_name(weights.stem + ".training_log.csv")
     if log.is_file():
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+        from matplotlib.figure import Figure
 
         rows = list(csv.DictReader(open(log, newline="")))
         epochs = np.arange(1, len(rows) + 1)
-        fig, (a, b) = plt.subplots(1, 2, figsize=(10, 4))
+        fig = Figure(figsize=(10, 4))
+        a, b = fig.subplots(1, 2)
         a.plot(epochs, [float(r["train_loss"]) for r in rows], label="train loss")
         a.plot(epochs, [float(r["val_loss"]) for r in rows], label="validation loss")
         a.set_xlabel("epoch (all runs in order)")
@@ -122,7 +122,6 @@ def inspect_command(args) -> int:
         fig.suptitle(f"{weights.name}: {', '.join(dict.fromkeys(r.get('run', '') for r in rows))}")
         fig.tight_layout()
         fig.savefig(out / "training_curves.png", dpi=100)
-        plt.close(fig)
         written.append("training_curves.png")
     ced = weights.with_name("ced_val.png")
     if ced.is_file():

@@ -12,8 +12,8 @@ A quantised model ships with *reference outputs* beside it
 (``<stem>.reference.npz``): a handful of face crops (uint8, the network's input
 before normalisation) and the fp32 network's outputs on them. When
 :class:`landmarker.backends.OnnxBackend` loads the model it runs the crops (about
-60 ms on a 2-core AMD EPYC, once per process and file) and compares: each face's worst point, as a fraction of its IOD. If
-the int8 result drifts beyond the bound, the same file runs without the int8
+60 ms on a 2-core AMD EPYC, once per process and file) and compares: each face's worst point,
+as a fraction of its IOD. If the int8 result drifts beyond the bound, the same file runs without the int8
 kernels (ONNX Runtime's session option ``session.disable_quant_qdq``: the QDQ
 model's arithmetic in float), which is checked against the references in turn.
 
@@ -34,6 +34,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
+from morphkit.errors import InvalidInput
 
 from .crop import normalise
 from .metrics import inter_ocular, point_errors
@@ -80,9 +82,9 @@ def save_reference(path: str | os.PathLike, crops: np.ndarray, targets: np.ndarr
     """
     crops, targets = np.asarray(crops), np.asarray(targets, np.float32)
     if crops.dtype != np.uint8 or crops.ndim != 3 or crops.shape[1] != crops.shape[2]:
-        raise ValueError(f"reference crops must be uint8 (k, S, S), got {crops.dtype} {crops.shape}")
+        raise InvalidInput(f"reference crops must be uint8 (k, S, S), got {crops.dtype} {crops.shape}")
     if targets.shape != (len(crops), 136):
-        raise ValueError(f"reference targets must be ({len(crops)}, 136), got {targets.shape}")
+        raise InvalidInput(f"reference targets must be ({len(crops)}, 136), got {targets.shape}")
     path = Path(path)
     with open(path, "wb") as fh:
         np.savez_compressed(fh, crops=crops, targets=targets, sources=np.asarray(list(sources), dtype=str))
@@ -103,9 +105,10 @@ def load_reference(path: str | os.PathLike) -> Reference:
     except FileNotFoundError:
         raise
     except (OSError, KeyError, ValueError) as err:
-        raise ValueError(f"{path}: not a reference-output file ({err})") from None
+        raise InvalidInput(f"{path}: not a reference-output file ({err})") from err
     if crops.dtype != np.uint8 or crops.ndim != 3 or targets.shape != (len(crops), 136) or len(sources) != len(crops):
-        raise ValueError(f"{path}: reference crops {crops.dtype} {crops.shape} and targets {targets.shape} do not match")
+        raise InvalidInput(f"{path}: reference crops {crops.dtype} {crops.shape} and targets {targets.shape} "
+                           "do not match")
     return Reference(crops, targets.astype(np.float32), sources, path)
 
 
@@ -149,7 +152,8 @@ def cpu_int8_features() -> dict:
 
 
 def describe_cpu(features: dict | None = None) -> str:
-    """One line: the CPU's name and its int8 flags, e.g. ``AMD EPYC (avx2; no avx512bw, avx512_vnni, avx_vnni, amx_int8)``."""
+    """One line: the CPU's name and its int8 flags, e.g.
+    ``AMD EPYC (avx2; no avx512bw, avx512_vnni, avx_vnni, amx_int8)``."""
     f = features or cpu_int8_features()
     if not f["flags"]:
         return f"{f['cpu']} (int8 flags unknown)"
@@ -184,7 +188,8 @@ class Int8Check:
     cpu: dict = field(default_factory=lambda: cpu_int8_features())
 
     def describe(self) -> str:
-        """One line for ``-v`` and logs, e.g. ``int8 kernels (reference faces within 0.9% of IOD of fp32, bound 2%)``."""
+        """One line for ``-v`` and logs, e.g.
+        ``int8 kernels (reference faces within 0.9% of IOD of fp32, bound 2%)``."""
         if self.path == "fp32":
             text = "fp32 (not quantised)"
         elif self.path == "int8":

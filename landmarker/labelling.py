@@ -46,12 +46,12 @@ class ModelSpec:
     flip_average: bool = False
 
     @classmethod
-    def from_args(cls, args: argparse.Namespace) -> "ModelSpec":
+    def from_args(cls, args: argparse.Namespace) -> ModelSpec:
         """The spec of parsed :func:`add_model_options` options."""
         return cls(args.weights, args.backend, getattr(args, "detector", DEFAULT_DETECTOR),
                    bool(getattr(args, "flip_average", False)))
 
-    def resolved(self) -> "ModelSpec":
+    def resolved(self) -> ModelSpec:
         """The same spec with the backend chosen and the weights as an absolute path.
 
         Raises:
@@ -230,7 +230,7 @@ def label_images(items, spec: ModelSpec = ModelSpec(), overlay_dir=None, threads
             decoded.append((i, image, scale, size))
         except ImageDecodeError as err:
             results[i] = ImageResult(name, "error", [], err.reason)
-        except Exception as err:  # a file we could not even stat or read
+        except OSError as err:  # a file we could not even stat or read (our own bugs surface)
             results[i] = ImageResult(name, "error", [], f"{type(err).__name__}: {err}")
     arrays = [image for _, image, _, _ in decoded]
     if not decoded:

@@ -21,6 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
+from morphkit.errors import InvalidInput
+
 from .predictor import Face
 
 LEGACY_HEADER = ["image", "face", "left", "top", "right", "bottom", "score"] + [
@@ -72,13 +74,13 @@ def iter_rows(path: str | os.PathLike, errors: str = "strict") -> Iterator[tuple
         reader = csv.reader(fh)
         header = next(reader, None)
         if header not in HEADERS:
-            raise ValueError(f"{path}: not a landmarks.csv (header must start image,face,left,top,...)")
+            raise InvalidInput(f"{path}: not a landmarks.csv (header must start image,face,left,top,...)")
         width = len(header)
         for row in reader:
             if not row:
                 continue
             if len(row) != width:
-                raise ValueError(f"{path}:{reader.line_num}: {len(row)} columns, expected {width}")
+                raise InvalidInput(f"{path}:{reader.line_num}: {len(row)} columns, expected {width}")
             try:
                 box = tuple(float(v) for v in row[2:6])
                 score = float(row[6]) if row[6] else float("nan")
@@ -86,7 +88,7 @@ def iter_rows(path: str | os.PathLike, errors: str = "strict") -> Iterator[tuple
                 fit = float(row[143]) if width > 143 and row[143] else float("nan")
                 size = (int(row[144]), int(row[145])) if width > 145 and row[144] and row[145] else None
             except ValueError:
-                raise ValueError(f"{path}:{reader.line_num}: non-numeric value") from None
+                raise InvalidInput(f"{path}:{reader.line_num}: non-numeric value") from None
             yield row[0], Face(box, score, pts, fit), size
 
 

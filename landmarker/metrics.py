@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import numpy as np
 
+from morphkit.errors import InvalidInput
+from morphkit.ibug68 import inter_ocular_distance
+
 FAILURE_THRESHOLD = 0.10
-LEFT_EYE_CORNER, RIGHT_EYE_CORNER = 36, 45
 
 
 def inter_ocular(gt: np.ndarray) -> np.ndarray:
     """Distance between points 36 and 45 of ``(..., 68, 2)`` landmarks; shape ``(...)``, pixels."""
-    return np.linalg.norm(gt[..., LEFT_EYE_CORNER, :] - gt[..., RIGHT_EYE_CORNER, :], axis=-1)
+    return inter_ocular_distance(gt)
 
 
 def point_errors(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
@@ -39,10 +41,10 @@ def _checked(pred, gt) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(pred, gt, IOD)`` as float64, after checking the shapes match and no IOD is zero."""
     pred, gt = np.asarray(pred, np.float64), np.asarray(gt, np.float64)
     if pred.shape != gt.shape:
-        raise ValueError(f"prediction shape {pred.shape} differs from ground truth {gt.shape}")
+        raise InvalidInput(f"prediction shape {pred.shape} differs from ground truth {gt.shape}")
     iod = inter_ocular(gt)
     if np.any(~(iod > 0)):
-        raise ValueError("a ground-truth face has zero (or no) inter-ocular distance (points 36 and 45)")
+        raise InvalidInput("a ground-truth face has zero (or no) inter-ocular distance (points 36 and 45)")
     return pred, gt, iod
 
 
@@ -79,7 +81,7 @@ def mean_offset_iod(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
     """
     per_face = face_offsets_iod(pred, gt).reshape(-1, 2)
     if not len(per_face):
-        raise ValueError("no faces to average")
+        raise InvalidInput("no faces to average")
     return per_face.mean(axis=0)
 
 
@@ -118,12 +120,10 @@ def ced_curve(nmes: np.ndarray, max_nme: float = 0.10, steps: int = 201) -> tupl
 
 def plot_ced(curves: dict[str, np.ndarray], path, max_nme: float = 0.10, title: str = "CED") -> None:
     """Write a CED plot PNG with one curve per entry of ``curves`` (label -> per-face NMEs)."""
-    import matplotlib
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(5.5, 4.2), dpi=120)
+    fig = Figure(figsize=(5.5, 4.2), dpi=120)
+    ax = fig.subplots()
     for label, nmes in curves.items():
         x, frac = ced_curve(nmes, max_nme)
         auc = float(np.trapezoid(frac, x) / max_nme)
@@ -137,4 +137,3 @@ def plot_ced(curves: dict[str, np.ndarray], path, max_nme: float = 0.10, title: 
     ax.set_title(title)
     fig.tight_layout()
     fig.savefig(path)
-    plt.close(fig)

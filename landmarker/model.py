@@ -27,6 +27,8 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 from torchvision.models import resnet18
 
+from morphkit.errors import InvalidInput
+
 from .atomic import atomic_path, atomic_write
 from .card import HEADS, N_OUTPUTS, SHIPPED_WEIGHTS, ModelCard, card_path, load_card
 
@@ -76,10 +78,10 @@ def build_model(head: str = "direct", pca_components: int = 0) -> nn.Module:
     model.conv1 = nn.Conv2d(1, 64, kernel_size=7, stride=2, padding=3, bias=False)
     if head == "pca":
         if pca_components < 1 or pca_components > N_OUTPUTS:
-            raise ValueError(f"--pca-components must be 1..{N_OUTPUTS}, got {pca_components}")
+            raise InvalidInput(f"--pca-components must be 1..{N_OUTPUTS}, got {pca_components}")
         model.fc = PCAShapeHead(model.fc.in_features, pca_components)
     elif head != "direct":
-        raise ValueError(f"unknown head {head!r}; choose one of {', '.join(HEADS)}")
+        raise InvalidInput(f"unknown head {head!r}; choose one of {', '.join(HEADS)}")
     return model
 
 
@@ -137,11 +139,11 @@ def load_model(weights_path: str | os.PathLike | None = None) -> tuple[nn.Module
     try:
         state = load_file(str(path))
     except Exception as err:
-        raise ValueError(f"{path}: not a safetensors weights file ({err})") from None
+        raise InvalidInput(f"{path}: not a safetensors weights file ({err})") from err
     model = model_from_card(card)
     try:
         model.load_state_dict({k: v.float() for k, v in adapt_state_dict(state).items()})
     except RuntimeError as err:
-        raise ValueError(f"{path}: weights do not fit ResNet18-68: {str(err).splitlines()[0]}") from None
+        raise InvalidInput(f"{path}: weights do not fit ResNet18-68: {str(err).splitlines()[0]}") from err
     model.eval()
     return model, card

@@ -14,8 +14,10 @@ from __future__ import annotations
 import os
 from pathlib import PurePosixPath
 
+from morphkit.errors import InvalidInput
 
-class AmbiguousName(ValueError):
+
+class AmbiguousName(InvalidInput):
     """A reference matches several images."""
 
 

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
+from morphkit.errors import InvalidInput
+
 from .atomic import atomic_path
 from .card import ModelCard
 from .model import SHIPPED_WEIGHTS, card_path, load_model
@@ -50,7 +52,7 @@ def export_onnx(
     weights = Path(weights_path) if weights_path is not None else SHIPPED_WEIGHTS
     out = Path(out_path)
     if out.suffix.lower() != ".onnx":
-        raise ValueError(f"{out}: the ONNX file name must end in .onnx")
+        raise InvalidInput(f"{out}: the ONNX file name must end in .onnx")
     model, card = load_model(weights)
     model.cpu().eval()
     size = ModelCard.from_dict(card, weights).img_size

@@ -8,20 +8,17 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from morphkit.ibug68 import CONTOURS
+
 from .atomic import atomic_write
 
-# Colours (RGB) of the iBUG regions: jaw, brows, nose, eyes, mouth.
-REGIONS = [
-    (range(0, 17), (255, 210, 0), False),
-    (range(17, 22), (255, 120, 0), False),
-    (range(22, 27), (255, 120, 0), False),
-    (range(27, 31), (0, 200, 255), False),
-    (range(31, 36), (0, 200, 255), False),
-    (range(36, 42), (0, 255, 90), True),
-    (range(42, 48), (0, 255, 90), True),
-    (range(48, 60), (255, 60, 160), True),
-    (range(60, 68), (255, 60, 160), True),
-]
+#: RGB colour of each kind of contour (:data:`morphkit.ibug68.CONTOURS`).
+COLOURS = {"jaw": (255, 210, 0), "brow": (255, 120, 0), "nose": (0, 200, 255), "eye": (0, 255, 90),
+           "mouth": (255, 60, 160)}
+
+
+def _colour(contour: str) -> tuple[int, int, int]:
+    return next(c for kind, c in COLOURS.items() if kind in contour)
 
 
 def draw_faces(image: np.ndarray, faces) -> np.ndarray:
@@ -37,12 +34,13 @@ def draw_faces(image: np.ndarray, faces) -> np.ndarray:
         thick = max(1, int(round(size / 150)))
         cv2.rectangle(out, (int(l), int(t)), (int(r), int(b)), (255, 255, 255), thick, cv2.LINE_AA)
         pts = np.asarray(face.landmarks, dtype=np.float64)
-        for idx, colour, closed in REGIONS:
-            poly = np.round(pts[list(idx)] * 16).astype(np.int32)
-            cv2.polylines(out, [poly], closed, colour, thick, cv2.LINE_AA, shift=4)
+        for name, idx, closed in CONTOURS:
+            poly = np.round(pts[idx] * 16).astype(np.int32)
+            cv2.polylines(out, [poly], closed, _colour(name), thick, cv2.LINE_AA, shift=4)
         radius = max(1, int(round(size / 100)))
         for x, y in pts:
-            cv2.circle(out, (int(round(x * 16)), int(round(y * 16))), radius * 16, (255, 0, 0), -1, cv2.LINE_AA, shift=4)
+            cv2.circle(out, (int(round(x * 16)), int(round(y * 16))), radius * 16, (255, 0, 0), -1, cv2.LINE_AA,
+                       shift=4)
     return out
 
 

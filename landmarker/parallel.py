@@ -19,6 +19,8 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+from morphkit.errors import InvalidInput, MissingDependency
+
 from .clihelp import extra_hint
 
 
@@ -66,7 +68,7 @@ def workers_for(n_jobs: int | None, n_tasks: int) -> tuple[int, int]:
     if n_jobs is None or n_jobs == -1:
         n_jobs = cpu_count()
     if n_jobs < 1:
-        raise ValueError(f"--n-jobs must be a positive number or -1 (one per core), got {n_jobs}")
+        raise InvalidInput(f"--n-jobs must be a positive number or -1 (one per core), got {n_jobs}")
     n = max(1, min(n_jobs, n_tasks))
     return n, max(1, n_jobs // n)
 
@@ -88,11 +90,11 @@ def cluster(scheduler: str | None, connect_timeout: float | None = None):
     try:
         from distributed import Client
     except ImportError:
-        raise ImportError(f"--scheduler needs Dask: {extra_hint('dask')}") from None
+        raise MissingDependency(f"--scheduler needs Dask: {extra_hint('dask')}") from None
     try:
         client = Client(scheduler, timeout=CONNECT_TIMEOUT if connect_timeout is None else connect_timeout)
     except (OSError, TimeoutError, ValueError, TypeError) as err:
-        raise ValueError(f"cannot reach the Dask scheduler at {scheduler}: {err}") from None
+        raise InvalidInput(f"cannot reach the Dask scheduler at {scheduler}: {err}") from err
     with client:
         yield client
 

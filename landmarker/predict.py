@@ -17,11 +17,13 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from morphkit.errors import InvalidInput
+
 from .atomic import atomic_write
-from .clihelp import count
 from .boxes_csv import match_boxes, read_boxes_csv
+from .clihelp import count
 from .files import find_images, mark_output
-from .labelling import ModelSpec, label_images, overlay_path  # noqa: F401  (overlay_path: public here too)
+from .labelling import ModelSpec, label_images
 from .landmarks_csv import HEADER, face_row
 from .parallel import cluster, map_chunks
 
@@ -40,7 +42,7 @@ def predict_command(args) -> int:
             seen.add(path.resolve())
             images.append((path, name))
     if not images:
-        raise ValueError(f"no image files found under {' '.join(args.paths)}")
+        raise InvalidInput(f"no image files found under {' '.join(args.paths)}")
     given = None
     if getattr(args, "boxes", None):
         given = match_boxes(args.boxes, read_boxes_csv(args.boxes), images)
@@ -56,7 +58,7 @@ def predict_command(args) -> int:
         print(spec.describe(), file=sys.stderr)
     out = Path(args.out)
     if out.is_dir():
-        raise ValueError(f"--out {out}: is a folder; give the CSV file to write, e.g. {out / 'landmarks.csv'}")
+        raise InvalidInput(f"--out {out}: is a folder; give the CSV file to write, e.g. {out / 'landmarks.csv'}")
     n_faces = n_errors = n_none = 0
     t0 = time.time()
     items = [(str(p), name) for p, name in images]

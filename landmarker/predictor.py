@@ -8,10 +8,12 @@ pixels with the inverse crop transform.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
+
+from morphkit.ibug68 import MIRROR, inter_ocular_distance
 
 from . import crop as C
 from .backends import load_backend
@@ -126,10 +128,10 @@ class Landmarker:
             self.img_size,
         )
         plain, mirrored = both[: len(crops)], both[len(crops) :]
-        mirrored = mirrored[:, C.FLIP_PERMUTATION]
+        mirrored = mirrored[:, MIRROR]
         mirrored[..., 0] = self.img_size - 1 - mirrored[..., 0]
         mean = (plain + mirrored) / 2
-        iod = np.maximum(np.linalg.norm(mean[:, 36] - mean[:, 45], axis=1), 1e-6)
+        iod = np.maximum(inter_ocular_distance(mean), 1e-6)
         fit = 100.0 * np.linalg.norm(plain - mirrored, axis=2).mean(axis=1) / iod
         return mean.astype(np.float32), fit
 

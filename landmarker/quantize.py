@@ -22,6 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
+from morphkit.errors import InvalidInput
+
 from .backends import onnx_session, run_session
 from .int8_check import drift_iod
 from .metrics import nme
@@ -62,14 +64,20 @@ def quantize_int8(
     Reference: ONNX Runtime, "Quantize ONNX models" (quantize_static, QDQ format,
     and the note on u8s8 saturation without VNNI).
     """
-    from onnxruntime.quantization import CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        CalibrationMethod,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     methods = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
                "percentile": CalibrationMethod.Percentile}
     types = {"int8": QuantType.QInt8, "uint8": QuantType.QUInt8}
     if method not in methods or weight_type not in types:
-        raise ValueError(f"unknown calibration {method!r} or weight type {weight_type!r}")
+        raise InvalidInput(f"unknown calibration {method!r} or weight type {weight_type!r}")
     # equal batches: ONNX Runtime's histogram calibrators (percentile, entropy) stack them
     step = max(d for d in range(1, 17) if len(calibration) % d == 0)
     batches = [np.ascontiguousarray(calibration[i : i + step][:, None], np.float32)

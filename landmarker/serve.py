@@ -41,6 +41,8 @@ from fastapi import FastAPI, File, HTTPException, Request, UploadFile
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
+from morphkit.errors import InvalidInput
+
 from .decode import ImageDecodeError
 
 DEFAULT_MAX_UPLOAD_BYTES = 20 * 1024 * 1024
@@ -235,7 +237,7 @@ def create_app(
         ValueError: ``max_upload_bytes`` is not a positive integer.
     """
     if isinstance(max_upload_bytes, bool) or not isinstance(max_upload_bytes, int) or max_upload_bytes <= 0:
-        raise ValueError(f"max_upload_bytes must be a positive integer, got {max_upload_bytes!r}")
+        raise InvalidInput(f"max_upload_bytes must be a positive integer, got {max_upload_bytes!r}")
     lock = threading.Lock()
 
     @asynccontextmanager
@@ -276,7 +278,7 @@ def create_app(
         try:
             result = await run_in_threadpool(label_upload, model, image.file, image.filename, lock)
         except ImageDecodeError as err:
-            raise HTTPException(400, detail=str(err)) from None
+            raise HTTPException(400, detail=str(err)) from err
         width, height = result.size
         return {"width": int(width), "height": int(height), "faces": faces_json(result.faces)}
 
@@ -297,7 +299,7 @@ def listen_socket(host: str, port: int) -> socket.socket:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(addr)
     except OSError as err:
-        raise ValueError(f"cannot listen on {host}:{port}: {err.strerror or err}") from None
+        raise InvalidInput(f"cannot listen on {host}:{port}: {err.strerror or err}") from err
     return sock
 
 
@@ -311,9 +313,9 @@ def serve_command(args) -> int:
     import uvicorn
 
     if not args.max_upload_mb > 0:
-        raise ValueError(f"--max-upload-mb must be positive, got {args.max_upload_mb}")
+        raise InvalidInput(f"--max-upload-mb must be positive, got {args.max_upload_mb}")
     if not 0 <= args.port <= 65535:
-        raise ValueError(f"--port must be 0..65535, got {args.port}")
+        raise InvalidInput(f"--port must be 0..65535, got {args.port}")
     sock = listen_socket(args.host, args.port)
     try:
         from .labelling import ModelSpec

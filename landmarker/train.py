@@ -28,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import json
+import logging
 import math
 import os
 import platform
@@ -40,6 +41,8 @@ import numpy as np
 import torch
 from torch import nn
 from tqdm import tqdm
+
+from morphkit.errors import InvalidInput
 
 from . import crop as C
 from .atomic import atomic_path, atomic_write
@@ -54,6 +57,8 @@ from .training_data import (
     reseed_worker,
     training_boxes,
 )
+
+log = logging.getLogger(__name__)
 
 LOSSES = ("wing", "smoothl1", "l1", "mse")
 
@@ -76,7 +81,7 @@ def landmark_loss(name: str, pred: torch.Tensor, target: torch.Tensor, img_size:
         return nn.functional.l1_loss(p, t)
     if name == "mse":
         return nn.functional.mse_loss(p, t)
-    raise ValueError(f"unknown loss {name!r}; choose one of {', '.join(LOSSES)}")
+    raise InvalidInput(f"unknown loss {name!r}; choose one of {', '.join(LOSSES)}")
 
 
 @dataclass
@@ -127,13 +132,11 @@ def predict_crops(model: nn.Module, dataset: LandmarkDataset, batch_size: int = 
 
 
 def _plot_curves(rows: list[dict], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     ep = [r["epoch"] for r in rows]
-    fig, ax1 = plt.subplots(figsize=(6, 4), dpi=110)
+    fig = Figure(figsize=(6, 4), dpi=110)
+    ax1 = fig.subplots()
     ax1.plot(ep, [r["train_loss"] for r in rows], "o-", label="train loss")
     ax1.plot(ep, [r["val_loss"] for r in rows], "s-", label="validation loss")
     ax1.set_xlabel("epoch")
@@ -148,7 +151,6 @@ def _plot_curves(rows: list[dict], path: Path) -> None:
     ax1.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(path)
-    plt.close(fig)
 
 
 def data_specs(data: str | list[str] | tuple[str, ...]) -> list[str]:
@@ -166,14 +168,15 @@ def _split(cfg: TrainConfig) -> tuple[list[FaceSample], list[FaceSample], list[F
         train, val = split_by_identity(samples, cfg.val_fraction, cfg.seed)
     partial = next((s for s in train + val if np.isnan(s.landmarks).any()), None)
     if partial is not None:
-        raise ValueError(f"{partial.image_path}: labels only {int((~np.isnan(partial.landmarks[:, 0])).sum())} of the "
+        raise InvalidInput(f"{partial.image_path}: labels only "
+                         f"{int((~np.isnan(partial.landmarks[:, 0])).sum())} of the "
                          f"68 points (a template format such as tem): for evaluation, not training")
     if cfg.max_train:
         train = train[: cfg.max_train]
     if not train:
-        raise ValueError(f"{' + '.join(specs)}: no training faces left after the split")
+        raise InvalidInput(f"{' + '.join(specs)}: no training faces left after the split")
     if not val:
-        raise ValueError(f"{' + '.join(specs)}: the validation split is empty; raise --val-fraction or pass --val")
+        raise InvalidInput(f"{' + '.join(specs)}: the validation split is empty; raise --val-fraction or pass --val")
     return train, val, samples + (val if cfg.val else [])
 
 
@@ -213,7 +216,7 @@ def check_resume_config(path: str | os.PathLike, recorded: dict, cfg: TrainConfi
     changed = [k for k in now if k in before and k not in RESUME_FREE and before[k] != now[k]]
     if changed:
         what = ", ".join(f"{k} {before[k]!r} (now {now[k]!r})" for k in changed)
-        raise ValueError(f"{path}: the run was trained with {what}; resume with the same settings, "
+        raise InvalidInput(f"{path}: the run was trained with {what}; resume with the same settings, "
                          "or train into a new --out without --resume")
 
 
@@ -243,12 +246,12 @@ def load_checkpoint(path: Path, cfg: TrainConfig) -> dict:
             (:func:`check_resume_config`).
     """
     if not path.is_file():
-        raise ValueError(f"{path}: nothing to resume from")
+        raise InvalidInput(f"{path}: nothing to resume from")
     ckpt = torch.load(path, map_location="cpu", weights_only=True)
     if "config" in ckpt:
         check_resume_config(path, ckpt["config"], cfg)
     else:
-        print(f"note: {path} records no configuration (an older landmarker wrote it); not checked")
+        log.warning(f"note: {path} records no configuration (an older landmarker wrote it); not checked")
     return ckpt
 
 
@@ -276,7 +279,7 @@ def refuse_existing_run(out: Path) -> None:
     """
     found = [name for name in RUN_FILES if (out / name).exists()]
     if found:
-        raise ValueError(f"--out {out}: already holds a training run ({', '.join(found)}); continue it with "
+        raise InvalidInput(f"--out {out}: already holds a training run ({', '.join(found)}); continue it with "
                          "--resume, or train into another --out")
 
 
@@ -299,13 +302,13 @@ def _run_folder(out: Path):
 
 def _check(cfg: TrainConfig) -> None:
     if cfg.loss not in LOSSES:
-        raise ValueError(f"unknown loss {cfg.loss!r}; choose one of {', '.join(LOSSES)}")
+        raise InvalidInput(f"unknown loss {cfg.loss!r}; choose one of {', '.join(LOSSES)}")
     if cfg.save_every < 1:
-        raise ValueError(f"--save-every must be >= 1, got {cfg.save_every}")
+        raise InvalidInput(f"--save-every must be >= 1, got {cfg.save_every}")
     if cfg.workers < 0:
-        raise ValueError(f"--workers must be >= 0, got {cfg.workers}")
+        raise InvalidInput(f"--workers must be >= 0, got {cfg.workers}")
     if cfg.unlabelled and (cfg.consistency_weight < 0 or cfg.unlabelled_batch < 1):
-        raise ValueError(f"--consistency-weight must be >= 0 and --unlabelled-batch >= 1, got "
+        raise InvalidInput(f"--consistency-weight must be >= 0 and --unlabelled-batch >= 1, got "
                          f"{cfg.consistency_weight} and {cfg.unlabelled_batch}")
 
 
@@ -346,7 +349,7 @@ def _model(cfg: TrainConfig, train_set: LandmarkDataset) -> nn.Module:
     if cfg.head == "pca":
         mean, basis, explained = fit_shape_model(train_set, cfg.pca_components, cfg.seed)
         model.fc.set_shape_model(mean, basis)
-        print(f"PCA shape model: {cfg.pca_components} components explain {100 * explained:.2f}% of the variance")
+        log.info(f"PCA shape model: {cfg.pca_components} components explain {100 * explained:.2f}% of the variance")
     if cfg.init:
         from safetensors.torch import load_file
 
@@ -354,7 +357,7 @@ def _model(cfg: TrainConfig, train_set: LandmarkDataset) -> nn.Module:
         if cfg.head == "pca" and "fc.basis" in state:
             state = reexpress_pca_head(state, model.fc.mean, model.fc.basis)
         missing = model.load_state_dict(state, strict=False)
-        print(f"initialised from {cfg.init} (missing: {len(missing.missing_keys)} tensors)")
+        log.info(f"initialised from {cfg.init} (missing: {len(missing.missing_keys)} tensors)")
     return model
 
 
@@ -426,7 +429,7 @@ def train_one_epoch(
         value = loss.item()  # the one GPU sync of the step, as before the check was added
         if not math.isfinite(value):
             bar.close()
-            raise ValueError(f"epoch {epoch + 1}, step {step + 1}: the loss is {value}; lower --lr or check the data")
+            raise InvalidInput(f"epoch {epoch + 1}, step {step + 1}: the loss is {value}; lower --lr or check the data")
         losses.append(value)
         bar.set_postfix(loss=f"{np.mean(losses[-20:]):.3f}")
     return float(np.mean(losses))
@@ -494,7 +497,7 @@ def train(cfg: TrainConfig) -> dict:
         if cfg.unlabelled:
             contexts = build_unlabelled_cache(cfg.unlabelled, cfg.img_size, cfg.detector or "hog", out / "cache")
             pairs = UnlabelledPairs(contexts, cfg.img_size, cfg.augment, cfg.seed)
-            print(f"unlabelled faces {len(contexts)} from {cfg.unlabelled}; "
+            log.info(f"unlabelled faces {len(contexts)} from {cfg.unlabelled}; "
                   f"consistency weight {cfg.consistency_weight}")
     steps_per_epoch = math.ceil(len(train_set) / cfg.batch_size)
     opt, sched = _optimiser(cfg, model, steps_per_epoch)
@@ -503,10 +506,10 @@ def train(cfg: TrainConfig) -> dict:
     if ckpt is not None:
         start_epoch, best = restore_checkpoint(ckpt, model, opt, sched)
         rows = read_metrics(out / "metrics.csv")[:start_epoch]
-        print(f"resumed {last_path} at epoch {start_epoch} (best validation NME {best:.4f})")
+        log.info(f"resumed {last_path} at epoch {start_epoch} (best validation NME {best:.4f})")
 
     sources = {k: int((train_cache.box_source == k).sum()) for k in ("detector", "dataset", "landmarks")}
-    print(
+    log.info(
         f"train faces {len(train_set)}, val faces {len(val_set)}; train boxes from {sources}; "
         f"device {device}; {cfg.epochs} epochs of {steps_per_epoch} steps"
     )
@@ -518,7 +521,7 @@ def train(cfg: TrainConfig) -> dict:
                                      _unlabelled_batches(pairs, cfg, epoch) if pairs is not None else None)
         val = validate(model, val_set, val_gt, cfg)
         if not math.isfinite(val["val_loss"]):  # finite losses, yet the last step left broken weights
-            raise ValueError(
+            raise InvalidInput(
                 f"epoch {epoch + 1}: the validation loss is {val['val_loss']}; lower --lr or check the data"
             )
         row = {"epoch": epoch + 1, "train_loss": train_loss, **val, "lr": opt.param_groups[0]["lr"],
@@ -527,16 +530,16 @@ def train(cfg: TrainConfig) -> dict:
         improved = row["val_nme_mean"] < best
         if improved:
             best, best_row = row["val_nme_mean"], row
-            save_weights(model, out / "best.safetensors", model_card(cfg, row, len(train_set), len(val_set)), cfg.half_weights)
+            save_weights(model, out / "best.safetensors", model_card(cfg, row, len(train_set), len(val_set)),
+                         cfg.half_weights)
         _write_metrics(out / "metrics.csv", rows)
         if (epoch + 1) % cfg.save_every == 0 or epoch + 1 == cfg.epochs:
             save_checkpoint(last_path, model, opt, sched, epoch + 1, best, cfg)
             _plot_curves(rows, out / "loss_curve.png")
-        print(
+        log.info(
             f"epoch {epoch + 1}/{cfg.epochs}: train loss {row['train_loss']:.4f}, val loss {row['val_loss']:.4f}, "
             f"val NME mean {100 * row['val_nme_mean']:.2f}% median {100 * row['val_nme_median']:.2f}% "
             f"failures {100 * row['val_failure_rate']:.1f}%, {row['seconds']:.0f}s" + (" *" if improved else ""),
-            flush=True,
         )
     return best_row or {}
 
@@ -564,7 +567,7 @@ def fit_shape_model(dataset: LandmarkDataset, components: int, seed: int = 0, pa
     dataset.rng = rng_state
     y = np.asarray(shapes, np.float64)
     if len(y) <= components:
-        raise ValueError(f"{len(y)} training shapes cannot fit {components} PCA components")
+        raise InvalidInput(f"{len(y)} training shapes cannot fit {components} PCA components")
     mean = y.mean(axis=0)
     _, sv, vt = np.linalg.svd(y - mean, full_matrices=False)
     var = sv**2 / (len(y) - 1)
@@ -611,7 +614,8 @@ def model_card(cfg: TrainConfig, row: dict, n_train: int, n_val: int) -> dict:
     cfg_dict = asdict(cfg)
     return {
         "architecture": "torchvision resnet18, conv1 1->64 (7x7, stride 2), "
-        + ("fc 512->136" if cfg.head == "direct" else f"fc 512->{cfg.pca_components} PCA scores -> 136 (ShapeNet shape layer)"),
+        + ("fc 512->136" if cfg.head == "direct"
+           else f"fc 512->{cfg.pca_components} PCA scores -> 136 (ShapeNet shape layer)"),
         "head": {"type": cfg.head} if cfg.head == "direct" else {"type": "pca", "components": cfg.pca_components},
         "input": {
             "img_size": cfg.img_size,
@@ -631,7 +635,8 @@ def model_card(cfg: TrainConfig, row: dict, n_train: int, n_val: int) -> dict:
         },
         "training": {
             "data": " + ".join(data_specs(cfg.data)),
-            "validation": cfg.val or f"identity-held-out split of {' + '.join(data_specs(cfg.data))}: val_fraction {cfg.val_fraction}, seed {cfg.seed}",
+            "validation": cfg.val or (f"identity-held-out split of {' + '.join(data_specs(cfg.data))}: "
+                                      f"val_fraction {cfg.val_fraction}, seed {cfg.seed}"),
             "train_faces": n_train,
             "val_faces": n_val,
             "epochs": cfg.epochs,
@@ -646,7 +651,8 @@ def model_card(cfg: TrainConfig, row: dict, n_train: int, n_val: int) -> dict:
     }
 
 
-METRIC_FIELDS = ["epoch", "train_loss", "val_loss", "val_nme_mean", "val_nme_median", "val_failure_rate", "lr", "seconds"]
+METRIC_FIELDS = ["epoch", "train_loss", "val_loss", "val_nme_mean", "val_nme_median", "val_failure_rate", "lr",
+                 "seconds"]
 
 
 def _write_metrics(path: Path, rows: list[dict]) -> None:

@@ -23,9 +23,12 @@ import torch
 from joblib import Parallel, delayed
 from tqdm import tqdm
 
+from morphkit.errors import InvalidInput
+from morphkit.ibug68 import MIRROR
+
 from . import crop as C
 from .atomic import atomic_path
-from .crop import MATCH_IOU, face_box_for  # noqa: F401  (re-exported: the training box rule)
+from .crop import face_box_for
 from .datasets import FaceSample
 from .decode import read_image, to_gray
 from .detect import Detection, make_detector
@@ -161,7 +164,8 @@ def _boxes_of(chunk: list[FaceSample], boxes):
     return {s.image_path: boxes[s.image_path] for s in chunk if s.image_path in boxes}
 
 
-def training_boxes(path: str | os.PathLike, samples: list[FaceSample]) -> dict[Path, list[tuple[float, float, float, float]]]:
+def training_boxes(path: str | os.PathLike,
+                   samples: list[FaceSample]) -> dict[Path, list[tuple[float, float, float, float]]]:
     """Read a boxes CSV (``image,left,top,right,bottom``, :mod:`landmarker.boxes_csv`) for training.
 
     ``image`` names a training image by its path (as the dataset gives it, or the
@@ -210,16 +214,16 @@ class Augment:
     def __post_init__(self) -> None:
         for name in ("flip_p", "blur_p", "lowres_p", "jpeg_p", "noise_p"):
             if not 0.0 <= getattr(self, name) <= 1.0:
-                raise ValueError(f"{name} is a probability in [0, 1], got {getattr(self, name)}")
+                raise InvalidInput(f"{name} is a probability in [0, 1], got {getattr(self, name)}")
 
-    def scaled(self, strength: float) -> "Augment":
+    def scaled(self, strength: float) -> Augment:
         """These ranges times ``strength`` (rotation, scale, shift, brightness, contrast; not the probabilities).
 
         Raises:
             ValueError: a negative strength.
         """
         if strength < 0:
-            raise ValueError(f"augmentation strength must be >= 0, got {strength}")
+            raise InvalidInput(f"augmentation strength must be >= 0, got {strength}")
         ranges = ("rotation_deg", "scale", "shift", "brightness", "contrast")
         return replace(self, **{name: getattr(self, name) * strength for name in ranges})
 
@@ -230,7 +234,7 @@ def augmented_crop(
     """Cut one ``(N, N)`` training crop out of a ``(2N, 2N)`` context crop.
 
     With ``aug`` and ``rng`` the crop is randomly rotated, scaled, shifted, mirrored
-    (landmarks re-ordered with :data:`landmarker.crop.FLIP_PERMUTATION`) and
+    (landmarks re-ordered with :data:`morphkit.ibug68.MIRROR`) and
     photometrically jittered; without, it is the plain centre crop.
 
     Returns:
@@ -245,14 +249,14 @@ def augmented_crop(
     img = C.warp_crop(context, m, n)
     pts = C.apply_affine(landmarks, m)
     if flip:
-        pts = pts[C.FLIP_PERMUTATION]
+        pts = pts[MIRROR]
     return photometric(img, rng, aug), pts
 
 
 def random_crop_matrix(img_size: int, rng: np.random.Generator, aug: Augment) -> tuple[np.ndarray, bool]:
     """A random geometric augmentation: the float64 ``(2, 3)`` matrix from ``(2N, 2N)`` context-crop
     pixels to ``(N, N)`` crop pixels (rotated, scaled, shifted, mirrored within ``aug``'s ranges) and
-    whether it mirrors (then landmarks are re-ordered with :data:`landmarker.crop.FLIP_PERMUTATION`)."""
+    whether it mirrors (then landmarks are re-ordered with :data:`morphkit.ibug68.MIRROR`)."""
     n = img_size
     c = (2 * n - 1) / 2.0
     side = n * (1.0 + rng.uniform(-aug.scale, aug.scale))

@@ -15,8 +15,9 @@ caricature), :mod:`.mean` (mean face), :mod:`.sequence` (morph movie frames),
 """
 
 from .align import align_face, align_landmarks, similarity_to_frame, transform_points
-from .frame import CanonicalFrame, border_points, eye_centres, with_border
+from .frame import CanonicalFrame, border_points, with_border
 from .grid import image_grid
+from .ibug68 import eye_centres
 from .mean import MeanFace, composite_on_background, face_mask, mean_face
 from .morph import Morpher, caricature, morph_pair, morph_triangles
 from .procrustes import exaggerate, fit_similarity, mean_shape

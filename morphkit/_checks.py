@@ -8,27 +8,29 @@ or NumPy error deep inside a warp.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Union
+from typing import Any
 
 import numpy as np
+
+from .errors import InvalidInput
 
 N_LANDMARKS = 68
 
 #: An image, or a zero-argument picklable callable that returns one when called
 #: (e.g. ``functools.partial(read_image, path)``), so collections can be streamed.
-ImageSource = Union[np.ndarray, Callable[[], np.ndarray]]
+ImageSource = np.ndarray | Callable[[], np.ndarray]
 
 
 def check_image(image: Any, name: str = "image") -> np.ndarray:
     """Return ``image`` as a C-contiguous uint8 ``(H, W, 3)`` array, or raise ``ValueError``."""
     if not isinstance(image, np.ndarray):
-        raise ValueError(f"{name} must be a numpy array, got {type(image).__name__}")
+        raise InvalidInput(f"{name} must be a numpy array, got {type(image).__name__}")
     if image.ndim != 3 or image.shape[2] != 3:
-        raise ValueError(f"{name} must have shape (H, W, 3) (RGB), got {image.shape}")
+        raise InvalidInput(f"{name} must have shape (H, W, 3) (RGB), got {image.shape}")
     if image.shape[0] < 1 or image.shape[1] < 1:
-        raise ValueError(f"{name} is empty: shape {image.shape}")
+        raise InvalidInput(f"{name} is empty: shape {image.shape}")
     if image.dtype != np.uint8:
-        raise ValueError(f"{name} must have dtype uint8, got {image.dtype}")
+        raise InvalidInput(f"{name} must have dtype uint8, got {image.dtype}")
     return np.ascontiguousarray(image)
 
 
@@ -37,15 +39,15 @@ def check_points(points: Any, name: str = "points", n: int | None = None, dtype=
     try:
         arr = np.asarray(points, dtype=dtype)
     except (TypeError, ValueError) as err:
-        raise ValueError(f"{name} must be a numeric array of (x, y) points ({err})") from None
+        raise InvalidInput(f"{name} must be a numeric array of (x, y) points ({err})") from err
     want = f"({n}, 2)" if n is not None else "(n, 2)"
     if arr.ndim != 2 or arr.shape[1] != 2:
-        raise ValueError(f"{name} must have shape {want} of (x, y) points, got {arr.shape}")
+        raise InvalidInput(f"{name} must have shape {want} of (x, y) points, got {arr.shape}")
     if n is not None and arr.shape[0] != n:
-        raise ValueError(f"{name} must have shape {want}: {n} points, got {arr.shape[0]}")
+        raise InvalidInput(f"{name} must have shape {want}: {n} points, got {arr.shape[0]}")
     if not np.all(np.isfinite(arr)):
         bad = int(np.count_nonzero(~np.isfinite(arr).all(axis=1)))
-        raise ValueError(f"{name} has {bad} point(s) with NaN or infinite coordinates")
+        raise InvalidInput(f"{name} has {bad} point(s) with NaN or infinite coordinates")
     return arr
 
 
@@ -59,15 +61,15 @@ def check_landmark_stack(landmarks: Any, name: str = "landmarks", dtype=np.float
     try:
         arr = np.asarray(landmarks, dtype=dtype)
     except (TypeError, ValueError) as err:
-        raise ValueError(f"{name} must be a numeric (n, 68, 2) array ({err})") from None
+        raise InvalidInput(f"{name} must be a numeric (n, 68, 2) array ({err})") from err
     if arr.ndim != 3 or arr.shape[1:] != (N_LANDMARKS, 2):
-        raise ValueError(f"{name} must have shape (n, 68, 2), got {arr.shape}")
+        raise InvalidInput(f"{name} must have shape (n, 68, 2), got {arr.shape}")
     if arr.shape[0] == 0:
-        raise ValueError(f"{name} is empty: no faces given")
+        raise InvalidInput(f"{name} is empty: no faces given")
     finite = np.isfinite(arr).all(axis=(1, 2))
     if not finite.all():
         bad = np.flatnonzero(~finite)
-        raise ValueError(
+        raise InvalidInput(
             f"{name} has NaN or infinite coordinates for {bad.size} face(s), first at index {int(bad[0])}"
         )
     return arr
@@ -78,9 +80,9 @@ def check_fraction(value: Any, name: str) -> float:
     try:
         v = float(value)
     except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a number in [0, 1], got {value!r}") from None
+        raise InvalidInput(f"{name} must be a number in [0, 1], got {value!r}") from None
     if not (0.0 <= v <= 1.0):
-        raise ValueError(f"{name} must be in [0, 1], got {v}")
+        raise InvalidInput(f"{name} must be in [0, 1], got {v}")
     return v
 
 
@@ -89,16 +91,16 @@ def check_positive(value: Any, name: str) -> float:
     try:
         v = float(value)
     except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a positive number, got {value!r}") from None
+        raise InvalidInput(f"{name} must be a positive number, got {value!r}") from None
     if not (np.isfinite(v) and v > 0):
-        raise ValueError(f"{name} must be a positive finite number, got {value!r}")
+        raise InvalidInput(f"{name} must be a positive finite number, got {value!r}")
     return v
 
 
 def check_n_jobs(n_jobs: Any) -> int:
     """joblib's ``n_jobs``: a non-zero int (``-1`` means all cores)."""
     if isinstance(n_jobs, bool) or not isinstance(n_jobs, (int, np.integer)) or n_jobs == 0:
-        raise ValueError(f"n_jobs must be a non-zero integer (-1 = all cores), got {n_jobs!r}")
+        raise InvalidInput(f"n_jobs must be a non-zero integer (-1 = all cores), got {n_jobs!r}")
     return int(n_jobs)
 
 
@@ -115,7 +117,7 @@ def load_image(source: ImageSource, index: int | None = None) -> np.ndarray:
         return check_image(source, name)
     if callable(source):
         return check_image(source(), f"{name} (returned by {_callable_name(source)})")
-    raise ValueError(
+    raise InvalidInput(
         f"{name} must be a uint8 (H, W, 3) array or a zero-argument callable returning one, "
         f"got {type(source).__name__}"
     )
@@ -124,16 +126,16 @@ def load_image(source: ImageSource, index: int | None = None) -> np.ndarray:
 def check_sources(images: Any, n_faces: int) -> list:
     """A sequence of :data:`ImageSource` items matching ``n_faces`` landmark sets."""
     if isinstance(images, np.ndarray) and images.ndim == 3:
-        raise ValueError("images must be a sequence of images, got a single (H, W, 3) array")
+        raise InvalidInput("images must be a sequence of images, got a single (H, W, 3) array")
     try:
         items = list(images)
     except TypeError:
-        raise ValueError(f"images must be a sequence of arrays or callables, got {type(images).__name__}") from None
+        raise InvalidInput(f"images must be a sequence of arrays or callables, got {type(images).__name__}") from None
     if len(items) != n_faces:
-        raise ValueError(f"got {len(items)} images but {n_faces} landmark sets; counts must match")
+        raise InvalidInput(f"got {len(items)} images but {n_faces} landmark sets; counts must match")
     for i, item in enumerate(items):
         if not (isinstance(item, np.ndarray) or callable(item)):
-            raise ValueError(
+            raise InvalidInput(
                 f"images[{i}] must be a uint8 (H, W, 3) array or a zero-argument callable, "
                 f"got {type(item).__name__}"
             )

@@ -12,7 +12,9 @@ import cv2
 import numpy as np
 
 from ._checks import check_image, check_landmark_stack, check_landmarks
-from .frame import CanonicalFrame, eye_centres
+from .errors import InvalidInput
+from .frame import CanonicalFrame
+from .ibug68 import eye_centres
 from .warp import border_mode
 
 #: Below this scale factor an image is first shrunk with ``cv2.INTER_AREA`` (anti-aliased),
@@ -22,7 +24,7 @@ _MIN_DIRECT_SCALE = 0.8
 
 def _check_frame(frame) -> CanonicalFrame:
     if not isinstance(frame, CanonicalFrame):
-        raise ValueError(f"frame must be a CanonicalFrame, got {type(frame).__name__}")
+        raise InvalidInput(f"frame must be a CanonicalFrame, got {type(frame).__name__}")
     return frame
 
 
@@ -43,12 +45,12 @@ def similarity_to_frame(landmarks, frame: CanonicalFrame = CanonicalFrame()) -> 
     frame = _check_frame(frame)
     eyes = eye_centres(lm)
     if np.linalg.norm(eyes[1] - eyes[0]) < 1e-6:
-        raise ValueError("cannot align face: the two eye centres (points 36-41 and 42-47) coincide")
+        raise InvalidInput("cannot align face: the two eye centres (points 36-41 and 42-47) coincide")
     from skimage.transform import SimilarityTransform  # (0.3 s to import: only when a face is aligned)
 
     tf = SimilarityTransform.from_estimate(eyes, frame.eyes)
     if not tf:
-        raise ValueError(f"cannot align face: similarity estimation failed ({tf})")
+        raise InvalidInput(f"cannot align face: similarity estimation failed ({tf})")
     return np.asarray(tf.params, dtype=np.float64)
 
 

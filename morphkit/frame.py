@@ -11,10 +11,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._checks import check_points
+from .errors import InvalidInput
 
-#: Index ranges of the iBUG 300-W 68-point scheme used here.
-LEFT_EYE = slice(36, 42)   # the eye on the image's left (the subject's right eye)
-RIGHT_EYE = slice(42, 48)  # the eye on the image's right
 N_BORDER = 8
 
 _BORDER_MODES = ("replicate", "reflect", "constant")
@@ -50,17 +48,17 @@ class CanonicalFrame:
         for name in ("width", "height"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 2:
-                raise ValueError(f"CanonicalFrame.{name} must be an integer >= 2, got {v!r}")
+                raise InvalidInput(f"CanonicalFrame.{name} must be an integer >= 2, got {v!r}")
         if not (0.0 < float(self.eye_y) < 1.0):
-            raise ValueError(f"CanonicalFrame.eye_y must be a fraction in (0, 1), got {self.eye_y!r}")
+            raise InvalidInput(f"CanonicalFrame.eye_y must be a fraction in (0, 1), got {self.eye_y!r}")
         if not (0.0 < float(self.eye_distance) < 1.0):
-            raise ValueError(
+            raise InvalidInput(
                 f"CanonicalFrame.eye_distance must be a fraction in (0, 1), got {self.eye_distance!r}"
             )
         if self.border not in _BORDER_MODES:
-            raise ValueError(f"CanonicalFrame.border must be one of {_BORDER_MODES}, got {self.border!r}")
+            raise InvalidInput(f"CanonicalFrame.border must be one of {_BORDER_MODES}, got {self.border!r}")
         if len(tuple(self.fill)) != 3:
-            raise ValueError(f"CanonicalFrame.fill must be an (R, G, B) triple, got {self.fill!r}")
+            raise InvalidInput(f"CanonicalFrame.fill must be an (R, G, B) triple, got {self.fill!r}")
 
     @property
     def size(self) -> tuple[int, int]:
@@ -106,10 +104,10 @@ def border_points(width: int, height: int) -> np.ndarray:
         ValueError: width or height below 2.
     """
     if isinstance(width, bool) or isinstance(height, bool):
-        raise ValueError("width and height must be integers")
+        raise InvalidInput("width and height must be integers")
     w, h = int(width), int(height)
     if w != width or h != height or w < 2 or h < 2:
-        raise ValueError(f"border_points needs integer width and height >= 2, got {width!r} x {height!r}")
+        raise InvalidInput(f"border_points needs integer width and height >= 2, got {width!r} x {height!r}")
     r, b = w - 1.0, h - 1.0
     return np.array(
         [[0, 0], [r / 2, 0], [r, 0], [r, b / 2], [r, b], [r / 2, b], [0, b], [0, b / 2]],
@@ -123,7 +121,3 @@ def with_border(points, width: int, height: int) -> np.ndarray:
     return np.concatenate([pts, border_points(width, height).astype(np.float64)], axis=0)
 
 
-def eye_centres(landmarks: np.ndarray) -> np.ndarray:
-    """Eye centres of one face: float64 ``(2, 2)``, ``[mean of points 36-41, mean of 42-47]``."""
-    lm = np.asarray(landmarks, dtype=np.float64)
-    return np.stack([lm[LEFT_EYE].mean(axis=0), lm[RIGHT_EYE].mean(axis=0)])

@@ -10,6 +10,7 @@ import cv2
 import numpy as np
 
 from ._checks import check_image
+from .errors import InvalidInput
 
 # Label fonts, first that has a character wins: DejaVu Sans (Latin, Greek, Cyrillic, ...;
 # shipped with matplotlib, a core dependency, and with most Linux systems), then CJK fonts
@@ -149,19 +150,19 @@ def image_grid(images: list[np.ndarray], labels: list[str], columns: int | None 
     images = list(images)
     labels = list(labels)
     if not images:
-        raise ValueError("image_grid needs at least one image")
+        raise InvalidInput("image_grid needs at least one image")
     if len(labels) != len(images):
-        raise ValueError(f"got {len(images)} images but {len(labels)} labels; counts must match")
+        raise InvalidInput(f"got {len(images)} images but {len(labels)} labels; counts must match")
     images = [check_image(im, f"images[{i}]") for i, im in enumerate(images)]
     n = len(images)
     cols = math.ceil(math.sqrt(n)) if columns is None else int(columns)
     if cols < 1:
-        raise ValueError(f"columns must be >= 1, got {columns!r}")
+        raise InvalidInput(f"columns must be >= 1, got {columns!r}")
     cols = min(cols, n)
     rows = math.ceil(n / cols)
     tw = images[0].shape[1] if tile_width is None else int(tile_width)
     if tw < 1:
-        raise ValueError(f"tile_width must be >= 1, got {tile_width!r}")
+        raise InvalidInput(f"tile_width must be >= 1, got {tile_width!r}")
     pad = max(0, int(padding))
 
     tiles = []

@@ -14,10 +14,17 @@ import cv2
 import numpy as np
 
 from ._checks import (
-    ImageSource, check_landmark_stack, check_landmarks, check_n_jobs, check_sources, load_image,
+    ImageSource,
+    check_landmark_stack,
+    check_landmarks,
+    check_n_jobs,
+    check_sources,
+    load_image,
 )
 from .align import _check_frame, align_landmarks, prescale, similarity_to_frame, transform_points
-from .frame import CanonicalFrame, eye_centres, with_border
+from .errors import InvalidInput
+from .frame import CanonicalFrame, with_border
+from .ibug68 import eye_centres
 from .parallel import CHUNK_SIZE, map_chunks
 from .procrustes import mean_shape
 from .texture import coefficient_energy, texture_prototype
@@ -59,7 +66,7 @@ def face_mask(landmarks, width: int, height: int, feather: float | None = None) 
         eyes = eye_centres(lm)
         feather = 0.08 * float(np.linalg.norm(eyes[1] - eyes[0]))
     if not np.isfinite(feather) or feather < 0:
-        raise ValueError(f"feather must be a finite sigma >= 0 pixels, got {feather!r}")
+        raise InvalidInput(f"feather must be a finite sigma >= 0 pixels, got {feather!r}")
     mask = np.zeros((int(height), int(width)), dtype=np.uint8)
     hull = cv2.convexHull(np.round(lm * 16).astype(np.int32))
     cv2.fillConvexPoly(mask, hull, 255, cv2.LINE_AA, 4)
@@ -107,7 +114,7 @@ def _sum_chunk(faces, start: int, target: np.ndarray, triangles: np.ndarray,
     return total, energy
 
 
-def mean_face(images: "list[ImageSource]", landmarks, frame: CanonicalFrame = CanonicalFrame(),
+def mean_face(images: list[ImageSource], landmarks, frame: CanonicalFrame = CanonicalFrame(),
               background: str = "frame", n_jobs: int = 1, *, target_shape=None,
               background_color=None, feather: float | None = None, texture: bool = False) -> MeanFace:
     """Mean face of a collection: align, warp every face to the mean shape, average.
@@ -154,7 +161,7 @@ def mean_face(images: "list[ImageSource]", landmarks, frame: CanonicalFrame = Ca
     frame = _check_frame(frame)
     n_jobs = check_n_jobs(n_jobs)
     if background not in _BACKGROUNDS:
-        raise ValueError(f"background must be one of {_BACKGROUNDS}, got {background!r}")
+        raise InvalidInput(f"background must be one of {_BACKGROUNDS}, got {background!r}")
     width, height = frame.size
     if target_shape is None:
         shape = mean_shape(align_landmarks(lm, frame), frame=frame).astype(np.float64)

@@ -12,6 +12,7 @@ import cv2
 import numpy as np
 
 from ._checks import check_fraction, check_image, check_landmarks
+from .errors import InvalidInput
 from .frame import with_border
 from .procrustes import exaggerate
 from .triangulation import check_triangles, triangulate
@@ -52,12 +53,12 @@ class Morpher:
         self.img_a = check_image(img_a, "img_a")
         self.img_b = check_image(img_b, "img_b")
         if self.img_a.shape != self.img_b.shape:
-            raise ValueError(
+            raise InvalidInput(
                 f"img_a and img_b must have the same size, got {self.img_a.shape} and {self.img_b.shape}"
             )
         self.height, self.width = self.img_a.shape[:2]
         if self.width < 2 or self.height < 2:
-            raise ValueError(f"images must be at least 2x2 pixels, got {self.img_a.shape}")
+            raise InvalidInput(f"images must be at least 2x2 pixels, got {self.img_a.shape}")
         a = check_landmarks(pts_a, "pts_a")
         b = check_landmarks(pts_b, "pts_b")
         self.pts_a = with_border(a, self.width, self.height)
@@ -167,12 +168,12 @@ def caricature(image, landmarks, mean_landmarks, factor: float, border: str = "r
     try:
         f = float(factor)
     except (TypeError, ValueError):
-        raise ValueError(f"factor must be a number, got {factor!r}") from None
+        raise InvalidInput(f"factor must be a number, got {factor!r}") from None
     if not np.isfinite(f) or f < 0:
-        raise ValueError(f"factor must be finite and >= 0, got {factor!r}")
+        raise InvalidInput(f"factor must be finite and >= 0, got {factor!r}")
     h, w = image.shape[:2]
     if w < 2 or h < 2:
-        raise ValueError(f"image must be at least 2x2 pixels, got {image.shape}")
+        raise InvalidInput(f"image must be at least 2x2 pixels, got {image.shape}")
     target = with_border(exaggerate(lm, mean, f), w, h)
     source = with_border(lm, w, h)
     tri = triangulate(target)

@@ -26,6 +26,7 @@ from joblib import effective_n_jobs
 from joblib.executor import get_memmapping_executor
 
 from ._checks import check_n_jobs
+from .errors import InvalidInput
 
 #: Faces per task of a reduction (mean face). Fixed so results do not depend on ``n_jobs``.
 CHUNK_SIZE = 8
@@ -35,7 +36,7 @@ _EXECUTOR: contextvars.ContextVar = contextvars.ContextVar("morphkit_executor", 
 
 
 @contextlib.contextmanager
-def use_executor(executor) -> Iterator[None]:
+def use_executor(executor, width: int) -> Iterator[None]:
     """Run morphkit's per-face work on ``executor`` inside this block, whatever ``n_jobs`` says.
 
     Args:
@@ -43,8 +44,15 @@ def use_executor(executor) -> Iterator[None]:
             ``result()`` and ``cancel()``: a ``concurrent.futures`` executor, or a
             ``distributed.Client`` (a Dask cluster; the image files must be readable
             at the same paths on its workers).
+        width: how many tasks ``executor`` runs at once (its threads, or the cluster's
+            worker threads); :func:`ordered_map` keeps ``2 * width`` tasks in flight.
+
+    Raises:
+        ValueError: ``width`` is not a positive integer.
     """
-    token = _EXECUTOR.set(executor)
+    if isinstance(width, bool) or not isinstance(width, int) or width < 1:
+        raise InvalidInput(f"width must be a positive number of workers, got {width!r}")
+    token = _EXECUTOR.set((executor, width))
     try:
         yield
     finally:
@@ -54,7 +62,7 @@ def use_executor(executor) -> Iterator[None]:
 def chunk_bounds(n: int, chunk_size: int = CHUNK_SIZE) -> list[tuple[int, int]]:
     """``[(start, stop), ...]`` covering ``range(n)`` in chunks of ``chunk_size``."""
     if chunk_size < 1:
-        raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
+        raise InvalidInput(f"chunk_size must be >= 1, got {chunk_size}")
     return [(s, min(s + chunk_size, n)) for s in range(0, n, chunk_size)]
 
 
@@ -71,19 +79,23 @@ def ordered_map(fn: Callable[[Any], Any], items: Iterable, n_jobs: int = 1,
             ``get_reusable_executor`` instead leaves a process-wide executor that a later
             ``joblib.Parallel`` call reuses and fails on: joblib needs its memmapping
             subclass.)
-        lookahead: tasks in flight ahead of the consumer (default ``2 * n_jobs``).
+        lookahead: tasks in flight ahead of the consumer (default twice the workers:
+            ``2 * n_jobs``, or ``2 * width`` of :func:`use_executor`).
 
     Yields:
         The results in the order of ``items``. A worker's exception is re-raised here.
     """
     external = _EXECUTOR.get()
-    n = effective_n_jobs(check_n_jobs(n_jobs)) if external is None else 2
-    if n == 1:
-        for item in items:
-            yield fn(item)
-        return
+    if external is not None:
+        executor, n = external
+    else:
+        n = effective_n_jobs(check_n_jobs(n_jobs))
+        if n == 1:
+            for item in items:
+                yield fn(item)
+            return
+        executor = get_memmapping_executor(n)
     window = max(1, int(lookahead) if lookahead else 2 * n)
-    executor = external if external is not None else get_memmapping_executor(n)
     source = iter(items)
     pending = deque(executor.submit(fn, item) for item in itertools.islice(source, window))
     try:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 from ._checks import check_landmark_stack, check_points
-from .frame import CanonicalFrame, eye_centres
+from .errors import InvalidInput
+from .frame import CanonicalFrame
+from .ibug68 import eye_centres
 
 
 def fit_similarity(src, dst) -> tuple[np.ndarray, np.ndarray]:
@@ -32,7 +34,7 @@ def fit_similarity(src, dst) -> tuple[np.ndarray, np.ndarray]:
     s = np.asarray(src, dtype=np.float64)
     d = np.asarray(dst, dtype=np.float64)
     if s.shape[-1] != 2 or d.shape[-1] != 2 or s.shape[-2] != d.shape[-2]:
-        raise ValueError(f"fit_similarity needs matching (..., k, 2) shapes, got {s.shape} and {d.shape}")
+        raise InvalidInput(f"fit_similarity needs matching (..., k, 2) shapes, got {s.shape} and {d.shape}")
     zs = s[..., 0] + 1j * s[..., 1]
     zd = d[..., 0] + 1j * d[..., 1]
     ms = zs.mean(axis=-1, keepdims=True)
@@ -40,7 +42,7 @@ def fit_similarity(src, dst) -> tuple[np.ndarray, np.ndarray]:
     zs_c, zd_c = zs - ms, zd - md
     denom = np.sum(np.abs(zs_c) ** 2, axis=-1, keepdims=True)
     if np.any(denom <= 1e-12):
-        raise ValueError("cannot fit a similarity: a source shape has all its points at one place")
+        raise InvalidInput("cannot fit a similarity: a source shape has all its points at one place")
     a = np.sum(np.conj(zs_c) * zd_c, axis=-1, keepdims=True) / denom
     t = md - a * ms
     out = a * zs + t
@@ -89,7 +91,7 @@ def mean_shape(landmarks, frame: CanonicalFrame | None = None, max_iter: int = 1
     """
     shapes = check_landmark_stack(landmarks)
     if shapes.reshape(shapes.shape[0], -1).std(axis=1).min() <= 0:
-        raise ValueError("cannot compute a mean shape: a face has all its landmarks at one place")
+        raise InvalidInput("cannot compute a mean shape: a face has all its landmarks at one place")
     units = np.stack([_normalise(s) for s in shapes])
     reference = units[0]
     mean = reference
@@ -104,7 +106,7 @@ def mean_shape(landmarks, frame: CanonicalFrame | None = None, max_iter: int = 1
             break
     if frame is not None:
         if not isinstance(frame, CanonicalFrame):
-            raise ValueError(f"frame must be a CanonicalFrame or None, got {type(frame).__name__}")
+            raise InvalidInput(f"frame must be a CanonicalFrame or None, got {type(frame).__name__}")
         # Two-point similarity (exact): eye centres onto the frame's eyes.
         _, m = fit_similarity(eye_centres(mean), frame.eyes)
     else:

@@ -24,19 +24,13 @@ import cv2
 import numpy as np
 
 from ._checks import check_image, check_landmarks
+from .errors import InvalidInput
 from .frame import with_border
+from .ibug68 import BROWS, LEFT_EYE, MIRROR, RIGHT_EYE
 from .mean import face_mask
 from .morph import Morpher
 from .triangulation import triangulate
 from .warp import WarpTarget
-
-#: ``MIRROR[i]`` is the point that point ``i`` becomes in the mirror image (iBUG 300-W order).
-MIRROR = np.array(
-    list(range(16, -1, -1)) + list(range(26, 16, -1)) + [27, 28, 29, 30] + [35, 34, 33, 32, 31]
-    + [45, 44, 43, 42, 47, 46] + [39, 38, 37, 36, 41, 40]
-    + [54, 53, 52, 51, 50, 49, 48, 59, 58, 57, 56, 55] + [64, 63, 62, 61, 60, 67, 66, 65],
-    dtype=np.int64,
-)
 
 MASKS = ("outline", "oval")
 
@@ -76,7 +70,7 @@ def symmetrize(image, landmarks, shape: bool = True, color: bool = True) -> tupl
     image = check_image(image)
     lm = check_landmarks(landmarks).astype(np.float64)
     if not (shape or color):
-        raise ValueError("symmetrize needs shape=True, color=True or both")
+        raise InvalidInput("symmetrize needs shape=True, color=True or both")
     w = image.shape[1]
     mirrored_img = np.ascontiguousarray(image[:, ::-1])
     mirrored_lm = mirror_landmarks(lm, w).astype(np.float64)
@@ -117,9 +111,10 @@ def transform(image, landmarks, proto_a, shape_a, proto_b, shape_b, shape_pct: f
     image = check_image(image)
     lm = check_landmarks(landmarks).astype(np.float64)
     a, b = check_image(proto_a, "proto_a"), check_image(proto_b, "proto_b")
-    sa, sb = check_landmarks(shape_a, "shape_a").astype(np.float64), check_landmarks(shape_b, "shape_b").astype(np.float64)
+    sa, sb = (check_landmarks(shape_a, "shape_a").astype(np.float64),
+              check_landmarks(shape_b, "shape_b").astype(np.float64))
     if a.shape != image.shape or b.shape != image.shape:
-        raise ValueError(f"prototypes {a.shape[:2]} and {b.shape[:2]} must be the size of the face {image.shape[:2]} "
+        raise InvalidInput(f"prototypes {a.shape[:2]} and {b.shape[:2]} must be the size of the face {image.shape[:2]} "
                          "(align the face into the prototypes' frame first)")
     new_lm = lm + float(shape_pct) / 100.0 * (sb - sa)
     out = _warp(image, lm, new_lm).astype(np.float64)
@@ -148,7 +143,7 @@ def continuum(image_a, landmarks_a, image_b, landmarks_b, steps: int = 11) -> li
         ValueError: bad inputs, different sizes, ``steps < 2``.
     """
     if int(steps) < 2:
-        raise ValueError(f"steps must be 2 or more, got {steps!r}")
+        raise InvalidInput(f"steps must be 2 or more, got {steps!r}")
     morpher = Morpher(image_a, landmarks_a, image_b, landmarks_b)
     out = []
     for i in range(int(steps)):
@@ -166,9 +161,9 @@ def oval_mask(landmarks, width: int, height: int, feather: float | None = None) 
         float32 ``(height, width)`` in ``[0, 1]``.
     """
     lm = check_landmarks(landmarks).astype(np.float64)
-    eyes = lm[42:48].mean(0) - lm[36:42].mean(0)
+    eyes = lm[RIGHT_EYE].mean(0) - lm[LEFT_EYE].mean(0)
     angle = float(np.degrees(np.arctan2(eyes[1], eyes[0])))
-    brow = lm[17:27, 1].min()
+    brow = lm[BROWS, 1].min()
     chin = lm[8, 1]
     top = brow - (chin - brow) / 3.0
     half_w = 0.525 * float(np.linalg.norm(lm[16] - lm[0]))
@@ -192,7 +187,7 @@ def apply_mask(image, landmarks, kind: str = "outline", color=(255, 255, 255), f
     image = check_image(image)
     h, w = image.shape[:2]
     if kind not in MASKS:
-        raise ValueError(f"mask must be one of {', '.join(MASKS)}, got {kind!r}")
+        raise InvalidInput(f"mask must be one of {', '.join(MASKS)}, got {kind!r}")
     mask = face_mask(landmarks, w, h, feather) if kind == "outline" else oval_mask(landmarks, w, h, feather)
     if color is None:
         alpha = np.clip(np.rint(mask * 255), 0, 255).astype(np.uint8)

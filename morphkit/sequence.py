@@ -8,10 +8,16 @@ from collections.abc import Iterator
 import numpy as np
 
 from ._checks import (
-    ImageSource, check_fraction, check_landmark_stack, check_n_jobs, check_positive, check_sources,
+    ImageSource,
+    check_fraction,
+    check_landmark_stack,
+    check_n_jobs,
+    check_positive,
+    check_sources,
     load_image,
 )
 from .align import _check_frame, align_face
+from .errors import InvalidInput
 from .frame import CanonicalFrame
 from .morph import Morpher
 from .parallel import ordered_map
@@ -41,7 +47,7 @@ def morph_sequence_length(n_faces: int, fps: float, seconds_per_face: float,
     """Number of frames :func:`morph_sequence_frames` yields:
     ``n * hold + (n - 1) * transition`` (``n * (hold + transition)`` with ``loop``)."""
     if n_faces < 1:
-        raise ValueError(f"need at least one face, got {n_faces}")
+        raise InvalidInput(f"need at least one face, got {n_faces}")
     hold, trans = sequence_timing(fps, seconds_per_face, transition_fraction)
     n_trans = n_faces if (loop and n_faces > 1) else n_faces - 1
     return n_faces * hold + n_trans * trans
@@ -57,7 +63,7 @@ def _align_item(item) -> tuple[np.ndarray, np.ndarray]:
     return align_face(load_image(source, index), lm, frame)
 
 
-def morph_sequence_frames(images: "list[ImageSource]", landmarks, frame: CanonicalFrame = CanonicalFrame(),
+def morph_sequence_frames(images: list[ImageSource], landmarks, frame: CanonicalFrame = CanonicalFrame(),
                           fps: float = 30.0, seconds_per_face: float = 2.0,
                           transition_fraction: float = 0.5, n_jobs: int = 1, *,
                           loop: bool = False, ease: bool = True, background: str = "frame",
@@ -101,7 +107,7 @@ def morph_sequence_frames(images: "list[ImageSource]", landmarks, frame: Canonic
             fraction outside [0, 1], bad ``n_jobs``, unknown ``background``.
     """
     if background not in ("frame", "face"):
-        raise ValueError(f"background must be 'frame' or 'face', got {background!r}")
+        raise InvalidInput(f"background must be 'frame' or 'face', got {background!r}")
     lm = check_landmark_stack(landmarks)
     sources = check_sources(images, lm.shape[0])
     frame = _check_frame(frame)

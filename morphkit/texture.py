@@ -24,6 +24,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .errors import InvalidInput
+
 WAVELET = "sym4"
 LEVELS = 4
 MAX_GAIN = 10.0
@@ -104,7 +106,7 @@ def texture_prototype(mean_image: np.ndarray, mean_energy: np.ndarray) -> np.nda
     mean_energy = np.asarray(mean_energy, dtype=np.float64)
     expected = (LEVELS, 3, *_padded(np.zeros(np.shape(mean_image)[:2])).shape)
     if mean_energy.shape != expected:
-        raise ValueError(f"energies {mean_energy.shape} do not belong to a {np.shape(mean_image)[:2]} image")
+        raise InvalidInput(f"energies {mean_energy.shape} do not belong to a {np.shape(mean_image)[:2]} image")
 
     def gain(level, band, d, sigma):
         faces = cv2.GaussianBlur(mean_energy[level, band], (0, 0), sigma)
@@ -134,7 +136,7 @@ def transfer_texture(image: np.ndarray, source: np.ndarray, dest: np.ndarray, pe
         ValueError: images of different sizes.
     """
     if not np.shape(image) == np.shape(source) == np.shape(dest):
-        raise ValueError(f"image {np.shape(image)}, source {np.shape(source)} and dest {np.shape(dest)} "
+        raise InvalidInput(f"image {np.shape(image)}, source {np.shape(source)} and dest {np.shape(dest)} "
                          "must be the same size")
     src, dst = _details(_luma(source)), _details(_luma(dest))
     p = float(percent) / 100.0

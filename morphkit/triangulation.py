@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._checks import check_points
+from .errors import InvalidInput
 
 
 def triangulate(points) -> np.ndarray:
@@ -31,14 +32,14 @@ def triangulate(points) -> np.ndarray:
     """
     pts = check_points(points, "points")
     if pts.shape[0] < 3:
-        raise ValueError(f"triangulate needs at least 3 points, got {pts.shape[0]}")
+        raise InvalidInput(f"triangulate needs at least 3 points, got {pts.shape[0]}")
     from scipy.spatial import Delaunay, QhullError  # (0.2 s to import: only when first used)
 
     try:
         tri = Delaunay(pts)
     except QhullError as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else "degenerate input"
-        raise ValueError(f"cannot triangulate points: they are degenerate (collinear?): {first}") from None
+        raise InvalidInput(f"cannot triangulate points: they are degenerate (collinear?): {first}") from err
     simplices = np.ascontiguousarray(tri.simplices, dtype=np.int32)
     # Consistent orientation: positive signed area in (x, y) with y pointing down.
     area = signed_areas(pts, simplices)
@@ -59,11 +60,11 @@ def check_triangles(triangles, n_points: int, name: str = "triangles") -> np.nda
     """Validate an ``(m, 3)`` integer index array into ``n_points`` points; returns int32."""
     tri = np.asarray(triangles)
     if tri.ndim != 2 or tri.shape[1] != 3 or tri.shape[0] == 0:
-        raise ValueError(f"{name} must be a non-empty (m, 3) array of point indices, got shape {tri.shape}")
+        raise InvalidInput(f"{name} must be a non-empty (m, 3) array of point indices, got shape {tri.shape}")
     if not np.issubdtype(tri.dtype, np.integer):
-        raise ValueError(f"{name} must hold integer point indices, got dtype {tri.dtype}")
+        raise InvalidInput(f"{name} must hold integer point indices, got dtype {tri.dtype}")
     if tri.min() < 0 or tri.max() >= n_points:
-        raise ValueError(
+        raise InvalidInput(
             f"{name} index out of range: indices must be in [0, {n_points - 1}], "
             f"got [{int(tri.min())}, {int(tri.max())}]"
         )

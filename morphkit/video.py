@@ -21,6 +21,7 @@ import numpy as np
 from PIL import Image
 
 from ._checks import check_image, check_positive
+from .errors import InvalidInput
 
 _FORMATS = ("mp4", "gif")
 #: Browsers play GIF frame delays under 20 ms at 100 ms; GIFs are subsampled to at most this fps.
@@ -46,7 +47,7 @@ def _checked_frames(frames: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
         if size is None:
             size = frame.shape
         elif frame.shape != size:
-            raise ValueError(f"frame {i} has shape {frame.shape}, but frame 0 had {size}; all frames must match")
+            raise InvalidInput(f"frame {i} has shape {frame.shape}, but frame 0 had {size}; all frames must match")
         yield frame
 
 
@@ -82,11 +83,11 @@ def write_video(frames: Iterable[np.ndarray], path: str | os.PathLike, fps: floa
     if fmt is None:
         fmt = "gif" if path.suffix.lower() == ".gif" else "mp4"
     if fmt not in _FORMATS:
-        raise ValueError(f"fmt must be one of {_FORMATS}, got {fmt!r}")
+        raise InvalidInput(f"fmt must be one of {_FORMATS}, got {fmt!r}")
     if not path.parent.is_dir():
-        raise ValueError(f"cannot write {path}: folder {path.parent} does not exist")
+        raise InvalidInput(f"cannot write {path}: folder {path.parent} does not exist")
     if not (isinstance(crf, (int, np.integer)) and 0 <= crf <= 51):
-        raise ValueError(f"crf must be an integer in 0..51, got {crf!r}")
+        raise InvalidInput(f"crf must be an integer in 0..51, got {crf!r}")
     tmp = _temp_path(path)
     try:
         if fmt == "mp4":
@@ -103,7 +104,7 @@ def write_video(frames: Iterable[np.ndarray], path: str | os.PathLike, fps: floa
 def _write_mp4(frames: Iterator[np.ndarray], tmp: Path, fps: float, crf: int, preset: str) -> int:
     first = next(frames, None)
     if first is None:
-        raise ValueError("no frames to write")
+        raise InvalidInput("no frames to write")
     first = even_size(first)
     h, w = first.shape[:2]
     writer = imageio_ffmpeg.write_frames(
@@ -147,6 +148,6 @@ def _write_gif(frames: Iterator[np.ndarray], tmp: Path, fps: float, gif_width: i
     it = pil_frames()
     first = next(it, None)
     if first is None:
-        raise ValueError("no frames to write")
+        raise InvalidInput("no frames to write")
     first.save(tmp, format="GIF", save_all=True, append_images=it, duration=duration_ms, loop=0)
     return count

@@ -20,6 +20,7 @@ import cv2
 import numpy as np
 
 from ._checks import check_image, check_points
+from .errors import InvalidInput
 from .triangulation import check_triangles, signed_areas, triangulate
 
 _SHIFT = 4  # fillConvexPoly sub-pixel bits: vertices are rounded to 1/16 pixel
@@ -48,7 +49,7 @@ def border_mode(name: str) -> int:
     try:
         return _BORDER[name]
     except KeyError:
-        raise ValueError(f"border must be one of {tuple(_BORDER)}, got {name!r}") from None
+        raise InvalidInput(f"border must be one of {tuple(_BORDER)}, got {name!r}") from None
 
 
 class WarpTarget:
@@ -73,12 +74,12 @@ class WarpTarget:
         self.triangles = check_triangles(triangles, self.points.shape[0])
         w, h = int(width), int(height)
         if w < 1 or h < 1:
-            raise ValueError(f"output size must be positive, got {width} x {height}")
+            raise InvalidInput(f"output size must be positive, got {width} x {height}")
         self.width, self.height = w, h
         area = signed_areas(self.points, self.triangles)
         self._valid = np.abs(area) > _MIN_AREA
         if not self._valid.any():
-            raise ValueError("target shape has no triangle with non-zero area")
+            raise InvalidInput("target shape has no triangle with non-zero area")
         self.labels = self._rasterise()
         # Homogeneous target vertices of each triangle, for solving the affines.
         tri_pts = self.points[self.triangles[self._valid]]  # (m', 3, 2)
@@ -88,7 +89,7 @@ class WarpTarget:
         lab = np.full((self.height, self.width), -1, dtype=np.int32)
         fixed = np.round(self.points * (1 << _SHIFT)).astype(np.int64)
         if np.abs(fixed).max(initial=0) >= 2**31:
-            raise ValueError("target points are too far outside the image to rasterise")
+            raise InvalidInput("target points are too far outside the image to rasterise")
         fixed = fixed.astype(np.int32)
         valid_ids = np.flatnonzero(self._valid)
         # Labels are indices into the *valid* triangles (rows of self._dh).
@@ -97,7 +98,7 @@ class WarpTarget:
         uncovered = lab < 0
         if uncovered.any():
             if uncovered.all():
-                raise ValueError("the target triangles do not overlap the output image")
+                raise InvalidInput("the target triangles do not overlap the output image")
             _, nearest = cv2.distanceTransformWithLabels(
                 uncovered.astype(np.uint8), cv2.DIST_L2, 5, labelType=cv2.DIST_LABEL_PIXEL
             )
@@ -171,7 +172,7 @@ def piecewise_affine_warp(image: np.ndarray, src_points, dst_points, triangles=N
     src = check_points(src_points, "src_points")
     dst = check_points(dst_points, "dst_points")
     if src.shape != dst.shape:
-        raise ValueError(f"src_points and dst_points must match: {src.shape} vs {dst.shape}")
+        raise InvalidInput(f"src_points and dst_points must match: {src.shape} vs {dst.shape}")
     border_mode(border)
     if size is None:
         width, height = image.shape[1], image.shape[0]
@@ -179,7 +180,7 @@ def piecewise_affine_warp(image: np.ndarray, src_points, dst_points, triangles=N
         try:
             width, height = (int(v) for v in size)
         except (TypeError, ValueError):
-            raise ValueError(f"size must be (width, height), got {size!r}") from None
+            raise InvalidInput(f"size must be (width, height), got {size!r}") from None
     if triangles is None:
         triangles = triangulate(dst)
     return WarpTarget(dst, triangles, width, height).warp(image, src, border, fill)

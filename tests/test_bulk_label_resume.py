@@ -189,7 +189,8 @@ def test_recover_keeps_only_whole_reported_images(tmp_path):
     lm = [face_row("a.jpg", 0, _face(1)), face_row("b.jpg", 0, _face(2)), face_row("b.jpg", 1, _face(3)),
           face_row("c.jpg", 0, _face(4))]
     _write(tmp_path / "landmarks.csv", HEADER, lm, tail=b"d.jpg,0,1.00,2")  # d: written, torn, unreported
-    rep = [["a.jpg", "ok", 1, "", 10, 5], ["b.jpg", "ok", 2, "", 11, 5], ["n.jpg", "no_face", 0, "no face found", 12, 5],
+    rep = [["a.jpg", "ok", 1, "", 10, 5], ["b.jpg", "ok", 2, "", 11, 5],
+           ["n.jpg", "no_face", 0, "no face found", 12, 5],
            ["e.jpg", "error", 0, "two\nlines", "", ""], ["c.jpg", "ok", 2, "", 13, 5]]  # c: 1 of its 2 faces on disk
     _write(tmp_path / "report.csv", REPORT_HEADER, rep, tail=b'f.jpg,error,0,"half a\nmess')  # unclosed quote
     done = recover(tmp_path)

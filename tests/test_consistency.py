@@ -7,6 +7,7 @@ from landmarker import crop as C
 from landmarker.cli import main as landmarker_main
 from landmarker.consistency import UnlabelledPairs, build_unlabelled_cache, consistency_loss, to_context
 from landmarker.training_data import Augment, random_crop_matrix
+from morphkit.ibug68 import MIRROR
 
 
 def _context_landmarks(n: int) -> np.ndarray:
@@ -23,7 +24,7 @@ def test_true_view_landmarks_map_back_to_the_context_landmarks():
         m, flip = random_crop_matrix(n, rng, Augment(flip_p=flip_p))
         pts = C.apply_affine(ctx_pts, m)
         if flip:
-            pts = pts[C.FLIP_PERMUTATION]  # as training labels a mirrored crop
+            pts = pts[MIRROR]  # as training labels a mirrored crop
         preds.append(C.to_targets(pts, n).reshape(-1))
         invs.append(C.invert_affine(m))
         flips.append(flip)
@@ -65,7 +66,7 @@ def test_train_with_unlabelled_portraits(tmp_path, data_dir, capsys):
     args = ["train", "--data", data, "--val", data, "--out", str(tmp_path / "r"), "--img-size", "32",
             "--batch-size", "4", "--detector", "none", "--epochs", "1"]
     assert landmarker_main(args + ["--unlabelled", str(data_dir / "portraits"), "--unlabelled-batch", "2"]) == 0
-    assert "unlabelled faces 2" in capsys.readouterr().out
+    assert "unlabelled faces 2" in capsys.readouterr().err
     (tmp_path / "blank").mkdir()
     assert landmarker_main(args + ["--out", str(tmp_path / "r2"), "--unlabelled", str(tmp_path / "blank")]) == 2
     assert "no face found" in capsys.readouterr().err

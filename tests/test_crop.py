@@ -2,10 +2,11 @@ import numpy as np
 
 from landmarker import crop as C
 from landmarker.training_data import Augment, augmented_crop
+from morphkit.ibug68 import MIRROR
 
 
 def test_flip_permutation_is_an_involution_and_swaps_eye_corners():
-    perm = C.FLIP_PERMUTATION
+    perm = MIRROR
     assert sorted(perm.tolist()) == list(range(68))
     assert np.array_equal(perm[perm], np.arange(68))
     assert perm[36] == 45 and perm[45] == 36
@@ -16,9 +17,9 @@ def test_flip_twice_is_identity_on_points():
     rng = np.random.default_rng(0)
     pts = rng.uniform(0, 100, (68, 2)).astype(np.float32)
     m = C.crop_matrix(50, 50, 100, 64, flip=True)
-    once = C.apply_affine(pts, m)[C.FLIP_PERMUTATION]
+    once = C.apply_affine(pts, m)[MIRROR]
     m_back = C.crop_matrix(31.5, 31.5, 64, 64, flip=True)  # mirror the crop again
-    twice = C.apply_affine(once, m_back)[C.FLIP_PERMUTATION]
+    twice = C.apply_affine(once, m_back)[MIRROR]
     np.testing.assert_allclose(twice, C.apply_affine(pts, C.crop_matrix(50, 50, 100, 64)), atol=1e-4)
 
 

@@ -8,9 +8,9 @@ from landmarker.datasets import (
     load_dlib_xml_boxes,
     load_pts,
     load_ytf68,
-    ytf68_offset_iod,
     split_by_identity,
     ytf68_identity,
+    ytf68_offset_iod,
 )
 
 
@@ -30,7 +30,8 @@ def test_dlib_xml_refuses_path_escaping_its_folder(tmp_path):
     (tmp_path / "sub").mkdir()
     (tmp_path / "secret.jpg").write_bytes(b"x")
     xml = tmp_path / "sub" / "labels.xml"
-    xml.write_text("<dataset><images><image file='../secret.jpg'><box top='1' left='1' width='5' height='5'/></image></images></dataset>")
+    xml.write_text("<dataset><images><image file='../secret.jpg'><box top='1' left='1' width='5' height='5'/>"
+                   "</image></images></dataset>")
     with pytest.raises(DatasetError, match="escapes"):
         load_dlib_xml(xml)
 
@@ -41,7 +42,8 @@ def test_dlib_xml_refuses_missing_parts(tmp_path, data_dir):
     shutil.copy(data_dir / "dlib-faces" / "2007_007763.jpg", tmp_path / "a.jpg")
     parts = "".join(f"<part name='{i:02d}' x='{i}' y='{i}'/>" for i in range(60))
     xml = tmp_path / "l.xml"
-    xml.write_text(f"<dataset><images><image file='a.jpg'><box top='1' left='1' width='5' height='5'>{parts}</box></image></images></dataset>")
+    xml.write_text(f"<dataset><images><image file='a.jpg'><box top='1' left='1' width='5' height='5'>{parts}"
+                   "</box></image></images></dataset>")
     with pytest.raises(DatasetError, match="60 of 68 parts"):
         load_dlib_xml(xml)
 

@@ -91,7 +91,8 @@ def _png_chunk(kind: bytes, data: bytes) -> bytes:
 
 def test_decompression_bomb_is_refused(tmp_path):
     ihdr = struct.pack(">IIBBBBB", 100_000, 100_000, 8, 2, 0, 0, 0)
-    png = b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", ihdr) + _png_chunk(b"IDAT", zlib.compress(b"\0" * 64)) + _png_chunk(b"IEND", b"")
+    png = (b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", ihdr) + _png_chunk(b"IDAT", zlib.compress(b"\0" * 64))
+           + _png_chunk(b"IEND", b""))
     (tmp_path / "bomb.png").write_bytes(png)
     with pytest.raises(ImageDecodeError, match=r"bomb\.png: decompression bomb"):
         read_image(tmp_path / "bomb.png")

@@ -59,7 +59,7 @@ def test_team_means_drops_faces_above_max_fit_score(tmp_path, data_dir, capsys):
     for name, fit in fits.items():
         assert (report[name]["status"] == "used") == (fit <= threshold), (name, fit, threshold)
         assert abs(float(report[name]["fit"]) - fit) < 0.02
-    assert "dropped" in capsys.readouterr().out
+    assert "dropped" in capsys.readouterr().err
     # landmarks without fit scores cannot be gated: one clear line
     assert jobs_main(["bulk-label", str(coll), "--out", str(tmp_path / "lab")]) == 0
     assert jobs_main(["team-means", str(coll), "--out", str(tmp_path / "m2"), "--max-fit-score", "3",

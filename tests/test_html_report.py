@@ -5,8 +5,8 @@ import shutil
 import subprocess
 
 import pytest
-
 from helpers import mirrored_groups
+
 from jobs.__main__ import main as jobs_main
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

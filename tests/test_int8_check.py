@@ -19,8 +19,15 @@ from landmarker import backends
 from landmarker.card import SHIPPED_ONNX, ModelCard, card_path
 from landmarker.cli import main as landmarker_main
 from landmarker.decode import read_image
-from landmarker.int8_check import (DRIFT_BOUND, cpu_int8_features, describe_cpu, drift_iod, load_reference,
-                                   reference_path, save_reference)
+from landmarker.int8_check import (
+    DRIFT_BOUND,
+    cpu_int8_features,
+    describe_cpu,
+    drift_iod,
+    load_reference,
+    reference_path,
+    save_reference,
+)
 from landmarker.landmarks_csv import read_landmarks_csv
 from landmarker.predictor import Landmarker
 

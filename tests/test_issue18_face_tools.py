@@ -112,7 +112,7 @@ def test_mask_color_without_mask_is_refused_in_one_line(tmp_path, data_dir, caps
 def test_group_photo_says_the_largest_face_was_used(tmp_path, data_dir, capsys):
     group = data_dir / "dlib-faces" / "2008_002470.jpg"  # several people
     assert jobs_main(["symmetrize", str(group), "--out", str(tmp_path / "s")]) == 0
-    said = re.search(r"2008_002470\.jpg: (\d+) faces, used the largest", capsys.readouterr().out)
+    said = re.search(r"2008_002470\.jpg: (\d+) faces, used the largest", capsys.readouterr().err)
     assert said and int(said.group(1)) > 1
     (row,) = _report(tmp_path / "s")
     assert row["status"] == "ok" and row["message"] == f"{said.group(1)} faces, used the largest"

@@ -70,7 +70,8 @@ def test_pca_head_outputs_mean_plus_scaled_eigenvectors(tmp_path):
         torch.testing.assert_close(model(torch.zeros(2, 1, 64, 64)), mean.expand(2, 136))  # scores start at 0
         model.fc.scores.bias.copy_(torch.tensor([1.0, 0.0, -2.0]))
         torch.testing.assert_close(model(torch.zeros(1, 1, 64, 64))[0], mean + basis[0] - 2 * basis[2])
-    save_weights(model, tmp_path / "p.safetensors", {"input": {"img_size": 64}, "head": {"type": "pca", "components": 3}})
+    save_weights(model, tmp_path / "p.safetensors",
+                 {"input": {"img_size": 64}, "head": {"type": "pca", "components": 3}})
     loaded, _ = load_model(tmp_path / "p.safetensors")
     x = torch.rand(1, 1, 64, 64)
     with torch.no_grad():

@@ -6,13 +6,19 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from helpers import dlib_faces
 from PIL import Image
 
-from helpers import dlib_faces
-
 from morphkit import (
-    CanonicalFrame, align_face, align_landmarks, caricature, eye_centres, face_mask, mean_face,
-    mean_shape, morph_pair,
+    CanonicalFrame,
+    align_face,
+    align_landmarks,
+    caricature,
+    eye_centres,
+    face_mask,
+    mean_face,
+    mean_shape,
+    morph_pair,
 )
 
 DATA = Path(__file__).resolve().parent / "data" / "dlib-faces"
@@ -21,7 +27,7 @@ SMALL = CanonicalFrame(width=150, height=184)
 
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _read(path: Path) -> np.ndarray:
     arr = np.asarray(Image.open(path).convert("RGB"))
     arr.setflags(write=False)

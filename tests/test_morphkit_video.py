@@ -5,12 +5,16 @@ from pathlib import Path
 import imageio_ffmpeg
 import numpy as np
 import pytest
+from helpers import dlib_faces
 from PIL import Image
 
-from helpers import dlib_faces
-
 from morphkit import (
-    CanonicalFrame, align_face, image_grid, morph_sequence_frames, morph_sequence_length, write_video,
+    CanonicalFrame,
+    align_face,
+    image_grid,
+    morph_sequence_frames,
+    morph_sequence_length,
+    write_video,
 )
 
 DATA = Path(__file__).resolve().parent / "data" / "dlib-faces"
@@ -113,7 +117,7 @@ def test_gif_output(tmp_path):
 
 def test_failed_write_leaves_nothing_behind(tmp_path):
     def broken():
-        for i in range(3):
+        for _ in range(3):
             yield np.zeros((40, 40, 3), np.uint8)
         raise RuntimeError("renderer crashed")
 

@@ -5,13 +5,18 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from helpers import dlib_faces
 from PIL import Image
 
-from helpers import dlib_faces
-
 from morphkit import (
-    CanonicalFrame, WarpTarget, align_face, border_points, piecewise_affine_warp, signed_areas,
-    triangulate, with_border,
+    CanonicalFrame,
+    WarpTarget,
+    align_face,
+    border_points,
+    piecewise_affine_warp,
+    signed_areas,
+    triangulate,
+    with_border,
 )
 
 DATA = Path(__file__).resolve().parent / "data" / "dlib-faces"

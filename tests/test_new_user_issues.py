@@ -287,7 +287,8 @@ def test_morph_movie_background_face_keeps_only_the_face(tmp_path, team):
     corner = face[:20, :20].reshape(-1, 3)  # outside the face: the frame's plain fill colour
     assert np.abs(corner - fill).max() <= 3
     assert np.abs(plain[:20, :20].reshape(-1, 3) - fill).mean() > 10  # the whole frame: the photo's background
-    mid = (slice(face.shape[0] // 2 - 10, face.shape[0] // 2 + 10), slice(face.shape[1] // 2 - 10, face.shape[1] // 2 + 10))
+    mid = (slice(face.shape[0] // 2 - 10, face.shape[0] // 2 + 10),
+           slice(face.shape[1] // 2 - 10, face.shape[1] // 2 + 10))
     assert np.abs(face[mid] - plain[mid]).mean() < 12  # the face itself unchanged
 
 

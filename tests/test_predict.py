@@ -9,6 +9,7 @@ from landmarker.decode import read_image
 from landmarker.evaluate import evaluate_samples
 from landmarker.landmarks_csv import HEADER, read_landmarks_csv
 from landmarker.predictor import Landmarker
+from morphkit.ibug68 import MIRROR
 
 
 @pytest.fixture(scope="module")
@@ -82,8 +83,6 @@ def test_predict_cli_missing_path_exits_2(tmp_path, capsys):
 
 
 def test_flip_average_equals_mean_with_prediction_on_mirrored_image(data_dir):
-    from landmarker import crop as C
-
     image = read_image(data_dir / "portraits" / "A000360.jpg")
     plain = Landmarker(detector="hog")
     flip = Landmarker(detector="hog", flip_average=True)
@@ -93,7 +92,7 @@ def test_flip_average_equals_mean_with_prediction_on_mirrored_image(data_dir):
     w = image.shape[1]
     m = plain.predict_boxes(np.ascontiguousarray(image[:, ::-1]), [(w - box[2], box[1], w - box[0], box[3])])
     m[..., 0] = w - 1 - m[..., 0]
-    m = m[:, C.FLIP_PERMUTATION]
+    m = m[:, MIRROR]
     assert np.abs(p - m).max() > 0.05  # the two predictions differ, so the test can tell
     np.testing.assert_allclose(flip.predict_boxes(image, [box]), (p + m) / 2, atol=0.02)
 

@@ -87,7 +87,8 @@ def test_bad_boxes_file_exits_2_naming_file_and_problem(tmp_path, data_dir, caps
 
 def test_missing_boxes_file_exits_2(tmp_path, data_dir, capsys):
     folder = _folder(tmp_path, data_dir)
-    code = landmarker_main(["predict", str(folder), "--out", str(tmp_path / "o.csv"), "--boxes", str(tmp_path / "none.csv")])
+    code = landmarker_main(["predict", str(folder), "--out", str(tmp_path / "o.csv"),
+                            "--boxes", str(tmp_path / "none.csv")])
     assert code == 2 and "none.csv" in capsys.readouterr().err
 
 

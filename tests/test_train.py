@@ -39,7 +39,8 @@ def test_wing_loss_matches_the_paper_formula():
     for v, e in zip(x, expected):
         assert wing_loss(v[None], torch.zeros(1)).item() == np_approx(e)
     # continuous at |x| = w
-    assert abs(wing_loss(torch.tensor([w - 1e-4]), torch.zeros(1)) - wing_loss(torch.tensor([w + 1e-4]), torch.zeros(1))) < 1e-3
+    assert abs(wing_loss(torch.tensor([w - 1e-4]), torch.zeros(1))
+               - wing_loss(torch.tensor([w + 1e-4]), torch.zeros(1))) < 1e-3
 
 
 def np_approx(v):

@@ -8,7 +8,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-
 from PIL import Image
 
 from landmarker.boxes_csv import write_boxes_csv
@@ -89,14 +88,15 @@ def test_train_cli_takes_boxes_and_saves_every_n_epochs(tmp_path, data_dir, caps
 
     samples = load_ytf68(data_dir / "ytf68-mini")
     # boxes for two of the four frames only: those two take them, the others fall back
-    write_boxes_csv(tmp_path / "boxes.csv", [[s.image_path.name, *box_from_landmarks(s.landmarks)] for s in samples[:2]])
+    write_boxes_csv(tmp_path / "boxes.csv",
+                    [[s.image_path.name, *box_from_landmarks(s.landmarks)] for s in samples[:2]])
     data = f"ytf68:{data_dir / 'ytf68-mini'}"
     run = tmp_path / "run"
     args = ["train", "--data", data, "--val", data, "--out", str(run), "--img-size", "32", "--batch-size", "4",
             "--epochs", "3", "--save-every", "5", "--boxes", str(tmp_path / "boxes.csv"), "--workers", "1",
             "--flip-p", "0"]
     assert landmarker_main(args) == 0
-    assert "train boxes from {'detector': 2, 'dataset': 0, 'landmarks': 2}" in capsys.readouterr().out
+    assert "train boxes from {'detector': 2, 'dataset': 0, 'landmarks': 2}" in capsys.readouterr().err
     assert json.load(open(run / "best.json"))["training"]["augment"]["flip_p"] == 0
     rows = list(csv.DictReader(open(run / "metrics.csv")))
     assert [r["epoch"] for r in rows] == ["1", "2", "3"]

@@ -79,7 +79,8 @@ def main(argv=None) -> int:
     (dst / "images").mkdir(parents=True, exist_ok=True)
     chunks = [samples[i : i + 64] for i in range(0, len(samples), 64)]
     parts = Parallel(n_jobs=args.n_jobs)(
-        delayed(_compact)(c, dst / "images", args.detector, args.max_img_size, args.margin, args.quality) for c in chunks
+        delayed(_compact)(c, dst / "images", args.detector, args.max_img_size, args.margin, args.quality)
+        for c in chunks
     )
     rows = [r for part in parts for r in part]
     with open(dst / "landmarks.csv", "w", newline="", encoding="utf-8") as fh:

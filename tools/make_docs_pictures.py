@@ -41,8 +41,8 @@ def main() -> None:
         morphkit("symmetrize", face, "--out", str(t / "sym"))
         morphkit("symmetrize", face, "--out", str(t / "symo"), "--mask", "oval")
         morphkit("continuum", dem, rep, "--steps", "5", "--out", str(t / "cont"), "--mask", "outline")
-        from morphkit import CanonicalFrame, align_face
         from landmarker.predictor import Landmarker
+        from morphkit import CanonicalFrame, align_face
 
         image = read_image(face)
         aligned, _ = align_face(image, Landmarker().predict(image)[0].landmarks, CanonicalFrame())

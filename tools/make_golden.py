@@ -18,9 +18,9 @@ import csv
 import hashlib
 from pathlib import Path
 
+from landmarker.card import SHIPPED_ONNX, SHIPPED_WEIGHTS
 from landmarker.decode import read_image
 from landmarker.landmarks_csv import HEADER, face_row
-from landmarker.card import SHIPPED_ONNX, SHIPPED_WEIGHTS
 from landmarker.predictor import Landmarker
 
 DATA = Path(__file__).resolve().parents[1] / "tests" / "data"

@@ -70,8 +70,14 @@ def main(argv=None) -> int:
     from landmarker.datasets import load_dataset, split_by_identity
     from landmarker.int8_check import DRIFT_BOUND, describe_cpu, reference_path, save_reference
     from landmarker.onnx_export import export_onnx
-    from landmarker.quantize import (QUANT_DEFAULTS, choose_reference, dataset_crops, detected_crops, int8_drift,
-                                     quantize_int8)
+    from landmarker.quantize import (
+        QUANT_DEFAULTS,
+        choose_reference,
+        dataset_crops,
+        detected_crops,
+        int8_drift,
+        quantize_int8,
+    )
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--weights", help="safetensors (default: the shipped weights)")
@@ -153,7 +159,8 @@ def main(argv=None) -> int:
         "reference_faces": [sources[i] for i in pick],
         "bound_iod": args.bound,
         "text": "each face's worst point from the fp32 network's, fraction of its inter-ocular distance; the ONNX "
-                "backend runs the reference faces at load and leaves the int8 kernels where they drift beyond the bound",
+                "backend runs the reference faces at load and leaves the int8 kernels where they drift beyond the "
+                "bound",
         "measured_at_export": {
             "cpu": cpu,
             **{name: {"faces": len(d["want"]), "int8_kernels": d["int8"], "float_path": d["float"]}
