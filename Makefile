@@ -6,7 +6,7 @@ PY     := $(VENV)/bin/python
 CORE   := $(VENV)/.installed-core
 DEV    := $(VENV)/.installed-dev
 
-.PHONY: demo test install clean
+.PHONY: demo test lint install clean
 
 $(CORE): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -33,8 +33,12 @@ demo: $(CORE)
 	@echo "  means/index.html, republicans.html       the reports: open them in a browser"
 	@echo "  republicans.mp4                          morph movie through one group (morph-movie)"
 
-test: $(DEV)
+test: $(DEV) lint
 	$(PY) -m pytest -q --durations=10
+
+lint: $(DEV)  # style and bugs (ruff), the layers of docs/architecture.md (import-linter)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
 
 clean:
 	rm -rf out .pytest_cache

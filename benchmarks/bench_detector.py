@@ -6,7 +6,7 @@ HOG with a Haar-verified fallback; ``haar``: OpenCV's cascade alone):
 - recall on the identity-held-out ytf68 validation frames (``split_by_identity(samples,
   0.1, 0)``, as ``landmarker train``): a labelled face counts as found when a box has
   IoU > 0.3 with the box made from its landmarks (the matching rule of
-  ``landmarker.training_data.face_box_for``); ``other boxes`` counts boxes matching no
+  ``landmarker.training.data.face_box_for``); ``other boxes`` counts boxes matching no
   labelled face (false faces, or real unlabelled faces in the background);
 - false faces (boxes) on ``dogs.jpg`` (dlib's example photo of dogs), on 20 random-noise
   images (white and blurred noise) and 20 blank or gradient images;
@@ -81,7 +81,7 @@ def blank_images(n: int = 20, seed: int = 0) -> list[np.ndarray]:
 
 def dlib_faces_boxes(folder: Path = DLIB_FACES) -> dict[Path, list[tuple[float, float, float, float]]]:
     """The face boxes of ``training.xml`` and ``testing.xml`` (dlib's examples): image path -> boxes."""
-    from landmarker.datasets import load_dlib_xml_boxes
+    from landmarker.io.datasets import load_dlib_xml_boxes
 
     out: dict[Path, list] = {}
     for xml in ("training.xml", "testing.xml"):
@@ -92,7 +92,7 @@ def dlib_faces_boxes(folder: Path = DLIB_FACES) -> dict[Path, list[tuple[float, 
 
 @functools.lru_cache(maxsize=1)
 def _reference_hog():
-    from landmarker.detect import HogDetector
+    from landmarker.inference.detect import HogDetector
 
     return HogDetector(upsample=1)
 
@@ -107,7 +107,7 @@ def small_gray_portraits(paths, width: int = 150) -> list[tuple[np.ndarray, list
     """Each portrait shrunk to ``width`` px wide, grayscale (as RGB), with its true face box mapped in."""
     import cv2
 
-    from landmarker.decode import read_image
+    from landmarker.io.decode import read_image
 
     out = []
     for path in paths:
@@ -130,7 +130,7 @@ def group_canvases(paths, n: int = 4, heights=(800, 180, 100), seed: int = 0) ->
     """
     import cv2
 
-    from landmarker.decode import read_image
+    from landmarker.io.decode import read_image
 
     rng = np.random.default_rng(seed)
     paths = list(paths)
@@ -165,7 +165,7 @@ class ReferenceHog:
         self._detector = dlib.get_frontal_face_detector()
 
     def __call__(self, image: np.ndarray):
-        from landmarker.detect import Detection
+        from landmarker.inference.detect import Detection
 
         return [Detection((float(r.left()), float(r.top()), float(r.right() + 1), float(r.bottom() + 1)), 1.0)
                 for r in self._detector(image, 1)]
@@ -173,7 +173,7 @@ class ReferenceHog:
 
 def match(dets, truth, iou: float) -> tuple[list[bool], int]:
     """Which true boxes a detection overlaps (IoU > ``iou``), and how many detections overlap none."""
-    from landmarker.detect import box_iou
+    from landmarker.io.face import box_iou
 
     hit = [any(box_iou(d.box, b) > iou for d in dets) for b in truth]
     other = sum(all(box_iou(d.box, b) <= iou for b in truth) for d in dets)
@@ -192,10 +192,10 @@ def main() -> None:
 
     import cv2
 
-    from landmarker.crop import MATCH_IOU, box_from_landmarks
-    from landmarker.datasets import load_dataset, split_by_identity
-    from landmarker.decode import read_image
-    from landmarker.detect import make_detector
+    from landmarker.inference.detect import make_detector
+    from landmarker.io.datasets import load_dataset, split_by_identity
+    from landmarker.io.decode import read_image
+    from landmarker.model.crop import MATCH_IOU, box_from_landmarks
 
     cv2.setNumThreads(1)
     _, val = split_by_identity(load_dataset(f"ytf68:{args.data}"), 0.1, 0)

@@ -1,6 +1,6 @@
 """Does the fit score predict landmark error? Spearman correlation and the NME left when the worst fits go.
 
-The fit score (``Landmarker(flip_average=True)``, :attr:`landmarker.predictor.Face.fit`)
+The fit score (``Landmarker(flip_average=True)``, :attr:`landmarker.io.face.Face.fit`)
 is the mean distance, in % of the inter-ocular distance, between the landmarks predicted
 on a face crop and on its mirror image. For each ``--data`` set (ytf68's validation
 split, dlib-faces' XMLs: labelled by others, not trained on) this prints the Spearman
@@ -31,9 +31,9 @@ def main() -> None:
 
     from scipy.stats import spearmanr
 
-    from landmarker.datasets import load_dataset
-    from landmarker.evaluate import evaluate_samples, parse_data_spec, select_split
-    from landmarker.predictor import Landmarker
+    from landmarker.inference.predictor import Landmarker
+    from landmarker.io.datasets import load_dataset
+    from landmarker.training.evaluate import evaluate_samples, parse_data_spec, select_split
 
     model = Landmarker(flip_average=True)
     print(f"{cpu_name()}, {os.cpu_count()} CPUs; default model, flip-averaged (the fit score needs the mirrored crop)")

@@ -6,7 +6,7 @@ average), two-pass crop refinement (re-crop from the first prediction's landmark
 predict again) and both. Also prints the mean (x, y) error of plain predictions and of
 predictions on the mirrored image mapped back: a gap between the two means the labels are
 not mirror-symmetric (ytf68's stored labels were not; the loader now corrects them, see
-``landmarker.datasets.load_ytf68``). ``Landmarker(flip_average=True)`` is the flip option.
+``landmarker.io.datasets.load_ytf68``). ``Landmarker(flip_average=True)`` is the flip option.
 
     .venv/bin/python benchmarks/bench_inference_options.py [--weights FILE] [--n N]
 """
@@ -17,12 +17,12 @@ import argparse
 
 import numpy as np
 
-from landmarker import crop as C
-from landmarker.datasets import FaceSample, load_dataset, split_by_identity
-from landmarker.decode import read_image
-from landmarker.metrics import nme, summarise
-from landmarker.predictor import Landmarker
-from landmarker.training_data import face_box_for
+from landmarker.inference.predictor import Landmarker
+from landmarker.io.datasets import FaceSample, load_dataset, split_by_identity
+from landmarker.io.decode import read_image
+from landmarker.model import crop as C
+from landmarker.training.data import face_box_for
+from landmarker.training.metrics import nme, summarise
 from morphkit.ibug68 import MIRROR
 
 
@@ -30,7 +30,7 @@ def flipped_predict(model: Landmarker, image: np.ndarray, boxes) -> np.ndarray:
     """Landmarks predicted on the mirrored image, mapped back: ``(k, 68, 2)``."""
     w = image.shape[1]
     mirrored = np.ascontiguousarray(image[:, ::-1])
-    # boxes are in edge coordinates (landmarker.crop.crop_square), landmarks in pixel centres
+    # boxes are in edge coordinates (landmarker.model.crop.crop_square), landmarks in pixel centres
     mboxes = [(w - b[2], b[1], w - b[0], b[3]) for b in boxes]
     lm = model.predict_boxes(mirrored, mboxes)
     lm[..., 0] = w - 1 - lm[..., 0]

@@ -28,9 +28,9 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=100)
     args = ap.parse_args()
 
-    from landmarker.decode import read_image
-    from landmarker.detect import HogDetector
-    from landmarker.predictor import Landmarker
+    from landmarker.inference.detect import HogDetector
+    from landmarker.inference.predictor import Landmarker
+    from landmarker.io.decode import read_image
     from morphkit import CanonicalFrame, WarpTarget, align_face, mean_shape, triangulate, with_border
 
     paths = sorted(args.images.glob("*.jpg"))[: args.n]

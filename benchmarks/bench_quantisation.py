@@ -49,7 +49,7 @@ OPTIONS = {  # name -> quantize_int8 keywords (all of them: each option is compl
 
 def ms_per_face(session, crops: np.ndarray) -> float:
     """Milliseconds per face for one batch of ``crops`` (float32 ``(N, S, S)``) after a warm-up run."""
-    from landmarker.backends import run_session
+    from landmarker.model.backends import run_session
 
     run_session(session, crops[:2])
     t0 = time.perf_counter()
@@ -61,8 +61,8 @@ def held_out_sets(card) -> dict[str, tuple[np.ndarray, list[str]]]:
     """Crops (uint8 ``(n, S, S)``, ``card``'s crop rule) and sources of each held-out set, default detector."""
     from make_golden import DATA, GOLDEN_IMAGES
 
-    from landmarker.datasets import load_dataset, split_by_identity
-    from landmarker.quantize import detected_crops
+    from landmarker.io.datasets import load_dataset, split_by_identity
+    from landmarker.training.quantize import detected_crops
 
     def face_crops(paths):
         return detected_crops(paths, card)
@@ -81,12 +81,12 @@ def held_out_sets(card) -> dict[str, tuple[np.ndarray, list[str]]]:
 def main(argv=None) -> int:
     from quantize_onnx import calibration_crops
 
-    from landmarker.backends import onnx_session, run_session
-    from landmarker.card import SHIPPED_ONNX, ModelCard
-    from landmarker.crop import normalise
-    from landmarker.int8_check import DRIFT_BOUND, describe_cpu, drift_iod, load_reference, reference_path
-    from landmarker.onnx_export import export_onnx
-    from landmarker.quantize import int8_drift, quantize_int8
+    from landmarker.model.backends import onnx_session, run_session
+    from landmarker.model.card import SHIPPED_ONNX, ModelCard
+    from landmarker.model.crop import normalise
+    from landmarker.model.export import export_onnx
+    from landmarker.model.int8_check import DRIFT_BOUND, describe_cpu, drift_iod, load_reference, reference_path
+    from landmarker.training.quantize import int8_drift, quantize_int8
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--weights", help="safetensors (default: the shipped weights)")

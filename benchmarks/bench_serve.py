@@ -89,8 +89,8 @@ def load_test(url: str, payload: bytes, name: str, requests: int, concurrency: i
 def direct_latencies(image_path: Path, weights, detector, n: int) -> dict[str, np.ndarray]:
     """Seconds per Landmarker.predict on the decoded image in this process (after one warm-up),
     called from the main thread and from a worker thread (as the server calls it)."""
-    from landmarker.decode import read_image
-    from landmarker.predictor import Landmarker
+    from landmarker.inference.predictor import Landmarker
+    from landmarker.io.decode import read_image
 
     kwargs = {"detector": detector} if detector else {}
     model = Landmarker(weights, **kwargs)

@@ -51,9 +51,9 @@ def main() -> None:
     if not args.no_anchor:
         require_anchors_venv()
 
-    from landmarker.decode import read_image
-    from landmarker.labelling import ModelSpec, label_images
-    from landmarker.parallel import map_chunks
+    from landmarker.inference.labelling import ModelSpec, label_images
+    from landmarker.inference.parallel import map_chunks
+    from landmarker.io.decode import read_image
     from morphkit import image_grid, mean_face
 
     model = ModelSpec().resolved().load()

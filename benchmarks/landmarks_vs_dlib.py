@@ -24,7 +24,7 @@ the ``shape_predictor`` call; for ours crop + network + mapping back
 image in one batch) and once with all faces batched (``--batch-size``). Each is the
 best of ``--repeat`` passes, in ms per face. Accuracy: inter-ocular NME (points 36
 and 45), failure = NME > 0.10, and the mean signed (x, y) offset of the predictions
-(``landmarker.metrics.mean_offset_iod``, % of the inter-ocular distance): a
+(``landmarker.training.metrics.mean_offset_iod``, % of the inter-ocular distance): a
 labelling-convention difference between a method's training data and a test set shows
 there. One table row per (dataset, method). Writes one CED plot per dataset and a JSON
 of all rows to ``--out-dir``.
@@ -80,9 +80,9 @@ TRAINING_FORMATS = ("ytf68", "ytf68-raw")  # the shipped model's training data: 
 
 
 def split_of(spec: str) -> tuple[str, str]:
-    """``(FORMAT:PATH, split)`` of ``FORMAT:PATH[@SPLIT]`` (:func:`landmarker.evaluate.parse_data_spec`);
+    """``(FORMAT:PATH, split)`` of ``FORMAT:PATH[@SPLIT]`` (:func:`landmarker.training.evaluate.parse_data_spec`);
     without a suffix the training data's held-out ``val`` split, every face of other sets."""
-    from landmarker.evaluate import parse_data_spec
+    from landmarker.training.evaluate import parse_data_spec
 
     default = "val" if spec.partition(":")[0] in TRAINING_FORMATS else "all"
     return parse_data_spec(spec, default)
@@ -91,8 +91,8 @@ def split_of(spec: str) -> tuple[str, str]:
 def load_faces(spec: str, n: int | None):
     """The faces to measure on: the split :func:`split_of` names (identity split 0.1, seed 0),
     ``n`` faces spread evenly over it when given (all when None)."""
-    from landmarker.datasets import load_dataset
-    from landmarker.evaluate import select_split
+    from landmarker.io.datasets import load_dataset
+    from landmarker.training.evaluate import select_split
 
     path_spec, split = split_of(spec)
     faces = select_split(load_dataset(path_spec), split, 0.1, 0)
@@ -103,8 +103,8 @@ def load_faces(spec: str, n: int | None):
 
 def detector_boxes(samples, images, detector):
     """The HOG box of each labelled face, or None where the detector missed it."""
-    from landmarker.datasets import FaceSample
-    from landmarker.training_data import face_box_for
+    from landmarker.io.datasets import FaceSample
+    from landmarker.training.data import face_box_for
 
     dets = {path: detector(image) for path, image in images.items()}
     boxes = []
@@ -180,8 +180,8 @@ def measure_dataset(samples, models, args):
         for missed faces), ``results`` (method -> numbers) and ``diff`` (largest PyTorch
         vs int8 ONNX landmark difference, px).
     """
-    from landmarker.decode import read_image
-    from landmarker.metrics import mean_offset_iod, nme, summarise
+    from landmarker.io.decode import read_image
+    from landmarker.training.metrics import mean_offset_iod, nme, summarise
 
     dlib_sp, hog, ours = models
     n = len(samples)
@@ -249,12 +249,12 @@ def main() -> None:
     import onnxruntime
     import torch
 
-    from landmarker.card import SHIPPED_ONNX
-    from landmarker.detect import HogDetector
-    from landmarker.evaluate import dataset_name
-    from landmarker.metrics import FAILURE_THRESHOLD, plot_ced
-    from landmarker.onnx_export import export_onnx
-    from landmarker.predictor import Landmarker
+    from landmarker.inference.detect import HogDetector
+    from landmarker.inference.predictor import Landmarker
+    from landmarker.model.card import SHIPPED_ONNX
+    from landmarker.model.export import export_onnx
+    from landmarker.training.evaluate import dataset_name
+    from landmarker.training.metrics import FAILURE_THRESHOLD, plot_ced
 
     faces = [(spec, load_faces(spec, args.n)) for spec in specs]  # a bad spec fails before any work
     names = [dataset_name(spec) for spec in specs]

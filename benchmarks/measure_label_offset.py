@@ -1,7 +1,7 @@
 """Measure a dataset's labelling offset against the iBUG 300-W convention.
 
 A labelled dataset can carry a constant offset against the convention other tools
-follow (ytf68 does: ``landmarker.datasets.YTF68_OFFSET_IOD``). This script measures
+follow (ytf68 does: ``landmarker.io.datasets.YTF68_OFFSET_IOD``). This script measures
 it with a reference that follows 300-W: dlib's 68-point shape predictor
 (``shape_predictor_68_face_landmarks.dat``, trained on iBUG 300-W, from
 face-recognition-models), run from dlib's HOG box of every labelled face.
@@ -42,8 +42,8 @@ def _reference(chunk, model_path: str) -> np.ndarray:
     HOG missed the face. The same box matching and predictor calls as ``landmarks_vs_dlib.py``."""
     import dlib
 
-    from landmarker.decode import read_image
-    from landmarker.detect import HogDetector
+    from landmarker.inference.detect import HogDetector
+    from landmarker.io.decode import read_image
 
     images = {s.image_path: read_image(s.image_path) for s in chunk}
     boxes = detector_boxes(chunk, images, HogDetector(upsample=1))
@@ -53,7 +53,7 @@ def _reference(chunk, model_path: str) -> np.ndarray:
 
 def offsets_in_iod(labels: np.ndarray, ref: np.ndarray) -> np.ndarray:
     """Per-face, per-point ``(label - ref) / IOD``: ``(n, 68, 2)`` from two ``(n, 68, 2)`` arrays."""
-    from landmarker.metrics import inter_ocular
+    from landmarker.training.metrics import inter_ocular
 
     return (labels - ref) / inter_ocular(labels)[:, None, None]
 
@@ -101,7 +101,7 @@ def per_point_offset(off: np.ndarray) -> np.ndarray:
 
 
 def write_correction(path: Path, offset: np.ndarray, n_faces: int) -> None:
-    """Write the ``(68, 2)`` offset table read by ``landmarker.datasets.ytf68_offset_iod``."""
+    """Write the ``(68, 2)`` offset table read by ``landmarker.io.datasets.ytf68_offset_iod``."""
     with open(path, "w", newline="", encoding="utf-8") as fh:
         fh.write(f"# ytf68 labels minus dlib's 68-point predictor (300-W), in inter-ocular distances; "
                  f"20%-trimmed mean over {n_faces} faces; benchmarks/measure_label_offset.py --raw\n")
@@ -123,7 +123,7 @@ def main() -> None:
     ap.add_argument("--n-jobs", type=int, default=os.cpu_count() or 1)
     args = ap.parse_args()
 
-    from landmarker.datasets import load_dlib_xml, load_ytf68
+    from landmarker.io.datasets import load_dlib_xml, load_ytf68
 
     ytf = load_ytf68(args.ytf68, correct_offset=not args.raw)
     if args.n and args.n < len(ytf):

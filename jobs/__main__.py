@@ -13,8 +13,8 @@ from landmarker.clihelp import (
     package_version,
     user_error_line,
 )
-from landmarker.labelling import ModelSpec, add_model_options
-from landmarker.parallel import add_parallel_options
+from landmarker.inference.labelling import ModelSpec, add_model_options
+from landmarker.inference.parallel import add_parallel_options
 
 
 def _common(p) -> None:

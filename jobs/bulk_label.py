@@ -4,11 +4,11 @@ Walks the archive recursively, runs detection and landmarks on every image in
 parallel (joblib, chunks of :data:`CHUNK` images per task, one model per worker
 process) and writes into ``--out`` as results arrive:
 
-- ``landmarks.csv``: one row per face (DESIGN.md format);
+- ``landmarks.csv``: one row per face (docs/architecture.md, "Files written");
 - ``report.csv``: one row per file: ``image,status,faces,message`` with status
   ``ok``, ``no_face`` or ``error`` (the message says why);
 - ``landmarks.xml`` with ``fmt="dlib-xml"``: the same faces as dlib/iBUG XML
-  (:mod:`landmarker.dlib_xml_writer`), written atomically at the end from
+  (:mod:`landmarker.io.dlib_xml`), written atomically at the end from
   ``landmarks.csv``, image paths relative to ``out``.
 
 A file that cannot be read is an ``error`` row; the job goes on and exits 0.
@@ -21,9 +21,9 @@ is refused; ``restart=True`` starts over.
 Chunks are cut from the full sorted file list, not from what is left, so a resumed
 run sends the same images through the network together and gets the same numbers.
 
-The per-image work is :func:`landmarker.labelling.label_images`, the labelling
+The per-image work is :func:`landmarker.inference.labelling.label_images`, the labelling
 path of every command, on local worker threads or a Dask cluster
-(:mod:`landmarker.parallel`).
+(:mod:`landmarker.inference.parallel`).
 """
 
 from __future__ import annotations
@@ -35,10 +35,10 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from landmarker.dlib_xml_writer import write_dlib_xml, xml_safe
-from landmarker.files import find_images, mark_output
-from landmarker.labelling import ImageResult, ModelSpec, label_images
-from landmarker.parallel import cluster, map_chunks
+from landmarker.inference.labelling import ImageResult, ModelSpec, label_images
+from landmarker.inference.parallel import cluster, map_chunks
+from landmarker.io.dlib_xml import write_dlib_xml, xml_safe
+from landmarker.io.files import find_images, mark_output
 from morphkit.errors import InvalidInput
 
 from .bulk_output import (
@@ -190,10 +190,10 @@ def _overlays_for_resumed(out: Path, items, done: dict, overlay_dir: Path, progr
     The faces come from ``landmarks.csv`` (no model run). A file that no longer
     decodes is reported on stderr and left without an overlay.
     """
-    from landmarker.decode import ImageDecodeError, read_image
-    from landmarker.labelling import overlay_path
-    from landmarker.overlay import draw_faces, save_png
-    from landmarker.predictor import Face
+    from landmarker.inference.labelling import overlay_path
+    from landmarker.io.decode import ImageDecodeError, read_image
+    from landmarker.io.face import Face
+    from landmarker.io.overlay import draw_faces, save_png
 
     missing = [(p, n) for p, n in items
                if n in done and done[n].status != "error" and not overlay_path(overlay_dir, n).exists()]

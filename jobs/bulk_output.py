@@ -1,6 +1,6 @@
 """The output files of bulk-label, written so that a killed run can be resumed.
 
-``landmarks.csv`` and ``report.csv`` (DESIGN.md, "Files written") grow by whole
+``landmarks.csv`` and ``report.csv`` (docs/architecture.md, "Files written") grow by whole
 chunks of images. For each chunk the landmarks rows are written and fsync'ed
 first, then the report rows: a report row therefore promises that all the rows of
 its faces are on disk. A run killed at any moment (SIGKILL, power loss) leaves at
@@ -37,8 +37,8 @@ from pathlib import Path
 
 import numpy as np
 
-from landmarker.atomic import atomic_write
-from landmarker.landmarks_csv import HEADER, HEADERS, face_row, iter_landmarks_csv
+from landmarker.io.atomic import atomic_write
+from landmarker.io.landmarks_csv import HEADER, HEADERS, face_row, iter_landmarks_csv
 from morphkit.errors import InvalidInput
 
 REPORT_HEADER = ["image", "status", "faces", "message", "bytes", "mtime_ns"]  # the file as labelled: size, mtime
@@ -330,7 +330,7 @@ def faces_by_image(path: str | os.PathLike) -> Iterator[tuple[str, list[tuple[tu
     """Stream a ``landmarks.csv``: ``(image, [(box, landmarks (68, 2) float32), ...])``.
 
     Consecutive rows of one image are grouped; one image is held in memory at a time.
-    Rows are parsed by :func:`landmarker.landmarks_csv.iter_landmarks_csv`.
+    Rows are parsed by :func:`landmarker.io.landmarks_csv.iter_landmarks_csv`.
 
     Raises:
         OutputError: a row does not follow the format (names file and line).

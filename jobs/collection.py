@@ -1,6 +1,6 @@
 """Collections of portraits: which images, in which groups, with which landmarks.
 
-A collection is a folder of images (DESIGN.md). Groups come from a manifest CSV
+A collection is a folder of images (docs/architecture.md). Groups come from a manifest CSV
 (:mod:`jobs.manifest`: a column naming the image file or its stem, and the
 ``--group-by`` column), or without one from sub-folders, or else the whole folder
 is one group. Images a manifest does not name are skipped and reported.
@@ -22,13 +22,13 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from landmarker.atomic import atomic_write
-from landmarker.decode import ImageDecodeError, image_size
-from landmarker.files import find_images
-from landmarker.labelling import ModelSpec, label_images
-from landmarker.landmarks_csv import read_landmarks_table
-from landmarker.names import AmbiguousName, NameIndex
-from landmarker.parallel import map_chunks
+from landmarker.inference.labelling import ModelSpec, label_images
+from landmarker.inference.parallel import map_chunks
+from landmarker.io.atomic import atomic_write
+from landmarker.io.decode import ImageDecodeError, image_size
+from landmarker.io.files import find_images
+from landmarker.io.landmarks_csv import read_landmarks_table
+from landmarker.io.names import AmbiguousName, NameIndex
 from morphkit import CanonicalFrame
 from morphkit.errors import InvalidInput
 
@@ -102,7 +102,7 @@ def load_collection(
         include_unlisted: put images the manifest does not name in a group
             ``unlisted``; by default they are skipped and reported.
         exclude: paths not to take as images (the job's own outputs); folders our
-            commands wrote are skipped anyway (:data:`landmarker.files.OUTPUT_MARKER`).
+            commands wrote are skipped anyway (:data:`landmarker.io.files.OUTPUT_MARKER`).
 
     Returns:
         portraits in a stable order (folder: sorted by name; files: as given).
@@ -160,7 +160,7 @@ def attach_landmarks(
     image size the row records, or, in files without sizes, whose landmarks fall
     outside it, is not the photo the row was made from: it is labelled again and its
     note says why), else by labelling each image once
-    with ``spec`` (:func:`landmarker.labelling.label_images`) on ``n_jobs`` worker
+    with ``spec`` (:func:`landmarker.inference.labelling.label_images`) on ``n_jobs`` worker
     threads, or on the job's ``executor`` (:func:`jobs.workers.job_workers`).
 
     Portraits without a group (not in the manifest) are left alone. A file given
@@ -261,7 +261,7 @@ def _set_faces(p: Portrait, faces: list, error: str) -> None:
 
 
 def drop_bad_fits(portraits: list[Portrait], max_fit: float | None, source: str) -> int:
-    """Skip the faces whose fit score (% IOD, :attr:`landmarker.predictor.Face.fit`) is above ``max_fit``.
+    """Skip the faces whose fit score (% IOD, :attr:`landmarker.io.face.Face.fit`) is above ``max_fit``.
 
     Returns:
         how many were dropped (each says why in its ``note``).

@@ -1,6 +1,6 @@
 """``morphkit transform | caricature | continuum | symmetrize``: face-research stimuli from files.
 
-Inputs are image files and folders (walked recursively, :func:`landmarker.files.find_images`;
+Inputs are image files and folders (walked recursively, :func:`landmarker.io.files.find_images`;
 the ``--out`` folder and folders our commands wrote are skipped). Each input face is
 labelled (:func:`jobs.collection.attach_landmarks`: the largest face; several faces are
 reported) and aligned (:func:`morphkit.align_face`: eye centres fixed) into the frame of
@@ -28,13 +28,13 @@ from pathlib import Path
 
 import numpy as np
 
-from landmarker.atomic import atomic_write
-from landmarker.decode import ImageDecodeError, read_image
-from landmarker.files import find_images, mark_output
-from landmarker.labelling import ModelSpec
-from landmarker.landmarks_csv import read_landmarks_csv
-from landmarker.names import bounded_file_stem
-from landmarker.overlay import save_png
+from landmarker.inference.labelling import ModelSpec
+from landmarker.io.atomic import atomic_write
+from landmarker.io.decode import ImageDecodeError, read_image
+from landmarker.io.files import find_images, mark_output
+from landmarker.io.landmarks_csv import read_landmarks_csv
+from landmarker.io.names import bounded_file_stem
+from landmarker.io.overlay import save_png
 from morphkit import CanonicalFrame, align_face, image_grid
 from morphkit.errors import InvalidInput, UserError
 from morphkit.ibug68 import eye_centres

@@ -16,11 +16,11 @@ from urllib.parse import quote
 import cv2
 import numpy as np
 
-from landmarker.atomic import atomic_write
-from landmarker.decode import ImageDecodeError, read_image
-from landmarker.names import bounded_file_stem
-from landmarker.overlay import draw_faces
-from landmarker.predictor import Face
+from landmarker.io.atomic import atomic_write
+from landmarker.io.decode import ImageDecodeError, read_image
+from landmarker.io.face import Face
+from landmarker.io.names import bounded_file_stem
+from landmarker.io.overlay import draw_faces
 
 THUMB_WIDTH = 260
 
@@ -79,7 +79,7 @@ def write_report(out_html: Path, title: str, summary: str, portraits, *, groups_
             for g in order for p in portraits if p.group == g and p.landmarks is not None]
     from concurrent.futures import ThreadPoolExecutor
 
-    from landmarker.parallel import cpu_count
+    from landmarker.inference.parallel import cpu_count
 
     with ThreadPoolExecutor(cpu_count()) as pool:  # decoding and JPEG encoding release the GIL
         made = dict(zip((id(p) for p, _ in used), pool.map(lambda item: _thumbnail(*item), used)))

@@ -17,7 +17,7 @@ import csv
 import io
 from pathlib import Path
 
-from landmarker.names import AmbiguousName, NameIndex
+from landmarker.io.names import AmbiguousName, NameIndex
 from morphkit.errors import InvalidInput
 
 KEY_COLUMNS = ("image", "file", "filename", "path", "bioguide", "id", "name")
@@ -68,7 +68,7 @@ def manifest_groups(path: str | Path, group_by: str, images) -> tuple[dict[str, 
     Args:
         path: the manifest CSV.
         group_by: a column, or several separated by commas (the group is their values joined by `` / ``).
-        images: ``(path, name)`` pairs (:func:`landmarker.files.find_images`).
+        images: ``(path, name)`` pairs (:func:`landmarker.io.files.find_images`).
 
     Returns:
         ``(groups, absent)``: the group of every image the manifest names (images it does

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
-from landmarker.decode import read_image
-from landmarker.files import mark_output
-from landmarker.labelling import ModelSpec
+from landmarker.inference.labelling import ModelSpec
+from landmarker.io.decode import read_image
+from landmarker.io.files import mark_output
 from morphkit import (
     morph_sequence_frames,
     morph_sequence_length,

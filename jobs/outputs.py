@@ -1,6 +1,6 @@
 """All of a job's outputs or none: what a run has written is removed when it is interrupted.
 
-Each file is already written all or nothing (:mod:`landmarker.atomic`), but a job
+Each file is already written all or nothing (:mod:`landmarker.io.atomic`), but a job
 writes several (means, ``report.csv``, ``shapes.csv``, the HTML report, a movie):
 Ctrl-C between two of them would leave a half folder that looks like a result.
 :class:`RunOutputs` records each output before it is written and, when the run is

@@ -20,14 +20,14 @@ from pathlib import Path
 
 import numpy as np
 
-from landmarker.atomic import atomic_write
-from landmarker.decode import ImageDecodeError, read_image
-from landmarker.files import mark_output
-from landmarker.labelling import ModelSpec
-from landmarker.landmarks_csv import HEADER, face_row
-from landmarker.names import bounded_file_stem
-from landmarker.overlay import save_png
-from landmarker.predictor import Face
+from landmarker.inference.labelling import ModelSpec
+from landmarker.io.atomic import atomic_write
+from landmarker.io.decode import ImageDecodeError, read_image
+from landmarker.io.face import Face
+from landmarker.io.files import mark_output
+from landmarker.io.landmarks_csv import HEADER, face_row
+from landmarker.io.names import bounded_file_stem
+from landmarker.io.overlay import save_png
 from morphkit import CanonicalFrame, image_grid, mean_face
 
 from .collection import (

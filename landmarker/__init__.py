@@ -14,11 +14,11 @@ __all__ = ["Landmarker", "Face", "read_image", "ImageDecodeError"]
 
 def __getattr__(name):
     if name in ("Landmarker", "Face"):
-        from . import predictor
+        from landmarker.inference import predictor
 
         return getattr(predictor, name)
     if name in ("read_image", "ImageDecodeError"):
-        from . import decode
+        from landmarker.io import decode
 
         return getattr(decode, name)
     raise AttributeError(f"module 'landmarker' has no attribute {name!r}")

@@ -1,7 +1,7 @@
 """The ``landmarker`` command: train, evaluate, predict, export, serve and inspect.
 
 Every subcommand exits 0 when it did its work and 2 with a one-line reason on
-stderr when its input is unusable (DESIGN.md, "Command line").
+stderr when its input is unusable (docs/architecture.md, "Command line").
 """
 
 from __future__ import annotations
@@ -9,10 +9,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .clihelp import HelpFormatter as HELP_FORMAT
-from .clihelp import add_debug_option, configure_logging, package_version, user_error_line
-from .labelling import add_model_options
-from .parallel import add_parallel_options
+from landmarker.clihelp import HelpFormatter as HELP_FORMAT
+from landmarker.clihelp import add_debug_option, configure_logging, package_version, user_error_line
+from landmarker.inference.labelling import add_model_options
+from landmarker.inference.parallel import add_parallel_options
 
 
 def _add_train(sub) -> None:
@@ -154,8 +154,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _run_train(args) -> int:
-    from .train import TrainConfig, train
-    from .training_data import Augment
+    from landmarker.training.data import Augment
+    from landmarker.training.train import TrainConfig, train
 
     cfg = TrainConfig(
         data=args.data,
@@ -198,19 +198,19 @@ def _run_train(args) -> int:
 
 
 def _run_evaluate(args) -> int:
-    from .evaluate import evaluate_command
+    from landmarker.training.evaluate import evaluate_command
 
     return evaluate_command(args)
 
 
 def _run_predict(args) -> int:
-    from .predict import predict_command
+    from landmarker.predict import predict_command
 
     return predict_command(args)
 
 
 def _run_export(args) -> int:
-    from .onnx_export import export_onnx
+    from landmarker.model.export import export_onnx
 
     out = export_onnx(args.weights, args.out, opset=args.opset)
     print(f"exported {args.weights or 'shipped weights'} -> {out} (card {out.with_suffix('.json')})")
@@ -218,13 +218,13 @@ def _run_export(args) -> int:
 
 
 def _run_inspect(args) -> int:
-    from .inspect import inspect_command
+    from landmarker.inspect import inspect_command
 
     return inspect_command(args)
 
 
 def _run_serve(args) -> int:
-    from .serve import serve_command
+    from landmarker.serve import serve_command
 
     return serve_command(args)
 

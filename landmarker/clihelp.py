@@ -1,10 +1,13 @@
-"""The ``--help`` layout of the ``landmarker`` and ``morphkit`` commands."""
+"""What the ``landmarker`` and ``morphkit`` commands share: the ``--help`` layout, ``--debug``, logging
+to stderr and the rule of which errors are the user's (one line) and which are bugs (a traceback)."""
 
 from __future__ import annotations
 
 import argparse
 import logging
 import sys
+
+from morphkit.errors import DISTRIBUTION, extra_hint
 
 
 class HelpFormatter(argparse.HelpFormatter):
@@ -16,15 +19,6 @@ class HelpFormatter(argparse.HelpFormatter):
                 or action.default is argparse.SUPPRESS):
             return text
         return f"{text} (default: %(default)s)"
-
-
-# the name pip installs this project under (import packages: landmarker, morphkit, jobs)
-DISTRIBUTION = "morphkit-faces"
-
-
-def extra_hint(extra: str) -> str:
-    """How to install an optional extra, e.g. ``pip install 'morphkit-faces[train]'`` (``'.[train]'`` in a clone)."""
-    return f"pip install '{DISTRIBUTION}[{extra}]' (in a clone of the repository: pip install '.[{extra}]')"
 
 
 def package_version() -> str:

@@ -54,9 +54,9 @@ def inspect_command(args) -> int:
     """
     import torch
 
-    from .card import SHIPPED_WEIGHTS
-    from .model import load_model
-    from .overlay import save_png
+    from landmarker.io.overlay import save_png
+    from landmarker.model.card import SHIPPED_WEIGHTS
+    from landmarker.model.network import load_model
 
     weights = Path(args.weights) if args.weights else SHIPPED_WEIGHTS
     model, card = load_model(weights)
@@ -70,9 +70,9 @@ def inspect_command(args) -> int:
     written.append("conv1_filters.png")
 
     if args.image:
-        from . import crop as C
-        from .decode import read_image, to_gray
-        from .predictor import Landmarker
+        from landmarker.inference.predictor import Landmarker
+        from landmarker.io.decode import read_image, to_gray
+        from landmarker.model import crop as C
 
         image = read_image(args.image)
         faces = Landmarker(weights, backend="torch").predict(image)

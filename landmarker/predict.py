@@ -1,10 +1,10 @@
 """``landmarker predict``: landmarks for image files and folders into one CSV.
 
-Images go through :func:`landmarker.labelling.label_images` in chunks of
+Images go through :func:`landmarker.inference.labelling.label_images` in chunks of
 :data:`IMAGES_PER_BATCH` (the faces of a chunk share network calls), on local
 worker threads (``--n-jobs``) or a Dask cluster (``--scheduler``), the same path as
 the jobs. With ``--boxes FILE`` the face boxes come from that file
-(:mod:`landmarker.boxes_csv`) instead of the detector, and their ``score`` is left
+(:mod:`landmarker.io.boxes_csv`) instead of the detector, and their ``score`` is left
 empty.
 """
 
@@ -17,15 +17,14 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from landmarker.clihelp import count
+from landmarker.inference.labelling import ModelSpec, label_images
+from landmarker.inference.parallel import cluster, map_chunks
+from landmarker.io.atomic import atomic_write
+from landmarker.io.boxes_csv import match_boxes, read_boxes_csv
+from landmarker.io.files import find_images, mark_output
+from landmarker.io.landmarks_csv import HEADER, face_row
 from morphkit.errors import InvalidInput
-
-from .atomic import atomic_write
-from .boxes_csv import match_boxes, read_boxes_csv
-from .clihelp import count
-from .files import find_images, mark_output
-from .labelling import ModelSpec, label_images
-from .landmarks_csv import HEADER, face_row
-from .parallel import cluster, map_chunks
 
 IMAGES_PER_BATCH = 16
 

@@ -9,7 +9,7 @@ Endpoints:
   (EXIF-rotated) image, iBUG 300-W order.
 
 Errors are JSON ``{"detail": ...}``: 400 when the upload is not a decodable image
-(the reason from :func:`landmarker.decode.read_image`), 413 when the request body is
+(the reason from :func:`landmarker.io.decode.read_image`), 413 when the request body is
 over the limit, 422 when the ``image`` field is missing, 503 before the model is loaded.
 
 The upload limit is :class:`UploadLimit`, a pure ASGI middleware: a
@@ -41,9 +41,8 @@ from fastapi import FastAPI, File, HTTPException, Request, UploadFile
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
+from landmarker.io.decode import ImageDecodeError
 from morphkit.errors import InvalidInput
-
-from .decode import ImageDecodeError
 
 DEFAULT_MAX_UPLOAD_BYTES = 20 * 1024 * 1024
 
@@ -150,23 +149,23 @@ class UploadLimit:
 
 
 def label_upload(model, file: BinaryIO, filename: str | None, lock: threading.Lock):
-    """Label an uploaded file with :func:`landmarker.labelling.label_images`, the path of every command.
+    """Label an uploaded file with :func:`landmarker.inference.labelling.label_images`, the path of every command.
 
     The upload is copied to a temporary file first (deleted before returning), so it
     is decoded exactly as a file on disk (a JPEG over 24 MP reduced in the decoder).
 
     Args:
-        model: the loaded :class:`landmarker.predictor.Landmarker`, used under ``lock``.
+        model: the loaded :class:`landmarker.inference.predictor.Landmarker`, used under ``lock``.
         file: the upload, positioned anywhere (it is rewound).
         filename: the client's name for it, used in error messages.
 
     Returns:
-        :class:`landmarker.labelling.ImageResult` (``size``: the image's ``(width, height)``).
+        :class:`landmarker.inference.labelling.ImageResult` (``size``: the image's ``(width, height)``).
 
     Raises:
         ImageDecodeError: not a decodable image; ``str(err)`` is ``"<filename>: <reason>"``.
     """
-    from .labelling import label_images
+    from landmarker.inference.labelling import label_images
 
     name = filename or "upload"
     file.seek(0)
@@ -184,7 +183,7 @@ def label_upload(model, file: BinaryIO, filename: str | None, lock: threading.Lo
 
 
 def faces_json(faces) -> list[dict]:
-    """:class:`landmarker.predictor.Face` list -> JSON-ready dicts (points rounded to 1/1000 px)."""
+    """:class:`landmarker.io.face.Face` list -> JSON-ready dicts (points rounded to 1/1000 px)."""
     out = []
     for f in faces:
         score = float(f.score)
@@ -197,8 +196,8 @@ def faces_json(faces) -> list[dict]:
 
 
 def model_info(landmarker, weights: str | os.PathLike | None = None) -> dict:
-    """What ``/healthz`` reports about a loaded :class:`landmarker.predictor.Landmarker`."""
-    from .card import SHIPPED_ONNX, SHIPPED_WEIGHTS
+    """What ``/healthz`` reports about a loaded :class:`landmarker.inference.predictor.Landmarker`."""
+    from landmarker.model.card import SHIPPED_ONNX, SHIPPED_WEIGHTS
 
     card = landmarker.card
     kind = getattr(landmarker.backend, "name", type(landmarker.backend).__name__)
@@ -225,7 +224,7 @@ def create_app(
     """The FastAPI application.
 
     Args:
-        landmarker: a loaded :class:`landmarker.predictor.Landmarker` to serve; None
+        landmarker: a loaded :class:`landmarker.inference.predictor.Landmarker` to serve; None
             loads one with ``weights``, ``detector`` and ``backend`` when the app starts
             (ASGI lifespan; with ``TestClient`` use it as a context manager).
         max_upload_bytes: largest request body accepted (multipart overhead included).
@@ -243,7 +242,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         if app.state.landmarker is None:
-            from .predictor import Landmarker
+            from landmarker.inference.predictor import Landmarker
 
             kwargs = {"detector": detector} if detector else {}
             app.state.landmarker = await run_in_threadpool(Landmarker, weights, backend=backend, **kwargs)
@@ -318,7 +317,7 @@ def serve_command(args) -> int:
         raise InvalidInput(f"--port must be 0..65535, got {args.port}")
     sock = listen_socket(args.host, args.port)
     try:
-        from .labelling import ModelSpec
+        from landmarker.inference.labelling import ModelSpec
 
         model = ModelSpec.from_args(args).load()
         app = create_app(model, int(args.max_upload_mb * 1024 * 1024), weights=args.weights)

@@ -10,6 +10,14 @@ else is a bug in our code and surfaces with its traceback. Batch jobs record a
 
 from __future__ import annotations
 
+#: The name pip installs this project under (import packages: landmarker, morphkit, jobs).
+DISTRIBUTION = "morphkit-faces"
+
+
+def extra_hint(extra: str) -> str:
+    """How to install an optional extra, e.g. ``pip install 'morphkit-faces[train]'`` (``'.[train]'`` in a clone)."""
+    return f"pip install '{DISTRIBUTION}[{extra}]' (in a clone of the repository: pip install '.[{extra}]')"
+
 
 class UserError(Exception):
     """Base of every error the user can fix; the message names the file or value and the problem."""

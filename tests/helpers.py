@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from landmarker.datasets import load_dlib_xml
+from landmarker.io.datasets import load_dlib_xml
 
 DLIB_FACES = Path(__file__).resolve().parent / "data" / "dlib-faces"
 

@@ -4,7 +4,7 @@ import numpy as np
 from PIL import Image
 
 from jobs.__main__ import main as jobs_main
-from landmarker.landmarks_csv import read_landmarks_csv
+from landmarker.io.landmarks_csv import read_landmarks_csv
 
 
 def _archive(tmp_path, data_dir):

@@ -8,8 +8,8 @@ import pytest
 from PIL import Image
 
 from jobs.__main__ import main as jobs_main
-from landmarker.landmarks_csv import read_landmarks_csv
-from landmarker.parallel import cluster as dask_cluster
+from landmarker.inference.parallel import cluster as dask_cluster
+from landmarker.io.landmarks_csv import read_landmarks_csv
 
 distributed = pytest.importorskip("distributed")
 
@@ -17,7 +17,7 @@ DATA = Path(__file__).resolve().parent / "data"
 
 
 def _models_loaded():
-    from landmarker.labelling import models_loaded
+    from landmarker.inference.labelling import models_loaded
 
     return models_loaded()
 
@@ -78,9 +78,9 @@ def test_team_means_on_the_cluster_matches_a_local_run(cluster, tmp_path, capsys
 
 
 def test_unreachable_scheduler_is_a_clear_error(tmp_path, capsys, monkeypatch):
-    import landmarker.parallel
+    import landmarker.inference.parallel
 
-    monkeypatch.setattr(landmarker.parallel, "CONNECT_TIMEOUT", 1.0)
+    monkeypatch.setattr(landmarker.inference.parallel, "CONNECT_TIMEOUT", 1.0)
     with pytest.raises(ValueError, match="cannot reach the Dask scheduler at tcp://127.0.0.1:9"):
         with dask_cluster("tcp://127.0.0.1:9", connect_timeout=1):
             pass

@@ -16,8 +16,8 @@ import pytest
 
 from jobs.__main__ import main as jobs_main
 from jobs.bulk_output import HEADER, REPORT_HEADER, OutputError, recover
-from landmarker.landmarks_csv import face_row, read_landmarks_csv
-from landmarker.predictor import Face
+from landmarker.io.face import Face
+from landmarker.io.landmarks_csv import face_row, read_landmarks_csv
 
 DATA = Path(__file__).resolve().parent / "data"
 ROOT = Path(__file__).resolve().parent.parent

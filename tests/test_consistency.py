@@ -3,10 +3,10 @@
 import numpy as np
 import torch
 
-from landmarker import crop as C
 from landmarker.cli import main as landmarker_main
-from landmarker.consistency import UnlabelledPairs, build_unlabelled_cache, consistency_loss, to_context
-from landmarker.training_data import Augment, random_crop_matrix
+from landmarker.model import crop as C
+from landmarker.training.consistency import UnlabelledPairs, build_unlabelled_cache, consistency_loss, to_context
+from landmarker.training.data import Augment, random_crop_matrix
 from morphkit.ibug68 import MIRROR
 
 

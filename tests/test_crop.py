@@ -1,7 +1,7 @@
 import numpy as np
 
-from landmarker import crop as C
-from landmarker.training_data import Augment, augmented_crop
+from landmarker.model import crop as C
+from landmarker.training.data import Augment, augmented_crop
 from morphkit.ibug68 import MIRROR
 
 
@@ -39,7 +39,7 @@ def test_targets_round_trip():
 
 
 def test_box_from_landmarks_gives_crop_that_holds_the_face(data_dir):
-    from landmarker.datasets import load_dlib_xml
+    from landmarker.io.datasets import load_dlib_xml
 
     for s in load_dlib_xml(data_dir / "dlib-faces" / "training_with_face_landmarks.xml"):
         cx, cy, side = C.crop_square(C.box_from_landmarks(s.landmarks))

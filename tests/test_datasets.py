@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from landmarker.datasets import (
+from landmarker.io.datasets import (
     DatasetError,
     load_dataset,
     load_dlib_xml,
@@ -97,7 +97,7 @@ def test_unknown_format_is_refused():
 
 
 def test_identity_split_is_disjoint_and_stable():
-    from landmarker.datasets import FaceSample
+    from landmarker.io.datasets import FaceSample
 
     samples = [FaceSample(None, np.zeros((68, 2), np.float32), None, f"person{i // 5}") for i in range(1000)]
     train, val = split_by_identity(samples, 0.1, seed=0)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from landmarker.decode import ImageDecodeError, read_image
+from landmarker.io.decode import ImageDecodeError, read_image
 
 
 def _img(h=40, w=60):

@@ -8,21 +8,21 @@ import cv2
 import numpy as np
 import pytest
 
-from landmarker.crop import box_from_landmarks
-from landmarker.datasets import load_ytf68
-from landmarker.decode import read_image
-from landmarker.detect import (
+from landmarker.inference.detect import (
     DEFAULT_DETECTOR,
     DETECTORS,
     Downscaled,
     HaarDetector,
     HogDetector,
     HogHaarDetector,
-    box_iou,
     haar_to_hog_box,
     make_detector,
 )
-from landmarker.predictor import Landmarker
+from landmarker.inference.predictor import Landmarker
+from landmarker.io.datasets import load_ytf68
+from landmarker.io.decode import read_image
+from landmarker.io.face import box_iou
+from landmarker.model.crop import box_from_landmarks
 
 DATA = Path(__file__).resolve().parent / "data"
 

@@ -8,9 +8,9 @@ import pytest
 
 from jobs.__main__ import main as jobs_main
 from landmarker.cli import main as landmarker_main
-from landmarker.datasets import load_dlib_xml
-from landmarker.dlib_xml_writer import write_dlib_xml, xml_safe
-from landmarker.landmarks_csv import read_landmarks_csv
+from landmarker.io.datasets import load_dlib_xml
+from landmarker.io.dlib_xml import write_dlib_xml, xml_safe
+from landmarker.io.landmarks_csv import read_landmarks_csv
 
 # dlib stores integer pixels: a round trip moves a coordinate by at most half a pixel
 HALF_PX = 0.5 + 1e-4

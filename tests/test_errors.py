@@ -6,13 +6,13 @@ import shutil
 import numpy as np
 import pytest
 
-import landmarker.labelling
+import landmarker.inference.labelling
 import morphkit.mean
 from jobs.__main__ import main as jobs_main
 from landmarker.cli import main as landmarker_main
 from landmarker.clihelp import user_error_line
-from landmarker.datasets import DatasetError
-from landmarker.decode import ImageDecodeError
+from landmarker.io.datasets import DatasetError
+from landmarker.io.decode import ImageDecodeError
 from morphkit.errors import InvalidInput, MissingDependency, UserError
 
 
@@ -29,7 +29,7 @@ def test_every_error_class_of_ours_is_a_user_error():
     from jobs.bulk_output import OutputError
     from jobs.collection import CollectionError
     from jobs.manifest import ManifestError
-    from landmarker.names import AmbiguousName
+    from landmarker.io.names import AmbiguousName
 
     for cls in (DatasetError, ImageDecodeError, AmbiguousName, OutputError, CollectionError, ManifestError,
                 InvalidInput):
@@ -82,6 +82,6 @@ def test_bulk_label_records_bad_files_but_not_our_bugs(tmp_path, team, monkeypat
     def bug(*args, **kwargs):
         raise IndexError("index 68 is out of bounds")  # not a file's fault
 
-    monkeypatch.setattr(landmarker.labelling, "read_image_reduced", bug)
+    monkeypatch.setattr(landmarker.inference.labelling, "read_image_reduced", bug)
     with pytest.raises(IndexError):
         jobs_main(["bulk-label", str(team), "--out", str(tmp_path / "again"), "--n-jobs", "1"])

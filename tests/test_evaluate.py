@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import landmarker.evaluate as evaluate_mod
+import landmarker.training.evaluate as evaluate_mod
 from landmarker.cli import main as landmarker_main
-from landmarker.metrics import face_offsets_iod, inter_ocular, mean_offset_iod
-from landmarker.model import SHIPPED_WEIGHTS, card_path
+from landmarker.model.network import SHIPPED_WEIGHTS, card_path
+from landmarker.training.metrics import face_offsets_iod, inter_ocular, mean_offset_iod
 
 DATA = Path(__file__).resolve().parent / "data"
 YTF_MINI = f"ytf68:{DATA / 'ytf68-mini'}"  # 4 faces
@@ -164,7 +164,7 @@ def test_mean_offset_rejects_mismatched_shapes():
 
 
 def test_split_suffix_chooses_each_datasets_split(tmp_path, capsys):
-    from landmarker.evaluate import parse_data_spec
+    from landmarker.training.evaluate import parse_data_spec
 
     assert parse_data_spec("ytf68:/a/b@val", "all") == ("ytf68:/a/b", "val")
     assert parse_data_spec("dlib-xml:/a/x@y.xml", "train") == ("dlib-xml:/a/x@y.xml", "train")  # not a split

@@ -6,9 +6,9 @@ import math
 import numpy as np
 
 from jobs.__main__ import main as jobs_main
-from landmarker.decode import read_image
-from landmarker.landmarks_csv import LEGACY_HEADER, read_landmarks_csv
-from landmarker.predictor import Landmarker
+from landmarker.inference.predictor import Landmarker
+from landmarker.io.decode import read_image
+from landmarker.io.landmarks_csv import LEGACY_HEADER, read_landmarks_csv
 
 
 def test_fit_score_is_the_mirror_disagreement_and_only_with_flip_average(data_dir):

@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from landmarker.decode import read_image
-from landmarker.landmarks_csv import read_landmarks_csv
-from landmarker.predictor import Landmarker
+from landmarker.inference.predictor import Landmarker
+from landmarker.io.decode import read_image
+from landmarker.io.landmarks_csv import read_landmarks_csv
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tools"))

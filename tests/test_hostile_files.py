@@ -19,8 +19,8 @@ import pytest
 from PIL import Image, features
 
 from jobs.__main__ import main as jobs_main
-from landmarker.decode import ImageDecodeError, read_image
-from landmarker.files import find_images
+from landmarker.io.decode import ImageDecodeError, read_image
+from landmarker.io.files import find_images
 
 PORTRAIT = Path(__file__).resolve().parent / "data" / "portraits" / "A000360.jpg"
 
@@ -317,7 +317,7 @@ def test_truncated_jpeg_never_crashes(tmp_path, src, fraction):
 
 
 def _pillow_reads_heic() -> bool:
-    from landmarker import decode
+    from landmarker.io import decode
 
     return decode._HEIF
 

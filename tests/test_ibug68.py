@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from landmarker.datasets import load_dlib_xml
+from landmarker.io.datasets import load_dlib_xml
 from morphkit import ibug68
 from morphkit.research import mirror_landmarks
 

@@ -1,4 +1,4 @@
-"""The int8 check at load time (landmarker.int8_check, OnnxBackend) and the quantisation tool.
+"""The int8 check at load time (landmarker.model.int8_check, OnnxBackend) and the quantisation tool.
 
 The shipped int8 model carries reference outputs; a CPU whose int8 kernels move
 them beyond the bound gets the float path instead, with a one-line warning. Broken
@@ -15,11 +15,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from landmarker import backends
-from landmarker.card import SHIPPED_ONNX, ModelCard, card_path
 from landmarker.cli import main as landmarker_main
-from landmarker.decode import read_image
-from landmarker.int8_check import (
+from landmarker.inference.predictor import Landmarker
+from landmarker.io.decode import read_image
+from landmarker.io.landmarks_csv import read_landmarks_csv
+from landmarker.model import backends
+from landmarker.model.card import SHIPPED_ONNX, ModelCard, card_path
+from landmarker.model.int8_check import (
     DRIFT_BOUND,
     cpu_int8_features,
     describe_cpu,
@@ -28,8 +30,6 @@ from landmarker.int8_check import (
     reference_path,
     save_reference,
 )
-from landmarker.landmarks_csv import read_landmarks_csv
-from landmarker.predictor import Landmarker
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tools"))
@@ -86,7 +86,7 @@ def test_shipped_model_has_reference_outputs_and_passes_its_check_here():
 
 def test_drifting_int8_kernels_fall_back_to_the_float_path_with_one_warning(tmp_path, broken_int8, caplog):
     model = _copy_model(tmp_path)
-    with caplog.at_level(logging.WARNING, logger="landmarker.backends"):
+    with caplog.at_level(logging.WARNING, logger="landmarker.model.backends"):
         backend = backends.OnnxBackend(model)
     assert backend.check.path == "float"
     assert backend.check.drift > DRIFT_BOUND and backend.check.float_drift <= DRIFT_BOUND
@@ -97,7 +97,7 @@ def test_drifting_int8_kernels_fall_back_to_the_float_path_with_one_warning(tmp_
     np.testing.assert_array_equal(backend(ref.inputs()), want)  # the float session runs, not the broken one
     # a second load in the same process reuses the check: no second warning
     caplog.clear()
-    with caplog.at_level(logging.WARNING, logger="landmarker.backends"):
+    with caplog.at_level(logging.WARNING, logger="landmarker.model.backends"):
         assert backends.OnnxBackend(model).check.path == "float"
     assert not caplog.records
 
@@ -131,7 +131,7 @@ def test_reference_outputs_that_even_the_float_path_misses_are_refused(tmp_path)
 def test_int8_model_without_reference_outputs_runs_on_the_float_path(tmp_path, caplog):
     model = _copy_model(tmp_path)
     reference_path(model).unlink()
-    with caplog.at_level(logging.WARNING, logger="landmarker.backends"):
+    with caplog.at_level(logging.WARNING, logger="landmarker.model.backends"):
         backend = backends.OnnxBackend(model)
     assert backend.check.path == "float" and "no model.reference.npz" in backend.check.reason
     assert any("without reference outputs" in r.getMessage() for r in caplog.records)
@@ -177,9 +177,9 @@ def test_default_quantisation_gives_int8_kernels_equal_to_the_float_path_here(tm
     7-bit weights must agree with the float path on every CPU."""
     pytest.importorskip("torch")
     pytest.importorskip("onnx")
-    from landmarker.crop import normalise
-    from landmarker.onnx_export import export_onnx
-    from landmarker.quantize import detected_crops, int8_drift, quantize_int8
+    from landmarker.model.crop import normalise
+    from landmarker.model.export import export_onnx
+    from landmarker.training.quantize import detected_crops, int8_drift, quantize_int8
 
     fp32 = export_onnx(None, tmp_path / "fp32.onnx")
     crops, _ = detected_crops(sorted((data_dir / "dlib-faces").glob("20*.jpg")) +

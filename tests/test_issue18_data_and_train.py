@@ -14,14 +14,14 @@ import numpy as np
 import pytest
 
 from landmarker.cli import main as landmarker_main
-from landmarker.datasets import (
+from landmarker.io.datasets import (
     DatasetError,
     load_dataset,
     load_dlib_xml,
     load_ytf68,
     ytf68_offset_iod,
 )
-from landmarker.landmarks_csv import read_landmarks_csv
+from landmarker.io.landmarks_csv import read_landmarks_csv
 
 DATA = Path(__file__).resolve().parent / "data"
 PORTRAITS = sorted((DATA / "portraits").glob("*.jpg"))  # two portraits, one face each

@@ -21,14 +21,14 @@ import pytest
 import jobs.face_tools
 import jobs.morph_movie
 import jobs.team_means
-import landmarker.parallel
+import landmarker.inference.parallel
 from jobs.__main__ import main as jobs_main
-from landmarker.atomic import atomic_path, atomic_write
 from landmarker.cli import main as landmarker_main
 from landmarker.clihelp import DISTRIBUTION
-from landmarker.decode import read_image
-from landmarker.landmarks_csv import read_landmarks_csv, read_landmarks_table
-from landmarker.predictor import Landmarker
+from landmarker.inference.predictor import Landmarker
+from landmarker.io.atomic import atomic_path, atomic_write
+from landmarker.io.decode import read_image
+from landmarker.io.landmarks_csv import read_landmarks_csv, read_landmarks_table
 
 
 def _archive(tmp_path: Path, data_dir: Path, name: str = "arch") -> Path:
@@ -243,7 +243,7 @@ def test_n_jobs_0_is_refused_before_anything_runs(tmp_path, data_dir, capsys):
 
 def test_an_unreachable_scheduler_leaves_no_folder(tmp_path, data_dir, monkeypatch, capsys):
     pytest.importorskip("distributed")
-    monkeypatch.setattr(landmarker.parallel, "CONNECT_TIMEOUT", 1.0)
+    monkeypatch.setattr(landmarker.inference.parallel, "CONNECT_TIMEOUT", 1.0)
     arch = _archive(tmp_path, data_dir)
     for args in (["bulk-label", str(arch), "--out", str(tmp_path / "o")],
                  ["team-means", str(_collection(tmp_path, data_dir)), "--out", str(tmp_path / "m")]):

@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 
 from jobs.__main__ import main as jobs_main
-from landmarker.backends import resolve_backend
-from landmarker.card import SHIPPED_ONNX, SHIPPED_WEIGHTS
-from landmarker.detect import box_iou
-from landmarker.labelling import ModelSpec, label_images
-from landmarker.landmarks_csv import read_landmarks_csv
-from landmarker.parallel import map_chunks, workers_for
+from landmarker.inference.labelling import ModelSpec, label_images
+from landmarker.inference.parallel import map_chunks, workers_for
+from landmarker.io.face import box_iou
+from landmarker.io.landmarks_csv import read_landmarks_csv
+from landmarker.model.backends import resolve_backend
+from landmarker.model.card import SHIPPED_ONNX, SHIPPED_WEIGHTS
 
 
 def _modules_after(code: str) -> set:
@@ -29,10 +29,10 @@ def test_import_morphkit_and_labelling_never_import_torch(data_dir):
     assert "torch" not in mods and "torchvision" not in mods
     img = data_dir / "portraits" / "A000360.jpg"
     mods = _modules_after(
-        "from landmarker.labelling import ModelSpec, label_images\n"
+        "from landmarker.inference.labelling import ModelSpec, label_images\n"
         f"r = label_images([({str(img)!r}, 'a.jpg')], ModelSpec())\n"
         "assert r[0].status == 'ok' and r[0].faces[0].landmarks.shape == (68, 2)\n"
-        "import jobs.bulk_label, jobs.team_means, jobs.morph_movie, landmarker.predict, landmarker.evaluate"
+        "import jobs.bulk_label, jobs.team_means, jobs.morph_movie, landmarker.predict, landmarker.training.evaluate"
     )
     assert "onnxruntime" in mods
     assert "torch" not in mods and "torchvision" not in mods
@@ -58,7 +58,7 @@ def test_shipped_onnx_shares_the_model_card():
 
 
 def test_workers_share_out_the_cores():
-    from landmarker.parallel import cpu_count
+    from landmarker.inference.parallel import cpu_count
 
     assert workers_for(-1, 100) == (cpu_count(), 1)  # one worker per core, each on one core
     assert workers_for(1, 100) == (1, 1)
@@ -124,8 +124,8 @@ def test_huge_jpeg_is_decoded_reduced_and_landmarks_come_back_in_full_size_pixel
     import cv2
     from PIL import Image
 
-    from landmarker.decode import read_image, read_image_reduced
-    from landmarker.predictor import Landmarker
+    from landmarker.inference.predictor import Landmarker
+    from landmarker.io.decode import read_image, read_image_reduced
 
     portrait = read_image(data_dir / "portraits" / "A000360.jpg")
     big = cv2.resize(portrait, (4480, 5480), interpolation=cv2.INTER_CUBIC)  # 24.6 MP, face about 2,500 px
@@ -148,7 +148,7 @@ def test_huge_jpeg_is_decoded_reduced_and_landmarks_come_back_in_full_size_pixel
 
 
 def test_a_file_given_twice_is_decoded_and_labelled_once(data_dir, monkeypatch):
-    import landmarker.labelling as L
+    import landmarker.inference.labelling as L
 
     calls = []
     real = L.read_image_reduced

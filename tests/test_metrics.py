@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from landmarker.metrics import ced_curve, nme, summarise
+from landmarker.training.metrics import ced_curve, nme, summarise
 
 
 def _face(iod=50.0):

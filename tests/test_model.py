@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from landmarker.model import adapt_state_dict, build_model, load_model, save_weights
+from landmarker.model.network import adapt_state_dict, build_model, load_model, save_weights
 
 
 @pytest.mark.parametrize("size", [64, 128, 224])

@@ -194,7 +194,7 @@ def test_landmarker_bad_invocations(tmp_path, data_dir):
 
 
 def test_landmarker_predict_takes_a_path_or_says_what_to_pass(data_dir):
-    from landmarker.predictor import Landmarker
+    from landmarker.inference.predictor import Landmarker
 
     model = Landmarker()
     path = data_dir / "portraits" / "A000360.jpg"

@@ -7,11 +7,11 @@ import onnx
 import pytest
 
 from landmarker.cli import main as landmarker_main
-from landmarker.decode import read_image
-from landmarker.landmarks_csv import read_landmarks_csv
-from landmarker.model import SHIPPED_WEIGHTS, load_card
-from landmarker.onnx_export import export_onnx
-from landmarker.predictor import Landmarker
+from landmarker.inference.predictor import Landmarker
+from landmarker.io.decode import read_image
+from landmarker.io.landmarks_csv import read_landmarks_csv
+from landmarker.model.export import export_onnx
+from landmarker.model.network import SHIPPED_WEIGHTS, load_card
 
 
 @pytest.fixture(scope="module")

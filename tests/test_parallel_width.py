@@ -12,8 +12,8 @@ from PIL import Image
 
 import morphkit.mean
 from jobs.__main__ import main as jobs_main
-from landmarker.landmarks_csv import HEADER, face_row
-from landmarker.predictor import Landmarker
+from landmarker.inference.predictor import Landmarker
+from landmarker.io.landmarks_csv import HEADER, face_row
 from morphkit.parallel import ordered_map, use_executor
 
 

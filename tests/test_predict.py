@@ -4,11 +4,11 @@ import numpy as np
 import pytest
 
 from landmarker.cli import main as landmarker_main
-from landmarker.datasets import load_ytf68
-from landmarker.decode import read_image
-from landmarker.evaluate import evaluate_samples
-from landmarker.landmarks_csv import HEADER, read_landmarks_csv
-from landmarker.predictor import Landmarker
+from landmarker.inference.predictor import Landmarker
+from landmarker.io.datasets import load_ytf68
+from landmarker.io.decode import read_image
+from landmarker.io.landmarks_csv import HEADER, read_landmarks_csv
+from landmarker.training.evaluate import evaluate_samples
 from morphkit.ibug68 import MIRROR
 
 

@@ -6,11 +6,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from landmarker.boxes_csv import match_boxes, read_boxes_csv
 from landmarker.cli import main as landmarker_main
-from landmarker.decode import read_image
-from landmarker.landmarks_csv import read_landmarks_csv
-from landmarker.predictor import Landmarker
+from landmarker.inference.predictor import Landmarker
+from landmarker.io.boxes_csv import match_boxes, read_boxes_csv
+from landmarker.io.decode import read_image
+from landmarker.io.landmarks_csv import read_landmarks_csv
 
 
 @pytest.fixture(scope="module")
@@ -102,7 +102,7 @@ def test_ambiguous_file_name_is_refused(tmp_path):
 
 
 def test_written_boxes_read_back(tmp_path):
-    from landmarker.boxes_csv import write_boxes_csv
+    from landmarker.io.boxes_csv import write_boxes_csv
 
     rows = [("a.jpg", 1.25, 2.5, 30.0, 40.125), ("sub/b.jpg", 0, 0, 10, 10), ("a.jpg", 5, 6, 7, 8)]
     write_boxes_csv(tmp_path / "b.csv", rows)

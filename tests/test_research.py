@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from helpers import mirrored_groups
 
-from landmarker.decode import read_image
-from landmarker.predictor import Landmarker
+from landmarker.inference.predictor import Landmarker
+from landmarker.io.decode import read_image
 from morphkit import CanonicalFrame, align_face
 from morphkit.procrustes import fit_similarity
 from morphkit.research import MIRROR, apply_mask, continuum, mirror_landmarks, symmetrize, transform

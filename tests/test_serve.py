@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from landmarker import predictor
 from landmarker.cli import main as landmarker_main
-from landmarker.decode import read_image
+from landmarker.inference import predictor
+from landmarker.io.decode import read_image
 from landmarker.serve import create_app
 
 with warnings.catch_warnings():  # starlette's TestClient warns that it runs on httpx

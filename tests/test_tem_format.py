@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 
 from landmarker.cli import main as landmarker_main
-from landmarker.datasets import FRL_TO_IBUG, DatasetError, load_dataset, read_tem
-from landmarker.decode import read_image
-from landmarker.metrics import face_offsets_iod, nme
-from landmarker.predictor import Landmarker
+from landmarker.inference.predictor import Landmarker
+from landmarker.io.datasets import FRL_TO_IBUG, DatasetError, load_dataset, read_tem
+from landmarker.io.decode import read_image
+from landmarker.training.metrics import face_offsets_iod, nme
 
 
 def _write_tem(path, points: np.ndarray) -> None:

@@ -5,10 +5,10 @@ import numpy as np
 import torch
 
 from landmarker.cli import main as landmarker_main
-from landmarker.datasets import load_dlib_xml, load_ytf68
-from landmarker.model import build_model, load_model
-from landmarker.train import landmark_loss, wing_loss
-from landmarker.training_data import LandmarkDataset, build_cache
+from landmarker.io.datasets import load_dlib_xml, load_ytf68
+from landmarker.model.network import build_model, load_model
+from landmarker.training.data import LandmarkDataset, build_cache
+from landmarker.training.train import landmark_loss, wing_loss
 
 
 def test_overfits_a_handful_of_faces(data_dir):
@@ -77,8 +77,8 @@ def test_train_cli_reports_bad_data(tmp_path, capsys):
 
 
 def test_pca_shape_model_reconstructs_training_shapes(data_dir):
-    from landmarker.train import fit_shape_model
-    from landmarker.training_data import Augment
+    from landmarker.training.data import Augment
+    from landmarker.training.train import fit_shape_model
 
     samples = load_dlib_xml(data_dir / "dlib-faces" / "training_with_face_landmarks.xml")
     data = LandmarkDataset(build_cache(samples, 32, detector=None, n_jobs=1), aug=Augment())

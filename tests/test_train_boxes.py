@@ -10,12 +10,12 @@ import pytest
 import torch
 from PIL import Image
 
-from landmarker.boxes_csv import write_boxes_csv
 from landmarker.cli import main as landmarker_main
-from landmarker.datasets import load_ytf68
-from landmarker.decode import read_image
-from landmarker.detect import make_detector
-from landmarker.training_data import (
+from landmarker.inference.detect import make_detector
+from landmarker.io.boxes_csv import write_boxes_csv
+from landmarker.io.datasets import load_ytf68
+from landmarker.io.decode import read_image
+from landmarker.training.data import (
     Augment,
     ContextCache,
     LandmarkDataset,
@@ -84,7 +84,7 @@ def test_compact_copy_gives_the_same_training_crops(tmp_path, data_dir):
 
 
 def test_train_cli_takes_boxes_and_saves_every_n_epochs(tmp_path, data_dir, capsys):
-    from landmarker.crop import box_from_landmarks
+    from landmarker.model.crop import box_from_landmarks
 
     samples = load_ytf68(data_dir / "ytf68-mini")
     # boxes for two of the four frames only: those two take them, the others fall back

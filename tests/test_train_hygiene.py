@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-import landmarker.train as T
-from landmarker.model import build_model
-from landmarker.training_data import Augment, augmented_crop
+import landmarker.training.train as T
+from landmarker.model.network import build_model
+from landmarker.training.data import Augment, augmented_crop
 
 
 def _cfg(data_dir, out, **kw) -> T.TrainConfig:

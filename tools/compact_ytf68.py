@@ -28,12 +28,12 @@ import numpy as np
 from joblib import Parallel, delayed
 from PIL import Image
 
-from landmarker import crop as C
-from landmarker.boxes_csv import write_boxes_csv
-from landmarker.datasets import load_ytf68
-from landmarker.decode import read_image, to_gray
-from landmarker.detect import make_detector
-from landmarker.training_data import face_box_for
+from landmarker.inference.detect import make_detector
+from landmarker.io.boxes_csv import write_boxes_csv
+from landmarker.io.datasets import load_ytf68
+from landmarker.io.decode import read_image, to_gray
+from landmarker.model import crop as C
+from landmarker.training.data import face_box_for
 
 
 def _compact(chunk, out_images: Path, detector: str, max_img_size: int, margin: float, quality: int):
@@ -57,7 +57,7 @@ def _compact(chunk, out_images: Path, detector: str, max_img_size: int, margin: 
         Image.fromarray(gray).save(out_images / s.image_path.name, quality=quality)
         # cv2.resize keeps pixel edges aligned: a landmark (pixel-centre
         # coordinates) maps as x' = (x + 0.5) * s - 0.5, a box (edge coordinates,
-        # see landmarker.crop.crop_square) as x' = x * s
+        # see landmarker.model.crop.crop_square) as x' = x * s
         pts = (s.landmarks + 0.5) * np.array([sx, sy], np.float32) - 0.5
         boxes = [(b[0] * sx, b[1] * sy, b[2] * sx, b[3] * sy) for b in dets]
         rows.append((s.image_path.name, pts, boxes))

@@ -25,7 +25,7 @@ def morphkit(*args: str) -> None:
 
 
 def main() -> None:
-    from landmarker.decode import read_image
+    from landmarker.io.decode import read_image
     from morphkit import image_grid
 
     DOCS.mkdir(exist_ok=True)
@@ -41,7 +41,7 @@ def main() -> None:
         morphkit("symmetrize", face, "--out", str(t / "sym"))
         morphkit("symmetrize", face, "--out", str(t / "symo"), "--mask", "oval")
         morphkit("continuum", dem, rep, "--steps", "5", "--out", str(t / "cont"), "--mask", "outline")
-        from landmarker.predictor import Landmarker
+        from landmarker.inference.predictor import Landmarker
         from morphkit import CanonicalFrame, align_face
 
         image = read_image(face)

@@ -18,10 +18,10 @@ import csv
 import hashlib
 from pathlib import Path
 
-from landmarker.card import SHIPPED_ONNX, SHIPPED_WEIGHTS
-from landmarker.decode import read_image
-from landmarker.landmarks_csv import HEADER, face_row
-from landmarker.predictor import Landmarker
+from landmarker.inference.predictor import Landmarker
+from landmarker.io.decode import read_image
+from landmarker.io.landmarks_csv import HEADER, face_row
+from landmarker.model.card import SHIPPED_ONNX, SHIPPED_WEIGHTS
 
 DATA = Path(__file__).resolve().parents[1] / "tests" / "data"
 # portraits, a frame, a small-face group photo: images the tests ship

@@ -2,8 +2,8 @@
 
     python tools/quantize_onnx.py --data ytf68:../shared/datasets/ytf68 --out landmarker/weights/resnet18_ytf68.onnx
 
-1. Export the fp32 network (:func:`landmarker.onnx_export.export_onnx`).
-2. Quantise it with ONNX Runtime's static quantisation (:func:`landmarker.quantize.quantize_int8`:
+1. Export the fp32 network (:func:`landmarker.model.export.export_onnx`).
+2. Quantise it with ONNX Runtime's static quantisation (:func:`landmarker.training.quantize.quantize_int8`:
    QDQ, per-channel 7-bit int8 weights, uint8 activations, percentile calibration,
    convolutions only, the first convolution kept in float),
    calibrated on face crops of the training split of ``--data`` (identity split
@@ -13,7 +13,7 @@
    each face's worst point as % of its inter-ocular distance. A file whose int8
    kernels drift beyond the bound (2%) on any face here is not written.
 4. Write the reference outputs beside the file (``<stem>.reference.npz``,
-   :mod:`landmarker.int8_check`): the ``--reference-faces`` faces of
+   :mod:`landmarker.model.int8_check`): the ``--reference-faces`` faces of
    ``--reference-images`` that the quantisation moves most (float path, the same on
    every CPU), with the fp32 outputs on them. The ONNX backend runs them at load
    time and leaves the int8 kernels of a CPU on which they drift.
@@ -49,10 +49,10 @@ def default_reference_images() -> list[Path]:
 
 def calibration_crops(spec: str, n: int, card, val_fraction: float, seed: int) -> np.ndarray:
     """``n`` normalised crops float32 ``(n, S, S)`` of training-split faces by ``card``'s crop rule
-    (:class:`landmarker.card.ModelCard`; boxes from the data or the landmarks)."""
-    from landmarker.crop import normalise
-    from landmarker.datasets import load_dataset, split_by_identity
-    from landmarker.quantize import dataset_crops
+    (:class:`landmarker.model.card.ModelCard`; boxes from the data or the landmarks)."""
+    from landmarker.io.datasets import load_dataset, split_by_identity
+    from landmarker.model.crop import normalise
+    from landmarker.training.quantize import dataset_crops
 
     train, _ = split_by_identity(load_dataset(spec), val_fraction, seed)
     picks = np.random.default_rng(seed).choice(len(train), size=min(n, len(train)), replace=False)
@@ -64,13 +64,13 @@ def _pct(stats: dict) -> dict:
 
 
 def main(argv=None) -> int:
-    from landmarker.backends import onnx_session, run_session
-    from landmarker.card import SHIPPED_WEIGHTS, ModelCard, card_path, load_card
-    from landmarker.crop import normalise
-    from landmarker.datasets import load_dataset, split_by_identity
-    from landmarker.int8_check import DRIFT_BOUND, describe_cpu, reference_path, save_reference
-    from landmarker.onnx_export import export_onnx
-    from landmarker.quantize import (
+    from landmarker.io.datasets import load_dataset, split_by_identity
+    from landmarker.model.backends import onnx_session, run_session
+    from landmarker.model.card import SHIPPED_WEIGHTS, ModelCard, card_path, load_card
+    from landmarker.model.crop import normalise
+    from landmarker.model.export import export_onnx
+    from landmarker.model.int8_check import DRIFT_BOUND, describe_cpu, reference_path, save_reference
+    from landmarker.training.quantize import (
         QUANT_DEFAULTS,
         choose_reference,
         dataset_crops,

@@ -26,7 +26,7 @@ import sys
 import time
 from pathlib import Path
 
-from landmarker.train import read_metrics
+from landmarker.training.train import read_metrics
 
 COMMON = ["--val-fraction", "0.1", "--seed", "0", "--batch-size", "32"]
 

@@ -5,7 +5,7 @@ Needs the ``[train]`` extra (``onnx``, for ONNX Runtime's quantisation tools).
 :func:`int8_drift` measures, on the CPU it runs on, how far a quantised model's
 outputs are from the fp32 model's, for the int8 kernels and for the float path;
 :func:`choose_reference` picks the faces whose fp32 outputs ship beside the model
-for the load-time check (:mod:`landmarker.int8_check`).
+for the load-time check (:mod:`landmarker.model.int8_check`).
 
 Default settings (``benchmarks/bench_quantisation.py`` measures the others):
 per-channel weights, 7-bit (``reduce_range``) so that uint8 x int8 pair sums
@@ -22,12 +22,11 @@ from pathlib import Path
 
 import numpy as np
 
+from landmarker.model.backends import onnx_session, run_session
+from landmarker.model.export import INPUT_NAME
+from landmarker.model.int8_check import drift_iod
+from landmarker.training.metrics import nme
 from morphkit.errors import InvalidInput
-
-from .backends import onnx_session, run_session
-from .int8_check import drift_iod
-from .metrics import nme
-from .onnx_export import INPUT_NAME
 
 FIRST_CONV = "/conv1/Conv"  # the exported ResNet18's 7x7 stem convolution (raw pixels in)
 QUANT_DEFAULTS = dict(reduce_range=True, weight_type="int8", per_channel=True, op_types=("Conv",),
@@ -48,7 +47,7 @@ def quantize_int8(
     """Quantise an fp32 ONNX model to int8 (QDQ format); returns ``out_path``.
 
     Args:
-        fp32_path: the fp32 export (:func:`landmarker.onnx_export.export_onnx`).
+        fp32_path: the fp32 export (:func:`landmarker.model.export.export_onnx`).
         out_path: the int8 file to write (its model card is not written here).
         calibration: normalised crops float32 ``(N, S, S)`` (training faces, never test faces).
         reduce_range: 7-bit weights (no int16 saturation of u8 x s8 pairs without VNNI).
@@ -135,14 +134,14 @@ def choose_reference(per_face_sensitivity: np.ndarray, k: int = 8) -> np.ndarray
 
 def dataset_crops(samples, card) -> np.ndarray:
     """uint8 ``(n, S, S)`` crops of labelled faces by the crop rule of ``card``
-    (:class:`landmarker.card.ModelCard`), each from its dataset box, else from a box
-    made from its landmarks (:func:`landmarker.crop.box_from_landmarks`).
+    (:class:`landmarker.model.card.ModelCard`), each from its dataset box, else from a box
+    made from its landmarks (:func:`landmarker.model.crop.box_from_landmarks`).
 
     Raises:
-        landmarker.decode.ImageDecodeError: an image that does not decode.
+        landmarker.io.decode.ImageDecodeError: an image that does not decode.
     """
-    from . import crop as C
-    from .decode import read_image, to_gray
+    from landmarker.io.decode import read_image, to_gray
+    from landmarker.model import crop as C
 
     crops = []
     for s in samples:
@@ -157,11 +156,11 @@ def detected_crops(paths, card) -> tuple[np.ndarray, list[str]]:
     detector finds in the images ``paths``, and where each comes from (``"<folder>/<file> face <i>"``).
 
     Raises:
-        landmarker.decode.ImageDecodeError: an image that does not decode.
+        landmarker.io.decode.ImageDecodeError: an image that does not decode.
     """
-    from . import crop as C
-    from .decode import read_image, to_gray
-    from .detect import DEFAULT_DETECTOR, make_detector
+    from landmarker.inference.detect import DEFAULT_DETECTOR, make_detector
+    from landmarker.io.decode import read_image, to_gray
+    from landmarker.model import crop as C
 
     detector = make_detector(DEFAULT_DETECTOR)
     crops, sources = [], []

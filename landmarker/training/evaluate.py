@@ -3,10 +3,10 @@
 Several datasets (``--data`` repeated) are measured with one loaded model, one
 Markdown table row each: faces, faces found by the detector, NME mean and median,
 failure rate and the mean signed (x, y) offset in % of the inter-ocular distance
-(:func:`~landmarker.metrics.mean_offset_iod`; a labelling-convention difference
+(:func:`~landmarker.training.metrics.mean_offset_iod`; a labelling-convention difference
 between the training data and a test set shows up there). Above the table, one
 line per dataset says whether its loader corrected the labels (``ytf68``: its
-measured offset removed, :func:`~landmarker.datasets.label_correction`) or used
+measured offset removed, :func:`~landmarker.io.datasets.label_correction`) or used
 them as stored (every other format, ``ytf68-raw`` included); the JSON rows carry
 the same words as ``labels``.
 
@@ -27,13 +27,12 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from morphkit.errors import InvalidInput
-
-from .card import ModelCard
-from .crop import face_box_for
-from .datasets import DatasetError, FaceSample, label_correction, load_dataset, split_by_identity
-from .decode import read_image
-from .metrics import (
+from landmarker.inference.predictor import Landmarker
+from landmarker.io.datasets import DatasetError, FaceSample, label_correction, load_dataset, split_by_identity
+from landmarker.io.decode import read_image
+from landmarker.model.card import ModelCard
+from landmarker.model.crop import face_box_for
+from landmarker.training.metrics import (
     FAILURE_THRESHOLD,
     mean_offset_iod,
     nme,
@@ -41,7 +40,7 @@ from .metrics import (
     point_errors,
     summarise,
 )
-from .predictor import Landmarker
+from morphkit.errors import InvalidInput
 
 
 def evaluate_samples(model: Landmarker, samples: list[FaceSample], desc: str = "evaluate") -> dict:
@@ -176,7 +175,7 @@ def evaluate_command(args) -> int:
                          "(the shipped card is changed only when named: "
                          "--weights landmarker/weights/resnet18_ytf68.onnx)")
     specs = args.data if isinstance(args.data, list) else [args.data]
-    from .backends import resolve_backend
+    from landmarker.model.backends import resolve_backend
 
     backend, weights = resolve_backend(getattr(args, "backend", None), args.weights)
     selected = []

@@ -1,10 +1,10 @@
 """Loaders for labelled 68-point landmark datasets.
 
-Six formats, named on the command line as ``FORMAT:PATH`` (DESIGN.md):
+Six formats, named on the command line as ``FORMAT:PATH`` (docs/architecture.md):
 
 - ``landmarks-csv``: a folder with ``images/`` and ``landmarks.csv``, labels used as
   stored. ``landmarks.csv`` is either what ``landmarker predict images/ --out
-  landmarks.csv`` and ``morphkit bulk-label`` write (:mod:`landmarker.landmarks_csv`:
+  landmarks.csv`` and ``morphkit bulk-label`` write (:mod:`landmarker.io.landmarks_csv`:
   ``image,face,left,top,right,bottom,score,x0,y0,...,x67,y67[,fit]``; the box becomes
   the face's dataset box) or the plain layout (a header, then ``file, x0, y0, ...,
   x67, y67``). Image names are relative to ``images/``. Each image is its own
@@ -45,10 +45,9 @@ from pathlib import Path
 import numpy as np
 from defusedxml import ElementTree
 
+from landmarker.io.decode import is_image_name
 from morphkit.errors import InvalidInput
 from morphkit.ibug68 import inter_ocular_distance
-
-from .decode import is_image_name
 
 N_LANDMARKS = 68
 
@@ -81,7 +80,7 @@ def ytf68_identity(file_name: str) -> str:
     return stem.rsplit("_", 1)[0] if "_" in stem else stem
 
 
-YTF68_OFFSET_TABLE = Path(__file__).resolve().parent / "data" / "ytf68_label_offset.csv"
+YTF68_OFFSET_TABLE = Path(__file__).resolve().parents[1] / "data" / "ytf68_label_offset.csv"
 
 
 @functools.lru_cache(maxsize=1)
@@ -154,7 +153,7 @@ def load_landmarks_csv(folder: str | os.PathLike) -> list[FaceSample]:
     """Load a folder of images and their labels as stored: ``images/`` + ``landmarks.csv``.
 
     ``landmarks.csv`` is either ``landmarker predict``'s and ``morphkit bulk-label``'s
-    file (:mod:`landmarker.landmarks_csv`, its box kept as the face's dataset box) or
+    file (:mod:`landmarker.io.landmarks_csv`, its box kept as the face's dataset box) or
     the plain layout of a header and ``file, x0, y0, ..., x67, y67`` rows (no box).
     Image names are relative to ``images/`` and must stay inside it (:func:`path_inside`).
     Each image is its own identity.
@@ -198,7 +197,7 @@ def _read_landmarks_folder(folder: str | os.PathLike, fmt: str):
 
 def _predicted_rows(csv_path: Path):
     """The rows of a ``landmarker predict`` / ``morphkit bulk-label`` file as ``(where, name, pts, box)``."""
-    from .landmarks_csv import iter_landmarks_csv  # imports the predictor: only when needed
+    from landmarker.io.landmarks_csv import iter_landmarks_csv  # imports the predictor: only when needed
 
     try:
         for name, face in iter_landmarks_csv(csv_path):
@@ -453,7 +452,7 @@ def load_tem(folder: str | os.PathLike) -> list[FaceSample]:
 
     The template's points that have an iBUG 300-W counterpart are placed at their
     300-W index; the other 300-W points are ``nan`` (left out of NME and offsets,
-    :mod:`landmarker.metrics`). Built in: the Face Research Lab 189-point template
+    :mod:`landmarker.training.metrics`). Built in: the Face Research Lab 189-point template
     (:data:`FRL_TO_IBUG`, 16 points). For evaluation only: training refuses faces
     with missing points.
 

@@ -11,7 +11,7 @@ this module is the guard for CPUs nobody has measured.
 A quantised model ships with *reference outputs* beside it
 (``<stem>.reference.npz``): a handful of face crops (uint8, the network's input
 before normalisation) and the fp32 network's outputs on them. When
-:class:`landmarker.backends.OnnxBackend` loads the model it runs the crops (about
+:class:`landmarker.model.backends.OnnxBackend` loads the model it runs the crops (about
 60 ms on a 2-core AMD EPYC, once per process and file) and compares: each face's worst point,
 as a fraction of its IOD. If the int8 result drifts beyond the bound, the same file runs without the int8
 kernels (ONNX Runtime's session option ``session.disable_quant_qdq``: the QDQ
@@ -19,9 +19,9 @@ model's arithmetic in float), which is checked against the references in turn.
 
 The file format (``numpy.savez``):
 
-- ``crops``: uint8 ``(k, S, S)`` grayscale face crops (:func:`landmarker.crop.warp_crop`).
+- ``crops``: uint8 ``(k, S, S)`` grayscale face crops (:func:`landmarker.model.crop.warp_crop`).
 - ``targets``: float32 ``(k, 136)`` the fp32 network's outputs on them
-  (offsets from the crop centre over the crop side, :func:`landmarker.crop.to_targets`).
+  (offsets from the crop centre over the crop side, :func:`landmarker.model.crop.to_targets`).
 - ``sources``: str ``(k,)`` where each crop comes from (image and face).
 """
 
@@ -35,10 +35,9 @@ from pathlib import Path
 
 import numpy as np
 
+from landmarker.model.crop import normalise
 from morphkit.errors import InvalidInput
-
-from .crop import normalise
-from .metrics import inter_ocular, point_errors
+from morphkit.ibug68 import inter_ocular_distance
 
 #: A face drifts too far when its worst point is this fraction of its IOD from the fp32 network's.
 DRIFT_BOUND = 0.02
@@ -121,10 +120,11 @@ def drift_iod(targets: np.ndarray, reference: np.ndarray) -> np.ndarray:
     Returns:
         float64 ``(k,)``: max over the 68 points of the distance, divided by the
         distance between the reference's outer eye corners (points 36 and 45,
-        :func:`landmarker.metrics.inter_ocular`).
+        :func:`morphkit.ibug68.inter_ocular_distance`).
     """
     r = np.asarray(reference, np.float64).reshape(-1, 68, 2)
-    return point_errors(np.asarray(targets, np.float64).reshape(-1, 68, 2), r).max(axis=1) / inter_ocular(r)
+    t = np.asarray(targets, np.float64).reshape(-1, 68, 2)
+    return np.linalg.norm(t - r, axis=-1).max(axis=1) / inter_ocular_distance(r)
 
 
 @functools.cache
@@ -165,7 +165,7 @@ def describe_cpu(features: dict | None = None) -> str:
 
 @dataclass(frozen=True)
 class Int8Check:
-    """Which arithmetic an ONNX model runs on, and why (:class:`landmarker.backends.OnnxBackend`).
+    """Which arithmetic an ONNX model runs on, and why (:class:`landmarker.model.backends.OnnxBackend`).
 
     Attributes:
         path: ``"fp32"`` (a float export: nothing to check), ``"int8"`` (ONNX

@@ -1,15 +1,15 @@
 """Inference backends: normalised crops in, network outputs out.
 
 A backend is a callable ``backend(crops) -> targets`` with ``crops`` float32
-``(N, S, S)`` grayscale crops normalised to ``[-1, 1]`` (:func:`landmarker.crop.normalise`)
+``(N, S, S)`` grayscale crops normalised to ``[-1, 1]`` (:func:`landmarker.model.crop.normalise`)
 and ``targets`` float32 ``(N, 136)``: ``x0, y0, ..., x67, y67`` as offsets from the
-crop centre over the crop side (:func:`landmarker.crop.to_targets`). Crops are run
+crop centre over the crop side (:func:`landmarker.model.crop.to_targets`). Crops are run
 in chunks of at most ``batch_size``.
 
 - :class:`OnnxBackend` (the default): an ``.onnx`` file in ONNX Runtime on the
   CPU; the shipped one is int8 (``tools/quantize_onnx.py``), checked against its
-  reference outputs when it loads (:mod:`landmarker.int8_check`); one's own weights
-  are exported with ``landmarker export`` (:mod:`landmarker.onnx_export`). Needs no torch.
+  reference outputs when it loads (:mod:`landmarker.model.int8_check`); one's own weights
+  are exported with ``landmarker export`` (:mod:`landmarker.model.export`). Needs no torch.
 - :class:`TorchBackend`: safetensors weights in PyTorch (CPU or CUDA); needs the
   ``[train]`` extra (torch, torchvision).
 
@@ -26,11 +26,9 @@ from pathlib import Path
 
 import numpy as np
 
-from morphkit.errors import InvalidInput, MissingDependency
-
-from .card import N_OUTPUTS, SHIPPED_ONNX, SHIPPED_WEIGHTS, ModelCard
-from .clihelp import extra_hint
-from .int8_check import DRIFT_BOUND, Int8Check, describe_cpu, drift_iod, load_reference, reference_path
+from landmarker.model.card import N_OUTPUTS, SHIPPED_ONNX, SHIPPED_WEIGHTS, ModelCard
+from landmarker.model.int8_check import DRIFT_BOUND, Int8Check, describe_cpu, drift_iod, load_reference, reference_path
+from morphkit.errors import InvalidInput, MissingDependency, extra_hint
 
 BACKENDS = ("onnx", "torch")
 log = logging.getLogger(__name__)
@@ -52,10 +50,10 @@ class TorchBackend:
         batch_size: most crops per forward pass.
 
     Attributes:
-        model: the ``torch.nn.Module`` in eval mode; card: the :class:`~landmarker.card.ModelCard`; device.
+        model: the ``torch.nn.Module`` in eval mode; card: the :class:`~landmarker.model.card.ModelCard`; device.
 
     Raises:
-        FileNotFoundError, ValueError: missing or unusable weights (see :func:`landmarker.model.load_model`).
+        FileNotFoundError, ValueError: missing or unusable weights (see :func:`landmarker.model.network.load_model`).
     """
 
     name = "torch"
@@ -63,7 +61,7 @@ class TorchBackend:
     def __init__(self, weights=None, device=None, batch_size: int = 64):
         import torch
 
-        from .model import load_model
+        from landmarker.model.network import load_model
 
         self.model, card = load_model(weights)
         self.card = ModelCard.from_dict(card, weights)
@@ -87,7 +85,7 @@ class TorchBackend:
 class OnnxBackend:
     """The network exported to ONNX, run by ONNX Runtime's CPU execution provider.
 
-    A quantised (int8) model is checked when it loads (:mod:`landmarker.int8_check`):
+    A quantised (int8) model is checked when it loads (:mod:`landmarker.model.int8_check`):
     its reference crops run through the int8 kernels, and if any face's landmarks
     drift more than ``drift_bound`` of its inter-ocular distance from the fp32
     network's, a one-line warning says so and the same file runs on ONNX Runtime's
@@ -103,7 +101,7 @@ class OnnxBackend:
 
     Attributes:
         session: the ONNX Runtime session in use; card: the model card.
-        check: :class:`landmarker.int8_check.Int8Check`: which path runs (``fp32``,
+        check: :class:`landmarker.model.int8_check.Int8Check`: which path runs (``fp32``,
             ``int8`` or ``float``), the drift measured at load, the CPU's int8 features.
 
     Raises:

@@ -1,5 +1,5 @@
 """Writing dlib/iBUG XML: the layout of ``labels_ibug_300W_train.xml`` that dlib's imglab
-and ``dlib.train_shape_predictor`` read, and :func:`landmarker.datasets.load_dlib_xml` loads.
+and ``dlib.train_shape_predictor`` read, and :func:`landmarker.io.datasets.load_dlib_xml` loads.
 
 ::
 
@@ -17,7 +17,7 @@ hold ``long``; see ``save_image_dataset_metadata`` in dlib's
 pixel: a round trip moves each point by at most 0.5 px. A box ``(left, top, right,
 bottom)`` is written as ``left, top, width = right - left, height = bottom - top``
 after rounding; dlib reads it as the inclusive rectangle ``left .. left + width - 1``,
-:func:`~landmarker.datasets.load_dlib_xml` as ``(left, top, left + width, top + height)``.
+:func:`~landmarker.io.datasets.load_dlib_xml` as ``(left, top, left + width, top + height)``.
 
 File names: the ``file`` attribute is double-quoted, so names with ``'`` read the
 same in dlib and in standard XML parsers. dlib's own XML parser does not decode
@@ -102,7 +102,7 @@ def write_dlib_xml(
             file. Nothing is written then.
         OSError: the file cannot be written.
     """
-    from .atomic import atomic_write
+    from landmarker.io.atomic import atomic_write
 
     n_images = n_boxes = 0
     with atomic_write(path, newline="\n") as fh:

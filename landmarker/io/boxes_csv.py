@@ -84,7 +84,7 @@ def write_boxes_csv(path: str | os.PathLike, rows) -> None:
 def match_boxes(
     path: str | os.PathLike, boxes: dict[str, list[Box]], images: list[tuple[Path, str]]
 ) -> dict[str, list[Box]]:
-    """Attach the boxes of a boxes file to the images found (:func:`landmarker.files.find_images`).
+    """Attach the boxes of a boxes file to the images found (:func:`landmarker.io.files.find_images`).
 
     A box's ``image`` matches, in this order: an image's name (its path relative
     to the folder given; ``\\`` read as ``/``); the same file on disk (an absolute
@@ -102,7 +102,7 @@ def match_boxes(
     Raises:
         ValueError: an ``image`` matches no image found, or several by file name.
     """
-    from .names import NameIndex
+    from landmarker.io.names import NameIndex
 
     index = NameIndex(images)
     out: dict[str, list[Box]] = {}

@@ -9,40 +9,20 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import numpy as np
 
+from landmarker.inference.detect import DEFAULT_DETECTOR, make_detector
+from landmarker.io.decode import to_gray
+from landmarker.io.face import Face
+from landmarker.model import crop as C
+from landmarker.model.backends import load_backend
 from morphkit.ibug68 import MIRROR, inter_ocular_distance
-
-from . import crop as C
-from .backends import load_backend
-from .decode import to_gray
-from .detect import DEFAULT_DETECTOR, make_detector
-
-
-@dataclass(frozen=True)
-class Face:
-    """One face found in an image.
-
-    Attributes:
-        box: ``(left, top, right, bottom)`` in image pixels.
-        score: the detector's score (higher is surer; ``nan`` for given boxes).
-        landmarks: float32 ``(68, 2)``, ``(x, y)`` image pixels, iBUG 300-W order.
-        fit: the fit score, % of the inter-ocular distance: mean distance between the
-            landmarks predicted on the face crop and on its mirror image (lower is a
-            surer fit; ``nan`` unless predicted with ``flip_average``).
-    """
-
-    box: tuple[float, float, float, float]
-    score: float
-    landmarks: np.ndarray
-    fit: float = float("nan")
 
 
 def _as_image(image) -> np.ndarray:
     if isinstance(image, (str, os.PathLike)):
-        from .decode import read_image
+        from landmarker.io.decode import read_image
 
         return read_image(image)
     if not isinstance(image, np.ndarray):
@@ -64,14 +44,14 @@ class Landmarker:
             safetensors with ``backend="torch"``).
         detector: ``"hog+haar"`` (default: dlib's HOG with a Haar-verified fallback),
             ``"hog"`` (dlib), ``"haar"`` (OpenCV), or any callable mapping an RGB image
-            to a list of :class:`landmarker.detect.Detection` (see :mod:`landmarker.detect`).
+            to a list of :class:`landmarker.inference.detect.Detection` (see :mod:`landmarker.inference.detect`).
             Named detectors search photos over 24 MP at a reduced size.
         device: torch device name; default CUDA when available, else CPU (torch backend only).
         batch_size: most face crops per network call.
         num_threads: CPU threads: torch's (process-wide) or ONNX Runtime's intra-op
             threads (None leaves the library's default).
         backend: ``"onnx"`` (ONNX Runtime, CPU), ``"torch"``, or None (the default:
-            from the weights file, see :func:`landmarker.backends.resolve_backend`).
+            from the weights file, see :func:`landmarker.model.backends.resolve_backend`).
         flip_average: also predict each mirrored crop, un-mirror its landmarks with
             the 68-point permutation and average the two (test-time augmentation;
             twice the network time), and give every face a fit score (:attr:`Face.fit`:
@@ -196,7 +176,7 @@ class Landmarker:
 
         Args:
             image: RGB uint8 ``(H, W, 3)`` array (or gray ``(H, W)``), or an image file's
-                path (decoded with :func:`landmarker.decode.read_image`).
+                path (decoded with :func:`landmarker.io.decode.read_image`).
 
         Returns:
             list of :class:`Face` (box ``(l, t, r, b)`` px, detector score, landmarks float32
@@ -204,7 +184,7 @@ class Landmarker:
 
         Raises:
             TypeError: ``image`` is neither an array nor a path.
-            landmarker.decode.ImageDecodeError: a path that is not a decodable image.
+            landmarker.io.decode.ImageDecodeError: a path that is not a decodable image.
         """
         return self.predict_many([image])[0]
 

@@ -1,4 +1,4 @@
-"""Export the landmark network to ONNX for :class:`landmarker.backends.OnnxBackend`.
+"""Export the landmark network to ONNX for :class:`landmarker.model.backends.OnnxBackend`.
 
 The exported graph takes ``crops`` float32 ``(N, 1, S, S)`` (dynamic ``N``,
 ``S`` = the card's ``img_size``, pixels normalised to ``[-1, 1]``) and gives
@@ -16,11 +16,10 @@ from pathlib import Path
 
 import numpy as np
 
+from landmarker.io.atomic import atomic_path
+from landmarker.model.card import ModelCard
+from landmarker.model.network import SHIPPED_WEIGHTS, card_path, load_model
 from morphkit.errors import InvalidInput
-
-from .atomic import atomic_path
-from .card import ModelCard
-from .model import SHIPPED_WEIGHTS, card_path, load_model
 
 INPUT_NAME, OUTPUT_NAME = "crops", "targets"
 
@@ -44,7 +43,7 @@ def export_onnx(
         atol: largest allowed absolute difference between the two outputs (crop-side units).
 
     Raises:
-        FileNotFoundError, ValueError: unusable weights (see :func:`landmarker.model.load_model`).
+        FileNotFoundError, ValueError: unusable weights (see :func:`landmarker.model.network.load_model`).
         RuntimeError: the exported model fails the checker or disagrees with PyTorch.
     """
     import onnx

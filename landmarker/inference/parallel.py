@@ -2,7 +2,7 @@
 
 Labelling is decoding (Pillow), dlib's HOG, OpenCV and ONNX Runtime, which all
 release the GIL, so local workers are threads: they start at once, share the
-process's imports, and each keeps its own model (:mod:`landmarker.labelling`).
+process's imports, and each keeps its own model (:mod:`landmarker.inference.labelling`).
 On two cores, two threads label 1.9x as fast as one (``benchmarks/bench_label_vs_dlib_script.py``);
 worker processes spent a second each importing and loading the model before the
 first image.
@@ -19,9 +19,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from morphkit.errors import InvalidInput, MissingDependency
-
-from .clihelp import extra_hint
+from morphkit.errors import InvalidInput, MissingDependency, extra_hint
 
 
 def n_jobs_arg(text: str) -> int:

@@ -3,7 +3,7 @@
 A torchvision ResNet18 (He et al., "Deep Residual Learning for Image Recognition",
 CVPR 2016) with a 1-channel ``conv1`` for grayscale crops and a 136-output ``fc``
 regressing the 68 ``(x, y)`` targets (offsets from the crop centre over the crop
-side, see :mod:`landmarker.crop`).
+side, see :mod:`landmarker.model.crop`).
 
 Weights are stored as safetensors (no pickle) with a JSON model card beside them
 (``<stem>.json``), which holds everything needed to crop and normalise the input.
@@ -27,10 +27,9 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 from torchvision.models import resnet18
 
+from landmarker.io.atomic import atomic_path, atomic_write
+from landmarker.model.card import HEADS, N_OUTPUTS, SHIPPED_WEIGHTS, ModelCard, card_path, load_card
 from morphkit.errors import InvalidInput
-
-from .atomic import atomic_path, atomic_write
-from .card import HEADS, N_OUTPUTS, SHIPPED_WEIGHTS, ModelCard, card_path, load_card
 
 __all__ = ["N_OUTPUTS", "SHIPPED_WEIGHTS", "HEADS", "PCAShapeHead", "build_model", "model_from_card",
            "adapt_state_dict", "card_path", "save_weights", "load_card", "load_model"]
@@ -86,7 +85,7 @@ def build_model(head: str = "direct", pca_components: int = 0) -> nn.Module:
 
 
 def model_from_card(card) -> nn.Module:
-    """:func:`build_model` with the head of a model card (:class:`~landmarker.card.ModelCard` or its dict)."""
+    """:func:`build_model` with the head of a model card (:class:`~landmarker.model.card.ModelCard` or its dict)."""
     card = card if isinstance(card, ModelCard) else ModelCard.from_dict(card)
     return build_model(card.head, card.components)
 

@@ -26,7 +26,7 @@ import numpy as np
 from morphkit.errors import InvalidInput
 
 if TYPE_CHECKING:
-    from .datasets import FaceSample
+    from landmarker.io.datasets import FaceSample
 
 CROP_SCALE = 1.6
 CROP_SHIFT_Y = 0.10
@@ -157,8 +157,8 @@ def face_box_for(sample: FaceSample, detections) -> tuple[tuple[float, float, fl
     """The face box of a labelled face (training, evaluation) and where it came from.
 
     Args:
-        sample: a :class:`landmarker.datasets.FaceSample` (``landmarks``, ``box``).
-        detections: the detector's :class:`landmarker.detect.Detection` list for its image.
+        sample: a :class:`landmarker.io.datasets.FaceSample` (``landmarks``, ``box``).
+        detections: the detector's :class:`landmarker.inference.detect.Detection` list for its image.
 
     Returns:
         ``(box, source)``: ``(left, top, right, bottom)`` pixels, and ``detector``,
@@ -167,7 +167,7 @@ def face_box_for(sample: FaceSample, detections) -> tuple[tuple[float, float, fl
     The detector's box with the highest IoU (> 0.3) against the landmark-derived
     box wins; else the dataset's own box; else the landmark-derived box.
     """
-    from .detect import box_iou
+    from landmarker.io.face import box_iou
 
     lm_box = box_from_landmarks(sample.landmarks)
     best, best_iou = None, MATCH_IOU

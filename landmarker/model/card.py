@@ -4,7 +4,7 @@ The shipped model is one model card, ``landmarker/weights/resnet18_ytf68.json``,
 shared by two files of the same network: ``resnet18_ytf68.safetensors`` (fp16
 weights, for PyTorch: training, fine-tuning, ``--backend torch``) and
 ``resnet18_ytf68.onnx`` (int8 convolutions, for ONNX Runtime: the default
-inference backend, see :mod:`landmarker.backends` and the card's ``onnx`` section).
+inference backend, see :mod:`landmarker.model.backends` and the card's ``onnx`` section).
 A card is found beside its weights: same stem, ``.json``.
 """
 
@@ -18,13 +18,13 @@ from pathlib import Path
 from morphkit.errors import InvalidInput
 
 N_OUTPUTS = 68 * 2
-WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "weights"
 SHIPPED_WEIGHTS = WEIGHTS_DIR / "resnet18_ytf68.safetensors"
 SHIPPED_ONNX = WEIGHTS_DIR / "resnet18_ytf68.onnx"
 
 
 HEADS = ("direct", "pca")
-CROP_SCALE, CROP_SHIFT_Y = 1.6, 0.1  # the crop rule of cards that predate its entry (landmarker.crop)
+CROP_SCALE, CROP_SHIFT_Y = 1.6, 0.1  # the crop rule of cards that predate its entry (landmarker.model.crop)
 
 
 @dataclass
@@ -33,7 +33,7 @@ class ModelCard:
 
     Attributes:
         img_size: side of the square network input in pixels (``input.img_size``).
-        crop_scale, crop_shift_y: the crop rule (``crop_rule``; :mod:`landmarker.crop`).
+        crop_scale, crop_shift_y: the crop rule (``crop_rule``; :mod:`landmarker.model.crop`).
         head: ``"direct"`` or ``"pca"``; components: K for ``pca`` (``head``).
         architecture: a one-line description.
         data: the whole card as stored (training recipe, validation, experiments, ``onnx``, ...).
@@ -91,7 +91,7 @@ class ModelCard:
 
     def save(self, path: str | os.PathLike | None = None) -> Path:
         """Write :attr:`data` as JSON (atomically) to ``path`` or where it was read from; returns the path."""
-        from .atomic import atomic_write
+        from landmarker.io.atomic import atomic_write
 
         target = Path(path) if path is not None else self.path
         if target is None:

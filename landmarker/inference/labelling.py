@@ -7,7 +7,7 @@ the same options with the same meaning (``landmarker predict``, ``evaluate``,
 
 :func:`label_images` takes a chunk of image files (and optionally their face boxes)
 and returns one :class:`ImageResult` per file; it never raises for a bad file. It
-runs on local worker threads or Dask workers alike (:mod:`landmarker.parallel`),
+runs on local worker threads or Dask workers alike (:mod:`landmarker.inference.parallel`),
 and each worker thread loads its model once and keeps it.
 """
 
@@ -21,9 +21,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .backends import BACKENDS, load_backend, resolve_backend
-from .decode import ImageDecodeError, read_image, read_image_reduced
-from .detect import DEFAULT_DETECTOR, DETECTORS, SEARCH_MAX_PIXELS, SEARCH_SIDE
+from landmarker.inference.detect import DEFAULT_DETECTOR, DETECTORS, SEARCH_MAX_PIXELS, SEARCH_SIDE
+from landmarker.io.decode import ImageDecodeError, read_image, read_image_reduced
+from landmarker.model.backends import BACKENDS, load_backend, resolve_backend
 
 __all__ = ["ModelSpec", "ImageResult", "add_model_options", "label_images", "faces_for_boxes", "overlay_path"]
 
@@ -35,8 +35,8 @@ class ModelSpec:
     Attributes:
         weights: ``.onnx`` or safetensors file (model card beside it); None: the shipped model.
         backend: ``onnx``, ``torch`` or None (from the file, see
-            :func:`landmarker.backends.resolve_backend`).
-        detector: one of :data:`landmarker.detect.DETECTORS`, or None when boxes are given.
+            :func:`landmarker.model.backends.resolve_backend`).
+        detector: one of :data:`landmarker.inference.detect.DETECTORS`, or None when boxes are given.
         flip_average: also predict mirrored crops and average (twice the network time).
     """
 
@@ -55,7 +55,7 @@ class ModelSpec:
         """The same spec with the backend chosen and the weights as an absolute path.
 
         Raises:
-            ValueError: weights the backend cannot run (see :func:`~landmarker.backends.resolve_backend`).
+            ValueError: weights the backend cannot run (see :func:`~landmarker.model.backends.resolve_backend`).
             FileNotFoundError: the weights file does not exist.
         """
         kind, path = resolve_backend(self.backend, self.weights)
@@ -68,18 +68,18 @@ class ModelSpec:
         return asdict(self.resolved())
 
     def load(self, num_threads: int | None = None, batch_size: int = 64):
-        """A :class:`landmarker.predictor.Landmarker` for this spec."""
-        from .predictor import Landmarker
+        """A :class:`landmarker.inference.predictor.Landmarker` for this spec."""
+        from landmarker.inference.predictor import Landmarker
 
         return Landmarker(self.weights, detector=self.detector, backend=self.backend, batch_size=batch_size,
                           num_threads=num_threads, flip_average=self.flip_average)
 
     def describe(self) -> str:
         """One line for ``-v``: the weights, the backend and, for ONNX, which arithmetic runs
-        (int8 kernels or the float path, :mod:`landmarker.int8_check`) and the CPU's int8 features.
+        (int8 kernels or the float path, :mod:`landmarker.model.int8_check`) and the CPU's int8 features.
 
         Raises:
-            the errors of :func:`landmarker.backends.load_backend`.
+            the errors of :func:`landmarker.model.backends.load_backend`.
         """
         spec = self.resolved()
         backend = load_backend(spec.backend, spec.weights)
@@ -116,7 +116,7 @@ class ImageResult:
     Attributes:
         name: the image's name (relative POSIX path) as given.
         status: ``ok``, ``no_face`` or ``error``.
-        faces: :class:`landmarker.predictor.Face` list, largest box first.
+        faces: :class:`landmarker.io.face.Face` list, largest box first.
         message: why a file is ``no_face`` or ``error``.
         size: the decoded (upright) image's ``(width, height)`` in pixels; None for an error.
     """
@@ -158,17 +158,17 @@ def overlay_path(overlay_dir, name: str) -> Path:
 
 
 def faces_for_boxes(model, images, boxes) -> list[list]:
-    """:class:`~landmarker.predictor.Face` lists for given boxes (score ``nan``), largest box first.
+    """:class:`~landmarker.io.face.Face` lists for given boxes (score ``nan``), largest box first.
 
     Args:
-        model: a :class:`landmarker.predictor.Landmarker`.
+        model: a :class:`landmarker.inference.predictor.Landmarker`.
         images: RGB uint8 ``(H, W, 3)`` arrays.
         boxes: per image, ``(left, top, right, bottom)`` boxes in pixels.
 
     Raises:
         ValueError: a box without area.
     """
-    from .predictor import Face
+    from landmarker.io.face import Face
 
     ordered = [sorted(bxs, key=lambda b: -(b[2] - b[0]) * (b[3] - b[1])) for bxs in boxes]
     landmarks = model.predict_boxes_with_fit(images, ordered)
@@ -180,7 +180,7 @@ def _scaled(faces: list, scale: int) -> list:
     """Faces found in an image reduced ``scale`` times, in full-size pixels."""
     if scale == 1:
         return faces
-    from .predictor import Face
+    from landmarker.io.face import Face
 
     return [Face(tuple(float(v) * scale for v in f.box), f.score,
                  ((f.landmarks + 0.5) * scale - 0.5).astype(np.float32), f.fit) for f in faces]
@@ -199,10 +199,10 @@ def label_images(items, spec: ModelSpec = ModelSpec(), overlay_dir=None, threads
         threads: ONNX Runtime (or torch) CPU threads of this thread's model.
         boxes: ``name -> [(left, top, right, bottom), ...]``: use these face boxes
             instead of the detector (score ``nan``); every item must have an entry.
-        model: a loaded :class:`~landmarker.predictor.Landmarker` to use instead of
+        model: a loaded :class:`~landmarker.inference.predictor.Landmarker` to use instead of
             this thread's model of ``spec`` (``landmarker serve`` shares one).
 
-    JPEG photos over 24 MP are decoded reduced (:func:`landmarker.decode.read_image_reduced`,
+    JPEG photos over 24 MP are decoded reduced (:func:`landmarker.io.decode.read_image_reduced`,
     long side at least 2,400 px, the size the detector searches such photos at anyway),
     and their faces are found and landmarked there: every face the detector can find
     there is at least 80 px wide, so its 128 px network crop loses nothing. Boxes and
@@ -244,7 +244,7 @@ def label_images(items, spec: ModelSpec = ModelSpec(), overlay_dir=None, threads
         full = _scaled(faces, scale)
         result = ImageResult(name, "ok" if faces else "no_face", full, "" if faces else "no face found", size)
         if overlay_dir is not None:
-            from .overlay import draw_faces, save_png
+            from landmarker.io.overlay import draw_faces, save_png
 
             try:
                 save_png(draw_faces(image, faces), overlay_path(overlay_dir, name))

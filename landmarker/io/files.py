@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .decode import is_image_name
+from landmarker.io.decode import is_image_name
 
 #: A folder holding this file was written by one of our commands (bulk-label, team-means):
 #: walks skip it, so a run never takes its own outputs (overlays, means) for input photos.

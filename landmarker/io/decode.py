@@ -1,7 +1,7 @@
 """The one image decoder: any file a user may hold becomes an RGB uint8 array.
 
 Every other module reads image files through :func:`read_image`, so all of them
-share the same rules (DESIGN.md, "Decoding image files"):
+share the same rules (docs/architecture.md, "Decoding image files"):
 
 - JPEG, PNG (8/16-bit, gray, RGBA, palette), GIF, BMP, TIFF, WebP and CMYK JPEG
   are decoded by Pillow, whatever the file's extension says;

@@ -2,7 +2,7 @@
 
 For every labelled face, :func:`build_cache` finds its face box (the detector's box
 that overlaps the landmarks, else the dataset's box, else a box made from the
-landmarks, see :mod:`landmarker.crop`) and stores a grayscale *context crop*:
+landmarks, see :mod:`landmarker.model.crop`) and stores a grayscale *context crop*:
 a square twice the side of the network crop, at the network's pixel scale, with
 the landmarks mapped into it. Epochs then read no files: :class:`LandmarkDataset`
 cuts each training crop out of the context crop with one affine warp that also
@@ -23,15 +23,14 @@ import torch
 from joblib import Parallel, delayed
 from tqdm import tqdm
 
+from landmarker.inference.detect import Detection, make_detector
+from landmarker.io.atomic import atomic_path
+from landmarker.io.datasets import FaceSample
+from landmarker.io.decode import read_image, to_gray
+from landmarker.model import crop as C
+from landmarker.model.crop import face_box_for
 from morphkit.errors import InvalidInput
 from morphkit.ibug68 import MIRROR
-
-from . import crop as C
-from .atomic import atomic_path
-from .crop import face_box_for
-from .datasets import FaceSample
-from .decode import read_image, to_gray
-from .detect import Detection, make_detector
 
 CACHE_VERSION = 2
 
@@ -127,7 +126,7 @@ def build_cache(
         n_jobs: joblib workers for decoding and detection.
 
     Raises:
-        landmarker.decode.ImageDecodeError: a training image cannot be read.
+        landmarker.io.decode.ImageDecodeError: a training image cannot be read.
     """
     path = None
     if cache_dir is not None:
@@ -166,7 +165,7 @@ def _boxes_of(chunk: list[FaceSample], boxes):
 
 def training_boxes(path: str | os.PathLike,
                    samples: list[FaceSample]) -> dict[Path, list[tuple[float, float, float, float]]]:
-    """Read a boxes CSV (``image,left,top,right,bottom``, :mod:`landmarker.boxes_csv`) for training.
+    """Read a boxes CSV (``image,left,top,right,bottom``, :mod:`landmarker.io.boxes_csv`) for training.
 
     ``image`` names a training image by its path (as the dataset gives it, or the
     same file on disk) or by its file name alone when that is unique.
@@ -179,7 +178,7 @@ def training_boxes(path: str | os.PathLike,
         ValueError: a malformed file, or a box for an image that is not in the data
             (the message names the file and the image).
     """
-    from .boxes_csv import match_boxes, read_boxes_csv
+    from landmarker.io.boxes_csv import match_boxes, read_boxes_csv
 
     paths = list(dict.fromkeys(s.image_path for s in samples))
     by_name = {p.as_posix(): p for p in paths}
@@ -296,7 +295,7 @@ def reseed_worker(worker_id: int) -> None:
     Workers start as copies of the dataset, so without this every worker would draw
     the same rotations, scales and flips. Worker ``i`` continues from the seed of
     the dataset's last :meth:`LandmarkDataset.reseed` with ``i`` appended.
-    (:func:`landmarker.train.train` also keeps OpenCV to one thread before the
+    (:func:`landmarker.training.train.train` also keeps OpenCV to one thread before the
     workers fork, so they never inherit a thread pool they do not have.)
     """
     info = torch.utils.data.get_worker_info()
@@ -308,7 +307,7 @@ class LandmarkDataset(torch.utils.data.Dataset):
     """Torch dataset over a :class:`ContextCache`.
 
     Items are ``(x, y)``: x float32 ``(1, N, N)`` in ``[-1, 1]``; y float32 ``(136,)``,
-    the targets of :func:`landmarker.crop.to_targets` flattened as ``x0, y0, x1, ...``.
+    the targets of :func:`landmarker.model.crop.to_targets` flattened as ``x0, y0, x1, ...``.
     Call :meth:`reseed` at the start of every epoch for reproducible augmentation.
     """
 

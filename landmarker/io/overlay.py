@@ -8,9 +8,8 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from landmarker.io.atomic import atomic_write
 from morphkit.ibug68 import CONTOURS
-
-from .atomic import atomic_write
 
 #: RGB colour of each kind of contour (:data:`morphkit.ibug68.CONTOURS`).
 COLOURS = {"jaw": (255, 210, 0), "brow": (255, 120, 0), "nose": (0, 200, 255), "eye": (0, 255, 90),

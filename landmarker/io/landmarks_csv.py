@@ -1,10 +1,10 @@
-"""The ``landmarks.csv`` file format (DESIGN.md, "Files written").
+"""The ``landmarks.csv`` file format (docs/architecture.md, "Files written").
 
 Header, then one row per face:
 ``image,face,left,top,right,bottom,score,x0,y0,x1,y1,...,x67,y67,fit,width,height``.
 ``image`` is the path relative to the folder given (POSIX separators); ``face``
 counts from 0 in order of box area, largest first; ``fit`` is the fit score in % of
-the inter-ocular distance (:attr:`landmarker.predictor.Face.fit`), empty unless
+the inter-ocular distance (:attr:`landmarker.io.face.Face.fit`), empty unless
 predicted with ``--flip-average``; ``width, height`` are the pixel size of the
 (EXIF-upright) image the landmarks belong to, so that a job given the file can check
 that a photo of the same name is the same photo (empty when unknown). Files written
@@ -21,9 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
+from landmarker.io.face import Face
 from morphkit.errors import InvalidInput
-
-from .predictor import Face
 
 LEGACY_HEADER = ["image", "face", "left", "top", "right", "bottom", "score"] + [
     f"{axis}{i}" for i in range(68) for axis in ("x", "y")

@@ -20,12 +20,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from landmarker.io.files import find_images
+from landmarker.model import crop as C
+from landmarker.training.data import Augment, context_crop, photometric, random_crop_matrix
 from morphkit.errors import InvalidInput
 from morphkit.ibug68 import MIRROR
-
-from . import crop as C
-from .files import find_images
-from .training_data import Augment, context_crop, photometric, random_crop_matrix
 
 
 def build_unlabelled_cache(
@@ -35,15 +34,15 @@ def build_unlabelled_cache(
 
     Returns:
         uint8 ``(n, 2N, 2N)`` grayscale context crops at the network's pixel scale
-        (``N = img_size``), as :func:`landmarker.training_data.build_cache` makes
+        (``N = img_size``), as :func:`landmarker.training.data.build_cache` makes
         them; images without a face or unreadable are skipped.
 
     Raises:
         FileNotFoundError: no such folder.
         ValueError: no face found in any image.
     """
-    from .decode import ImageDecodeError, read_image, to_gray
-    from .detect import make_detector
+    from landmarker.inference.detect import make_detector
+    from landmarker.io.decode import ImageDecodeError, read_image, to_gray
 
     folder = Path(folder)
     if not folder.is_dir():

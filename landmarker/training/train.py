@@ -42,21 +42,20 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from morphkit.errors import InvalidInput
-
-from . import crop as C
-from .atomic import atomic_path, atomic_write
-from .consistency import UnlabelledPairs, build_unlabelled_cache, consistency_loss
-from .datasets import FaceSample, load_dataset, split_by_identity
-from .metrics import nme, summarise
-from .model import adapt_state_dict, build_model, save_weights
-from .training_data import (
+from landmarker.io.atomic import atomic_path, atomic_write
+from landmarker.io.datasets import FaceSample, load_dataset, split_by_identity
+from landmarker.model import crop as C
+from landmarker.model.network import adapt_state_dict, build_model, save_weights
+from landmarker.training.consistency import UnlabelledPairs, build_unlabelled_cache, consistency_loss
+from landmarker.training.data import (
     Augment,
     LandmarkDataset,
     build_cache,
     reseed_worker,
     training_boxes,
 )
+from landmarker.training.metrics import nme, summarise
+from morphkit.errors import InvalidInput
 
 log = logging.getLogger(__name__)
 
@@ -404,7 +403,7 @@ def train_one_epoch(
 ) -> float:
     """One pass over ``loader`` (0-based ``epoch``), one optimiser and scheduler step per batch.
 
-    With ``unlabelled`` (an endless iterator of :class:`landmarker.consistency.UnlabelledPairs`
+    With ``unlabelled`` (an endless iterator of :class:`landmarker.training.consistency.UnlabelledPairs`
     batches), each step adds ``cfg.consistency_weight`` times the consistency loss of one batch.
 
     Returns:
@@ -443,7 +442,7 @@ def validate(model: nn.Module, val_set: LandmarkDataset, val_gt: np.ndarray, cfg
 
     Returns:
         ``val_loss`` (``cfg.loss``), ``val_nme_mean``, ``val_nme_median``, ``val_failure_rate``
-        (NME as a share of the inter-ocular distance, see :func:`landmarker.metrics.nme`).
+        (NME as a share of the inter-ocular distance, see :func:`landmarker.training.metrics.nme`).
     """
     pred = predict_crops(model, val_set)
     val_loss = landmark_loss(
@@ -478,7 +477,7 @@ def train(cfg: TrainConfig) -> dict:
             run (:func:`refuse_existing_run`) without ``resume``; ``--resume`` with nothing to
             resume or with a configuration other than the recorded one; a non-finite
             training or validation loss (the run stops, ``last.pt`` keeps the last good epoch).
-        landmarker.datasets.DatasetError: malformed dataset.
+        landmarker.io.datasets.DatasetError: malformed dataset.
     """
     _check(cfg)
     out = Path(cfg.out)

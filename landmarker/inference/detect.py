@@ -19,7 +19,7 @@ as at dlib's default because dlib scores every window anyway:
    (faces at least as large as HOG's smallest) and a face is accepted where
    ``default`` agrees (IoU >= 0.5). Its box is mapped to HOG's box geometry
    (measured on 2,945 ytf68 training frames: HOG's box is 0.90 Haar widths wide,
-   its centre 0.065 widths lower), so the crop rule of :mod:`landmarker.crop`,
+   its centre 0.065 widths lower), so the crop rule of :mod:`landmarker.model.crop`,
    calibrated on HOG boxes, holds for it too.
 
 Candidates overlapping an accepted face (intersection > 0.3 of the smaller box)
@@ -65,9 +65,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from landmarker.io.decode import to_gray
+from landmarker.io.face import box_iou
 from morphkit.errors import InvalidInput
-
-from .decode import to_gray
 
 DETECTORS = ("hog+haar", "hog", "haar")
 DEFAULT_DETECTOR = "hog+haar"
@@ -438,14 +438,3 @@ def make_detector(name: str = DEFAULT_DETECTOR, max_pixels: int | None = SEARCH_
     else:
         raise InvalidInput(f"unknown detector {name!r}; choose one of {', '.join(DETECTORS)}")
     return detector if max_pixels is None else Downscaled(detector, max_pixels, search_side)
-
-
-def box_iou(a, b) -> float:
-    """Intersection over union of two ``(left, top, right, bottom)`` boxes."""
-    iw = min(a[2], b[2]) - max(a[0], b[0])
-    ih = min(a[3], b[3]) - max(a[1], b[1])
-    if iw <= 0 or ih <= 0:
-        return 0.0
-    inter = iw * ih
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return float(inter / union) if union > 0 else 0.0

@@ -22,7 +22,7 @@ class AmbiguousName(InvalidInput):
 
 
 class NameIndex:
-    """Index of ``(path, name)`` image pairs (:func:`landmarker.files.find_images`) for matching references."""
+    """Index of ``(path, name)`` image pairs (:func:`landmarker.io.files.find_images`) for matching references."""
 
     def __init__(self, images):
         self.names = {name for _, name in images}
