@@ -45,7 +45,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--images", type=Path, default=PORTRAITS)
     ap.add_argument("--n", type=int, default=100)
-    ap.add_argument("--picture", type=Path, default=Path("docs/texture_mean.png"))
+    ap.add_argument("--picture", type=Path, default=None,
+                    help="write the side-by-side picture here (the README's docs/texture_mean.png comes from "
+                         "bench_stimuli.py since issue 21)")
     ap.add_argument("--no-anchor", action="store_true", help="skip face_morpher (no anchors virtualenv)")
     args = ap.parse_args()
     if not args.no_anchor:
@@ -91,6 +93,8 @@ def main() -> None:
     print(f"texture-preserving / plain: {tex / plain:.2f}x")
     if "face_morpher averager (anchor)" in rows:
         print(f"texture-preserving / face_morpher: {tex / rows['face_morpher averager (anchor)']:.2f}x")
+    if args.picture is None:
+        return
     args.picture.parent.mkdir(parents=True, exist_ok=True)
     tiles = [cv2.resize(im, (300, 367), interpolation=cv2.INTER_AREA) for im in means.values()]
     grid = image_grid(tiles, [f"{k} ({rows[k]:.1f})" for k in means], columns=len(tiles))

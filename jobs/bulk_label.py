@@ -13,11 +13,12 @@ process) and writes into ``--out`` as results arrive:
 
 A file that cannot be read is an ``error`` row; the job goes on and exits 0.
 
-Resumable: both CSV files grow by whole chunks, fsync'ed, landmarks before report
-(:mod:`jobs.bulk_output`). Running again with the same ``--out`` repairs what a
-killed run left and skips the files already reported, unless a file changed since
-(its size or modification time: it is labelled again); ``--out`` of another archive
-is refused; ``restart=True`` starts over.
+Resumable: each chunk is recorded in one transaction of a SQLite journal in ``--out``,
+from which both CSV files are written (:mod:`jobs.bulk_output`). Running again with
+the same ``--out`` skips the files already recorded, unless a file changed since (its
+size or modification time: it is labelled again); ``--out`` of another archive, or
+another model, is refused, and so is a second run into an ``--out`` being written;
+``restart=True`` starts over.
 Chunks are cut from the full sorted file list, not from what is left, so a resumed
 run sends the same images through the network together and gets the same numbers.
 
@@ -41,18 +42,8 @@ from landmarker.io.dlib_xml import write_dlib_xml, xml_safe
 from landmarker.io.files import find_images, mark_output
 from morphkit.errors import InvalidInput
 
-from .bulk_output import (
-    REPORT_HEADER,
-    STATUSES,
-    ChunkWriter,
-    check_settings,
-    exclusive,
-    faces_by_image,
-    fingerprint,
-    forget,
-    recover,
-    start_fresh,
-)
+from .bulk_output import REPORT_HEADER, STATUSES, Journal, faces_by_image, fingerprint
+from .results import BulkLabelResult
 
 log = logging.getLogger(__name__)
 
@@ -97,16 +88,18 @@ def write_xml(out: Path, archive: Path) -> tuple[int, int, int]:
 def bulk_label(
     archive: str | os.PathLike,
     out: str | os.PathLike,
+    *,
     n_jobs: int = -1,
     spec: ModelSpec = ModelSpec(),
     overlay: bool = False,
     progress: bool = True,
-    *,
     restart: bool = False,
     fmt: str = "csv",
     scheduler: str | None = None,
-) -> dict:
+) -> BulkLabelResult:
     """Label every image under ``archive`` into ``out``; returns the summary counts.
+
+    The defaults here are those of ``morphkit bulk-label`` (its options read them from this signature).
 
     Args:
         archive: folder of images, walked recursively.
@@ -121,9 +114,10 @@ def bulk_label(
             per-image work there.
 
     Returns:
-        dict with ``files``, ``ok``, ``no_face``, ``error``, ``faces`` (all counted
-        over the whole report, resumed files included), ``resumed`` (files already
-        done by an earlier run), ``seconds`` and ``xml`` (its path, or None).
+        :class:`jobs.results.BulkLabelResult`: ``files``, ``ok``, ``no_face``, ``error``,
+        ``faces`` (all counted over the whole report, resumed files included), ``resumed``
+        (files already done by an earlier run), ``seconds``, ``xml`` (its path, or None)
+        and ``overlays_added`` (overlays drawn for resumed files).
 
     Raises:
         FileNotFoundError: the archive does not exist.
@@ -147,13 +141,15 @@ def bulk_label(
         spec = spec.resolved()
         prints = {name: fingerprint(path) for path, name in items}  # before labelling: a later edit shows next time
         t0 = time.time()
-        with exclusive(out):
-            done = _prepare(out, settings, restart, fmt)
+        with Journal(out, settings, restart) as journal:
+            if restart and fmt != "dlib-xml" and (out / XML).exists():
+                (out / XML).unlink()  # it would describe the run we start over from
+            done = journal.done()
             changed = {n for n, d in done.items() if n in prints and d.fingerprint != prints[n]}
             if changed:
                 log.warning(f"bulk-label: {len(changed)} file(s) changed since an earlier run labelled them (e.g. "
                             f"{min(changed)}): labelled again")
-                forget(out, changed)
+                journal.forget(changed)
                 done = {n: d for n, d in done.items() if n not in changed}
             counts = {"files": 0, "ok": 0, "no_face": 0, "error": 0, "faces": 0}
             for d in done.values():
@@ -162,17 +158,22 @@ def bulk_label(
             chunks = [[it for it in items[i : i + CHUNK] if it[1] not in done] for i in range(0, len(items), CHUNK)]
             chunks = [c for c in chunks if c]
             overlay_dir = str(out / "overlays") if overlay else None
-            if chunks:
-                results = map_chunks(label_images, chunks, n_jobs, client, spec=spec, overlay_dir=overlay_dir)
-                with ChunkWriter(out) as writer, tqdm(
-                    total=counts["resumed"] + sum(len(c) for c in chunks), initial=counts["resumed"],
-                    desc="bulk-label", unit="image", disable=not progress,
-                ) as bar:
-                    for chunk_results in results:
-                        writer.append(chunk_results, prints)
-                        for r in chunk_results:
-                            _count(counts, r.status, len(r.faces))
-                        bar.update(len(chunk_results))
+            try:
+                if chunks:
+                    journal.write_csv(final=False)  # a killed run's CSV files may lag behind its journal
+                    results = map_chunks(label_images, chunks, n_jobs, client, spec=spec, overlay_dir=overlay_dir)
+                    with tqdm(
+                        total=counts["resumed"] + sum(len(c) for c in chunks), initial=counts["resumed"],
+                        desc="bulk-label", unit="image", disable=not progress,
+                    ) as bar:
+                        for chunk_results in results:
+                            journal.add(chunk_results, prints)
+                            journal.write_csv(final=False)
+                            for r in chunk_results:
+                                _count(counts, r.status, len(r.faces))
+                            bar.update(len(chunk_results))
+            finally:  # Ctrl-C or an error too: the CSV files hold everything recorded
+                journal.write_csv()
             if overlay and done:
                 counts["overlays_added"] = _overlays_for_resumed(out, items, done, Path(overlay_dir), progress)
             counts["files"] = sum(counts[s] for s in STATUSES)
@@ -181,7 +182,9 @@ def bulk_label(
                 write_xml(out, archive)
                 counts["xml"] = str(out / XML)
     counts["seconds"] = round(time.time() - t0, 1)
-    return counts
+    return BulkLabelResult(files=counts["files"], ok=counts["ok"], no_face=counts["no_face"], error=counts["error"],
+                           faces=counts["faces"], resumed=counts["resumed"], seconds=counts["seconds"],
+                           xml=counts["xml"], overlays_added=counts.get("overlays_added", 0))
 
 
 def _overlays_for_resumed(out: Path, items, done: dict, overlay_dir: Path, progress: bool) -> int:
@@ -210,14 +213,3 @@ def _overlays_for_resumed(out: Path, items, done: dict, overlay_dir: Path, progr
         except (ImageDecodeError, OSError) as err:
             log.warning(f"bulk-label: {name}: overlay not written: {err}")
     return written
-
-
-def _prepare(out: Path, settings: dict, restart: bool, fmt: str) -> dict:
-    """Repair and read what an earlier run left in ``out`` (or start over); returns the files done."""
-    done = {} if restart else recover(out)
-    check_settings(out, settings, resuming=bool(done))
-    if not done:
-        start_fresh(out)
-        if restart and fmt != "dlib-xml" and (out / XML).exists():
-            (out / XML).unlink()  # it would describe the run we start over from
-    return done

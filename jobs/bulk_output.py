@@ -1,26 +1,19 @@
-"""The output files of bulk-label, written so that a killed run can be resumed.
+"""The journal of bulk-label, from which a run stopped at any moment resumes.
 
-``landmarks.csv`` and ``report.csv`` (docs/architecture.md, "Files written") grow by whole
-chunks of images. For each chunk the landmarks rows are written and fsync'ed
-first, then the report rows: a report row therefore promises that all the rows of
-its faces are on disk. A run killed at any moment (SIGKILL, power loss) leaves at
-worst a torn last line in either file and landmarks rows of images not yet
-reported. :func:`recover` repairs that:
+Each chunk of images labelled is recorded in one transaction of ``OUT/.bulk-label.sqlite``
+(SQLite, WAL, ``synchronous=FULL``): after a kill (SIGKILL, power loss) a file is in it with
+all its rows or not at all. ``landmarks.csv`` and ``report.csv`` (docs/architecture.md,
+"Files written") are written from the journal, each atomically, landmarks first: during a
+run as often as that takes at most :data:`CSV_SHARE` of its time, and at its end (Ctrl-C and
+errors included). A killed run may leave them behind the journal; the next one rewrites them.
 
-1. a last record without its line end (or with an unclosed quote) is torn: dropped;
-2. an image counts as done when it has a whole report row and exactly as many
-   whole landmarks rows as that row's ``faces``; the rows of every other image are
-   dropped from both files (it is labelled again);
-3. the done images are returned, so the job skips them.
-
-Dropping a tail is a truncation; dropping rows in the middle (only possible for a
-file edited by hand) rewrites the file to a temporary name and renames it.
-
-``bulk-label.json`` records the archive (its resolved path), the detector and the
-weights of the run, so that a resume into the ``--out`` of another archive or with
-other settings is refused instead of mixing two archives or models in one file.
-``report.csv`` records each file's size and modification time as it was labelled
-(``bytes``, ``mtime_ns``): a photo changed since is labelled again (:func:`forget`).
+The journal holds the run's settings (copied to ``bulk-label.json`` for people): resuming
+with another archive or model is refused. A file whose size or modification time differs
+from when it was labelled is labelled again. A run holds the journal's lock from start to
+end (SQLite's exclusive locking mode; the kernel drops it with the process), so a second
+run into the same ``--out`` is refused. An ``--out`` of a version before the journal (CSV
+files only) is imported once: each file with a whole report row and as many whole landmarks
+rows as it counts faces.
 """
 
 from __future__ import annotations
@@ -29,8 +22,11 @@ import csv
 import io
 import itertools
 import json
+import logging
 import os
-from collections.abc import Callable, Iterator
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,14 +37,21 @@ from landmarker.io.atomic import atomic_write
 from landmarker.io.landmarks_csv import HEADER, HEADERS, face_row, iter_landmarks_csv
 from morphkit.errors import InvalidInput
 
+log = logging.getLogger(__name__)
+
 REPORT_HEADER = ["image", "status", "faces", "message", "bytes", "mtime_ns"]  # the file as labelled: size, mtime
 STATUSES = ("ok", "no_face", "error")
-LANDMARKS, REPORT, SETTINGS, LOCK = "landmarks.csv", "report.csv", "bulk-label.json", ".bulk-label.lock"
+LANDMARKS, REPORT, SETTINGS, JOURNAL = "landmarks.csv", "report.csv", "bulk-label.json", ".bulk-label.sqlite"
 ENCODING = ("utf-8", "surrogateescape")  # file names that are not UTF-8 survive the round trip
+CSV_SHARE = 0.1  # the share of a run's time that rewriting the CSV files may take
+_FILES = """CREATE TABLE IF NOT EXISTS files (  -- one row per file met, in the order met
+    seq INTEGER PRIMARY KEY, image BLOB NOT NULL UNIQUE, status TEXT NOT NULL, faces INTEGER NOT NULL,
+    bytes INTEGER, mtime_ns INTEGER, report BLOB NOT NULL, landmarks BLOB NOT NULL)"""  # its CSV rows
+_INSERT = "INSERT OR REPLACE INTO files VALUES (NULL, ?, ?, ?, ?, ?, ?, ?)"  # seq: the next one
 
 
 class OutputError(InvalidInput):
-    """The output folder holds files that bulk-label cannot resume from."""
+    """The output folder holds files bulk-label cannot resume from, or another run writes there."""
 
 
 @dataclass(frozen=True)
@@ -61,179 +64,6 @@ class Done:
     fingerprint: tuple[int, int] | None = None
 
 
-def _csv_bytes(rows) -> bytes:
-    buf = io.StringIO()
-    csv.writer(buf).writerows(rows)
-    return buf.getvalue().encode(*ENCODING)
-
-
-def _records(fh) -> Iterator[tuple[int, bytes, list[str] | None]]:
-    """``(start, raw bytes, row)`` of each whole CSV record of binary file ``fh`` (offsets from its position).
-
-    A record ends at a line end outside quotes. A torn last record (no line end, or
-    an unclosed quote at the end of the file) is not yielded. ``row`` is None when
-    the record does not parse as one CSV row.
-    """
-    start = pos = quotes = 0
-    parts: list[bytes] = []
-    for line in fh:
-        pos += len(line)
-        parts.append(line)
-        quotes += line.count(b'"')
-        if not line.endswith(b"\n"):
-            return
-        if quotes % 2:
-            continue
-        raw = b"".join(parts)
-        rows = list(csv.reader(io.StringIO(raw.decode(*ENCODING), newline="")))
-        yield start, raw, rows[0] if len(rows) == 1 else None
-        start, parts, quotes = pos, [], 0
-
-
-def _header_end(path: Path, header: list[str]) -> int | None:
-    """Byte offset after the header of ``path``; None when the file is missing, empty or torn there.
-
-    Raises:
-        OutputError: the file starts with another header (not a bulk-label file).
-    """
-    if not path.is_file():
-        return None
-    with open(path, "rb") as fh:
-        first = next(_records(fh), None)
-    if first is None:
-        return None
-    if first[2] != header:
-        if (header == HEADER and first[2] in HEADERS) or (header == REPORT_HEADER and first[2] == REPORT_HEADER[:4]):
-            raise OutputError(f"{path}: written by an earlier morphkit (fewer columns); --restart to label again")
-        raise OutputError(
-            f"{path}: not written by bulk-label (header {','.join(first[2] or [])[:60]!r}); "
-            "use another --out, or --restart to overwrite it"
-        )
-    return len(first[1])
-
-
-def _fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:  # not possible on every platform
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def _write_new(path: Path, header: list[str]) -> None:
-    """Replace ``path`` atomically by a file holding only ``header``."""
-    with atomic_write(path, "wb") as fh:
-        fh.write(_csv_bytes([header]))
-    _fsync_dir(path.parent)
-
-
-def _keep_rows(path: Path, header: list[str], keep: Callable[[int, list[str] | None], bool]) -> None:
-    """Keep the header and the whole records for which ``keep(start, row)`` holds; drop the rest.
-
-    Truncates when only a tail goes; otherwise rewrites to a temporary file and renames.
-    """
-    head_end = _header_end(path, header)
-    if head_end is None:
-        _write_new(path, header)
-        return
-    end, rewrite, cut = head_end, False, False
-    with open(path, "rb") as fh:
-        fh.seek(head_end)
-        for start, raw, row in _records(fh):
-            if not keep(start + head_end, row):
-                cut = True
-            elif cut:
-                rewrite = True
-                break
-            else:
-                end = head_end + start + len(raw)
-    if not rewrite:
-        if path.stat().st_size != end:
-            with open(path, "r+b") as fh:
-                fh.truncate(end)
-                fh.flush()
-                os.fsync(fh.fileno())
-        return
-    with open(path, "rb") as src, atomic_write(path, "wb") as dst:
-        dst.write(src.read(head_end))
-        for start, raw, row in _records(src):
-            if keep(start + head_end, row):
-                dst.write(raw)
-    _fsync_dir(path.parent)
-
-
-def _report_entry(row: list[str] | None) -> Done | None:
-    if row is None or len(row) != len(REPORT_HEADER) or row[1] not in STATUSES:
-        return None
-    try:
-        faces = int(row[2])
-        fingerprint = (int(row[4]), int(row[5])) if row[4] and row[5] else None
-    except ValueError:
-        return None
-    return Done(row[1], faces, fingerprint) if faces >= 0 else None
-
-
-def recover(out: str | os.PathLike) -> dict[str, Done]:
-    """Repair the files a stopped run left in ``out``; returns the files already done.
-
-    Returns:
-        image name -> :class:`Done`, in report order; empty when there is nothing to
-        resume (then both files are created afresh with their headers).
-
-    Raises:
-        OutputError: ``report.csv`` or ``landmarks.csv`` in ``out`` was not written by
-            bulk-label.
-    """
-    out = Path(out)
-    rep, lm = out / REPORT, out / LANDMARKS
-    reported: dict[str, tuple[int, Done]] = {}
-    head_end = _header_end(rep, REPORT_HEADER)
-    if head_end is not None:
-        with open(rep, "rb") as fh:
-            fh.seek(head_end)
-            for start, _, row in _records(fh):
-                entry = _report_entry(row)
-                if entry is not None and row[0] not in reported:
-                    reported[row[0]] = (start + head_end, entry)
-    face_rows: dict[str, int] = {}
-    lm_head = _header_end(lm, HEADER)
-    if lm_head is not None and reported:
-        with open(lm, "rb") as fh:
-            fh.seek(lm_head)
-            for _, _, row in _records(fh):
-                if row is not None and len(row) == len(HEADER):
-                    face_rows[row[0]] = face_rows.get(row[0], 0) + 1
-    done = {n: (at, d) for n, (at, d) in reported.items() if face_rows.get(n, 0) == d.faces}
-    _keep_rows(lm, HEADER, lambda _, row: row is not None and len(row) == len(HEADER) and row[0] in done)
-    _keep_rows(rep, REPORT_HEADER, lambda at, row: bool(row) and row[0] in done and done[row[0]][0] == at)
-    return {n: d for n, (_, d) in done.items()}
-
-
-@contextmanager
-def exclusive(out: str | os.PathLike) -> Iterator[None]:
-    """Hold ``out/.bulk-label.lock`` (``flock``; released by the kernel if the process dies).
-
-    Raises:
-        OutputError: another bulk-label run holds it (two runs would write every row twice).
-    """
-    try:
-        import fcntl
-    except ImportError:  # not on POSIX: no locking
-        yield
-        return
-    with open(Path(out) / LOCK, "a") as fh:
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            raise OutputError(f"{out}: another bulk-label run is writing there") from None
-        yield
-
-
 def fingerprint(path: str | os.PathLike) -> tuple[int, int] | None:
     """A file's ``(bytes, mtime_ns)``: a photo edited in place under the same name gets another one.
     None when the file cannot be read."""
@@ -244,82 +74,187 @@ def fingerprint(path: str | os.PathLike) -> tuple[int, int] | None:
     return st.st_size, st.st_mtime_ns
 
 
-def forget(out: str | os.PathLike, names) -> None:
-    """Drop every row of the images ``names`` from ``landmarks.csv`` and ``report.csv`` (labelled again)."""
-    out, names = Path(out), set(names)
-    if names:
-        _keep_rows(out / LANDMARKS, HEADER, lambda _, row: not row or row[0] not in names)
-        _keep_rows(out / REPORT, REPORT_HEADER, lambda _, row: not row or row[0] not in names)
+def _csv_bytes(rows) -> bytes:
+    buf = io.StringIO()
+    csv.writer(buf).writerows(rows)
+    return buf.getvalue().encode(*ENCODING)
 
 
-def start_fresh(out: str | os.PathLike) -> None:
-    """Create ``landmarks.csv`` and ``report.csv`` in ``out`` holding only their headers."""
-    out = Path(out)
-    _write_new(out / LANDMARKS, HEADER)
-    _write_new(out / REPORT, REPORT_HEADER)
-
-
-def check_settings(out: str | os.PathLike, settings: dict, resuming: bool) -> None:
-    """Record the run's ``settings`` in ``out/bulk-label.json``; refuse to resume with others.
+def _old_rows(path: Path, header: list[str]) -> Iterator[list[str]]:
+    """The rows of a CSV file an earlier version wrote, less a last one without its line end (torn).
 
     Raises:
-        OutputError: resuming, and the earlier run used different settings.
+        OutputError: the file starts with another header.
     """
-    path = Path(out) / SETTINGS
-    if resuming and path.is_file():
+    if not path.is_file() or path.stat().st_size == 0:
+        return
+    with open(path, "rb") as fh:
+        fh.seek(-1, os.SEEK_END)
+        whole = fh.read(1) == b"\n"
+    with open(path, newline="", encoding=ENCODING[0], errors=ENCODING[1]) as fh:
+        rows = csv.reader(fh)
+        if not whole:
+            rows = (row for row, _ in itertools.pairwise(rows))
+        first = next(rows, None)
+        if first is None or first == header:
+            yield from rows
+        elif (header == HEADER and first in HEADERS) or (header == REPORT_HEADER and first == REPORT_HEADER[:4]):
+            raise OutputError(f"{path}: written by an earlier morphkit (fewer columns); --restart to label again")
+        else:
+            raise OutputError(f"{path}: not written by bulk-label (header {','.join(first)[:60]!r}); "
+                              "use another --out, or --restart to overwrite it")
+
+
+class Journal:
+    """The journal of the bulk-label run into ``out``, locked from opening to :meth:`close`.
+
+    Args:
+        out: the output folder (it exists).
+        settings: the run's settings, a JSON-able dict; ``archive`` names the archive.
+        restart: forget what earlier runs recorded.
+
+    Raises:
+        OutputError: another run holds the journal; or ``out`` holds the results of an
+            earlier run with other settings, CSV files not written by bulk-label, or a
+            journal SQLite cannot read.
+    """
+
+    def __init__(self, out: str | os.PathLike, settings: dict, restart: bool = False):
+        self.out, self._next_csv, self._db = Path(out), 0.0, None
         try:
-            before = json.loads(path.read_text())
-        except (OSError, ValueError):
-            before = None
-        if isinstance(before, dict):
+            self._db = sqlite3.connect(self.out / JOURNAL, timeout=0, isolation_level=None)
+            self._db.execute("PRAGMA locking_mode=EXCLUSIVE")  # the lock, once taken, is held until close
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")  # a committed chunk survives a power loss too
+            with self._transaction():
+                self._open(settings, restart)
+        except BaseException as err:
+            self.close()
+            if not isinstance(err, sqlite3.Error):
+                raise
+            if "locked" in str(err):
+                raise OutputError(f"{self.out}: another bulk-label run is writing there") from err
+            raise OutputError(f"{self.out / JOURNAL}: {err} (delete it to start over)") from err
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._db
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    def _open(self, settings: dict, restart: bool) -> None:
+        db = self._db
+        db.execute("CREATE TABLE IF NOT EXISTS settings (json TEXT NOT NULL)")
+        db.execute(_FILES)
+        for name in (LANDMARKS, REPORT):  # what a kill left of an atomic write (we hold the lock)
+            for tmp in self.out.glob(f".{name}.*.tmp"):
+                tmp.unlink(missing_ok=True)
+        row = db.execute("SELECT json FROM settings").fetchone()
+        before, imported = None, 0
+        if restart:
+            db.execute("DELETE FROM files")
+        elif row:
+            before = json.loads(row[0])
+        else:  # a new journal: take over the CSV files of a version before it
+            imported = self._import_csv()
+            try:
+                before = json.loads((self.out / SETTINGS).read_text())
+            except (OSError, ValueError):
+                pass
+        if isinstance(before, dict) and db.execute("SELECT 1 FROM files LIMIT 1").fetchone():
             changed = [k for k in settings if k in before and before[k] != settings[k]]
             if "archive" in changed:
-                raise OutputError(f"{out}: holds the landmarks of another archive ({before['archive']}); give "
+                raise OutputError(f"{self.out}: holds the landmarks of another archive ({before['archive']}); give "
                                   f"another --out, or --restart to label {settings['archive']} there from scratch")
             if changed:
                 what = ", ".join(f"{k} {before[k]!r} (now {settings[k]!r})" for k in changed)
-                raise OutputError(
-                    f"{out}: was labelled with {what}; resume with the same settings, or --restart"
-                )
-    with atomic_write(path) as fh:
-        fh.write(json.dumps(settings, indent=1) + "\n")
+                raise OutputError(f"{self.out}: was labelled with {what}; resume with the same settings, or --restart")
+        db.execute("DELETE FROM settings")
+        db.execute("INSERT INTO settings VALUES (?)", (json.dumps(settings),))
+        with atomic_write(self.out / SETTINGS) as fh:
+            fh.write(json.dumps(settings, indent=1) + "\n")
+        if imported:
+            log.info(f"bulk-label: {self.out}: {imported} file(s) recorded in the CSV files of an earlier version "
+                     f"taken over into {JOURNAL}")
 
+    def _import_csv(self) -> int:
+        """Import the files that the CSV files of a version before the journal record; returns how many."""
+        reported: dict[str, tuple[list[str], Done]] = {}
+        for row in _old_rows(self.out / REPORT, REPORT_HEADER):
+            try:
+                if len(row) == len(REPORT_HEADER) and row[1] in STATUSES and int(row[2]) >= 0:
+                    fp = (int(row[4]), int(row[5])) if row[4] and row[5] else None
+                    reported.setdefault(row[0], (row, Done(row[1], int(row[2]), fp)))
+            except ValueError:  # not a whole row
+                pass
+        faces: dict[str, list[bytes]] = {}
+        for row in _old_rows(self.out / LANDMARKS, HEADER):
+            if len(row) == len(HEADER) and row[0] in reported:
+                faces.setdefault(row[0], []).append(_csv_bytes([row]))
+        whole = [(name, row, d) for name, (row, d) in reported.items() if len(faces.get(name, ())) == d.faces]
+        self._db.executemany(_INSERT, ((name.encode(*ENCODING), d.status, d.faces, *(d.fingerprint or (None, None)),
+                                        _csv_bytes([row]), b"".join(faces.get(name, []))) for name, row, d in whole))
+        return len(whole)
 
-class ChunkWriter:
-    """Appends the results of whole chunks of images to ``landmarks.csv`` and ``report.csv``.
+    def done(self) -> dict[str, Done]:
+        """The files recorded so far: image name -> :class:`Done`, in the order met."""
+        rows = self._db.execute("SELECT image, status, faces, bytes, mtime_ns FROM files ORDER BY seq")
+        return {image.decode(*ENCODING): Done(status, faces, None if size is None or mtime is None else (size, mtime))
+                for image, status, faces, size, mtime in rows}
 
-    Each :meth:`append` writes all landmarks rows of the chunk in one write and
-    fsyncs, then all report rows in one write and fsyncs (see the module notes).
-    """
+    def add(self, results: Iterable, fingerprints: dict) -> None:
+        """Record one chunk's ``results`` in one transaction (a kill keeps all of them or none).
 
-    def __init__(self, out: str | os.PathLike):
-        out = Path(out)
-        self._lm = open(out / LANDMARKS, "ab", buffering=0)
-        self._rep = open(out / REPORT, "ab", buffering=0)
+        Args:
+            results: :class:`landmarker.inference.labelling.ImageResult` (``name``, ``status``,
+                ``faces`` largest first, ``message``, ``size``); one replaces an earlier one of its name.
+            fingerprints: name -> ``(bytes, mtime_ns)`` of each file as labelled (:func:`fingerprint`).
+        """
+        def rows():
+            for r in results:
+                size, mtime = fingerprints.get(r.name) or (None, None)
+                report = [r.name, r.status, len(r.faces), r.message, "" if size is None else size,
+                          "" if mtime is None else mtime]
+                yield (r.name.encode(*ENCODING), r.status, len(r.faces), size, mtime, _csv_bytes([report]),
+                       _csv_bytes(face_row(r.name, i, f, r.size) for i, f in enumerate(r.faces)))
 
-    @staticmethod
-    def _write(fh, data: bytes) -> None:
-        if not data:
+        try:
+            with self._transaction() as db:
+                db.executemany(_INSERT, rows())
+        except sqlite3.OperationalError as err:  # a full disk, a journal deleted under the run
+            raise OutputError(f"{self.out / JOURNAL}: cannot record the results: {err}") from err
+
+    def forget(self, names: Iterable[str]) -> None:
+        """Drop the files ``names`` from the journal (to be labelled again)."""
+        with self._transaction() as db:
+            db.executemany("DELETE FROM files WHERE image = ?", ((n.encode(*ENCODING),) for n in names))
+
+    def write_csv(self, final: bool = True) -> None:
+        """Write ``landmarks.csv``, then ``report.csv``, from the journal, each atomically.
+
+        ``final=False`` (during a run): not fsync'ed (the journal is), and skipped until the
+        last write has taken at most :data:`CSV_SHARE` of the time since it began.
+        """
+        start = time.monotonic()
+        if not final and start < self._next_csv:
             return
-        view = memoryview(data)
-        while view:
-            view = view[fh.write(view) :]
-        os.fsync(fh.fileno())
-
-    def append(self, results, fingerprints: dict | None = None) -> None:
-        """Append ``results`` (objects with ``name``, ``status``, ``faces``, ``message``, ``size``);
-        ``fingerprints``: name -> ``(bytes, mtime_ns)`` of each file as labelled (see :func:`fingerprint`)."""
-        fingerprints = fingerprints or {}
-        self._write(self._lm, _csv_bytes(face_row(r.name, i, f, r.size)
-                                         for r in results for i, f in enumerate(r.faces)))
-        self._write(self._rep, _csv_bytes([r.name, r.status, len(r.faces), r.message,
-                                           *fingerprints.get(r.name, ("", ""))] for r in results))
+        for name, header, column in ((LANDMARKS, HEADER, "landmarks"), (REPORT, REPORT_HEADER, "report")):
+            with atomic_write(self.out / name, "wb", fsync=final) as fh:
+                fh.write(_csv_bytes([header]))
+                fh.writelines(blob for (blob,) in self._db.execute(f"SELECT {column} FROM files ORDER BY seq"))
+        end = time.monotonic()
+        self._next_csv = end + (end - start) * (1 / CSV_SHARE - 1)
 
     def close(self) -> None:
-        self._lm.close()
-        self._rep.close()
+        """Close the journal and release its lock."""
+        if self._db is not None:
+            self._db.close()
 
-    def __enter__(self) -> ChunkWriter:
+    def __enter__(self) -> Journal:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -11,16 +11,19 @@ frame instead). Labelling and the per-face warps run on the job's workers
 (:func:`jobs.workers.job_workers`: ``--n-jobs`` threads or a Dask cluster); the outputs
 do not depend on how many. The arrays work is :mod:`morphkit.research`.
 
-Outputs are PNG files in ``--out`` (RGBA with ``--mask-color transparent``), named
+Outputs are PNG files in ``--out`` (RGBA with ``--mask-color transparent``: RGB 0 wherever alpha is 0,
+and ``continuum``'s ``strip.png`` keeps the alpha too), named
 ``<input stem>-<tool>-<percentages>.png`` (a negative percentage written with ``m``:
 ``x-caricature-m50.png``; a name already taken gets ``-2``, ``-3``, ...), plus a
-``report.csv`` of what was made from what; a bad input is reported and skipped.
+``report.csv`` of what was made from what; a bad input is reported and skipped, and a face
+turned too far to symmetrise (:func:`morphkit.research.yaw_note`) is made with a warning there.
 """
 
 from __future__ import annotations
 
 import csv
 import logging
+import os
 import time
 from dataclasses import dataclass
 from functools import partial
@@ -38,16 +41,20 @@ from landmarker.io.overlay import save_png
 from morphkit import CanonicalFrame, align_face, image_grid
 from morphkit.errors import InvalidInput, UserError
 from morphkit.ibug68 import eye_centres
+from morphkit.masks import apply_mask
 from morphkit.parallel import ordered_map
-from morphkit.research import apply_mask, continuum, symmetrize, transform
+from morphkit.research import continuum, symmetrize, transform, yaw_note
 
 from .collection import CollectionError, Portrait, attach_landmarks, check_options, frame_of
 from .outputs import RunOutputs
+from .results import ToolResult
 from .workers import job_workers, preload
 
 log = logging.getLogger(__name__)
 
 TOOLS = ("transform", "caricature", "continuum", "symmetrize")
+#: Percent of the shape difference each tool adds when ``run_tool(shape=None)`` (and ``--shape`` is not given).
+DEFAULT_SHAPE = {"transform": 100.0, "caricature": 50.0}
 COLORS = {"white": (255, 255, 255), "black": (0, 0, 0), "grey": (128, 128, 128), "gray": (128, 128, 128)}
 
 
@@ -154,15 +161,17 @@ def _finish(image, landmarks, mask: str | None, mask_color: str):
 
 
 def _render(face: tuple, recipe: _Recipe):
-    """One face's output: ``(image uint8 (H, W, 3|4), landmarks float32 (68, 2))``, or the reason it failed.
+    """One face's output: ``(image uint8 (H, W, 3|4), landmarks float32 (68, 2), note)``, or the reason it
+    failed; ``note`` is ``""`` or a warning for the report (a face turned too far to symmetrise).
 
     ``face`` is ``(path, landmarks, is_mean)``. With ``recipe.tool == "align"`` the aligned face itself.
     """
     path, landmarks, is_mean = face
     try:
         image, lm = _aligned(path, landmarks, is_mean, recipe.frame)
+        note = ""
         if recipe.tool == "align":
-            return image, lm
+            return image, lm, note
         if recipe.tool == "transform":
             (a, sa), (b, sb) = recipe.protos
             image, lm = transform(image, lm, a, sa, b, sb, recipe.shape, recipe.color, recipe.texture)
@@ -170,9 +179,10 @@ def _render(face: tuple, recipe: _Recipe):
             (m, sm), = recipe.protos
             image, lm = transform(image, lm, m, sm, image, lm, recipe.shape, recipe.color, recipe.texture)
         else:
+            note = yaw_note(lm)
             image, lm = symmetrize(image, lm, shape=recipe.sym in ("both", "shape"),
-                                   color=recipe.sym in ("both", "color"))
-        return _finish(image, lm, recipe.mask, recipe.mask_color), lm
+                                   color=recipe.sym in ("both", "color"), max_yaw=None)
+        return _finish(image, lm, recipe.mask, recipe.mask_color), lm, note
     except ImageDecodeError as err:
         return err.reason
     except UserError as err:  # a face the tools cannot use (our bugs surface)
@@ -211,41 +221,69 @@ def _prototype(p: Portrait, flag: str, frame: CanonicalFrame | None) -> Face:
     return Face(p.path, result[0], result[1], "shapes.csv" if "mean" in p.extra else "landmarker")
 
 
-def run_tool(tool: str, images: list[str], out: str, spec: ModelSpec = ModelSpec(), *, source=None, dest=None,
-             mean=None, shape: float = 100.0, color: float = 0.0, texture: float = 0.0, steps: int = 11,
-             sym: str = "both", mask: str | None = None, mask_color: str | None = None,
-             n_jobs: int | None = -1, scheduler: str | None = None,
-             width: int | None = None, height: int | None = None) -> dict:
+def run_tool(
+    tool: str,
+    images: list[str | os.PathLike],
+    out: str | os.PathLike,
+    *,
+    source: str | os.PathLike | None = None,
+    dest: str | os.PathLike | None = None,
+    mean: str | os.PathLike | None = None,
+    shape: float | None = None,
+    color: float = 0.0,
+    texture: float = 0.0,
+    steps: int = 11,
+    sym: str = "both",
+    mask: str | None = None,
+    mask_color: str | None = None,
+    width: int | None = None,
+    height: int | None = None,
+    n_jobs: int | None = -1,
+    spec: ModelSpec = ModelSpec(),
+    scheduler: str | None = None,
+) -> ToolResult:
     """Run one of the tools over ``images`` into the folder ``out``.
+
+    The defaults here (and :data:`DEFAULT_SHAPE`) are those of the ``morphkit`` sub-commands (their
+    options read them from this signature).
 
     Args:
         tool: ``transform``, ``caricature``, ``continuum`` or ``symmetrize``.
         images: image files and folders (walked recursively); a path that does not exist
             or does not decode, or a photo without a face, is reported and skipped.
         out: output folder (PNG files and ``report.csv``); skipped when under a folder given.
-        spec: the model that labels faces (team-means images with ``shapes.csv`` are not labelled).
-        source, dest: prototypes A and B of ``transform``; ``mean``: the mean of ``caricature``.
-        shape, color, texture: percentages of the transform or caricature.
+        source, dest: prototypes A and B of ``transform`` (needed there); ``mean``: the mean of
+            ``caricature`` (needed there).
+        shape: percent of the shape difference to add (transform: B - A; caricature: face - mean);
+            None: the tool's default, :data:`DEFAULT_SHAPE`.
+        color, texture: percent of the colour and texture differences to add (transform, caricature).
         steps: faces of a continuum, 2..101.
         sym: what ``symmetrize`` makes symmetric: ``both``, ``shape`` or ``color``.
-        mask: ``outline`` or ``oval``: keep only the face; ``mask_color`` (needs ``mask``):
+        mask: ``outline`` (the face region: landmark hull, whole brows and a forehead) or ``oval``:
+            keep only the face; ``mask_color`` (needs ``mask``):
             white (default), black, grey or transparent (RGBA PNG).
-        n_jobs: cores to use (-1: all) for labelling and warping; the outputs are the same for any.
-        scheduler: Dask scheduler address: run the per-image work on that cluster.
         width, height: ``symmetrize`` only: output size in pixels (both or neither; default:
             each photo keeps its size, the face levelled and centred at scale 1).
+        n_jobs: cores to use (-1: all) for labelling and warping; the outputs are the same for any.
+        spec: the model that labels faces (team-means images with ``shapes.csv`` are not labelled).
+        scheduler: Dask scheduler address: run the per-image work on that cluster.
 
     Returns:
-        dict: ``written`` (PNG files), ``skipped`` (inputs), ``seconds``.
+        :class:`jobs.results.ToolResult`: PNG files written, inputs skipped, seconds.
 
     Raises:
-        jobs.collection.CollectionError: a prototype that cannot be used, bad options (the message
-            names the flag), or nothing written.
+        jobs.collection.CollectionError: an unknown tool, a prototype missing or that cannot be used,
+            bad options (the message names the flag), or nothing written.
         ValueError: a bad ``n_jobs`` or an unreachable scheduler.
     """
     t0 = time.time()
     if tool not in TOOLS:
         raise CollectionError(f"unknown tool {tool!r}: use one of {', '.join(TOOLS)}")
+    if tool == "transform" and (source is None or dest is None):
+        raise CollectionError("transform needs prototypes A and B (source and dest: --from and --to)")
+    if tool == "caricature" and mean is None:
+        raise CollectionError("caricature needs the mean face (mean: --mean)")
+    shape = DEFAULT_SHAPE.get(tool, 0.0) if shape is None else shape
     out_dir = Path(out)
     if out_dir.exists() and not out_dir.is_dir():
         raise CollectionError(f"--out {out_dir}: is a file; give a folder")
@@ -285,7 +323,7 @@ def run_tool(tool: str, images: list[str], out: str, spec: ModelSpec = ModelSpec
         written += 1
         rows.append([f"{stem}.png", str(source_path), "ok", note])
 
-    preload("skimage.transform", "scipy.spatial")  # to align and triangulate; imported while faces are labelled
+    preload("scipy.spatial")  # to triangulate; imported while faces are labelled
     with outputs, job_workers(n_jobs, scheduler) as executor:
         attach_landmarks([p for p in [*protos.values(), *portraits] if p.landmarks is None], None, n_jobs, spec,
                          executor)
@@ -326,7 +364,10 @@ def run_tool(tool: str, images: list[str], out: str, spec: ModelSpec = ModelSpec
             elif tool == "continuum":
                 done.append((p, result))
             else:
-                save(_output_stem(recipe, p.path.stem), result[0], p.path, p.note)
+                if result[2]:
+                    log.warning(f"{tool}: {p.path}: {result[2]}")
+                note = "; ".join(n for n in (p.note, result[2]) if n)
+                save(_output_stem(recipe, p.path.stem), result[0], p.path, note)
         for p in portraits:
             if p.landmarks is None:
                 rows.append(["", str(p.path), "skipped", p.note])
@@ -335,16 +376,16 @@ def run_tool(tool: str, images: list[str], out: str, spec: ModelSpec = ModelSpec
             if len(done) != 2:
                 raise CollectionError(f"continuum needs two faces, got {len(done)} usable of {len(images)} "
                                       f"({'; '.join(f'{p}: {w}' for p, w in problems)})")
-            (pa, (ia, la)), (pb, (ib, lb)) = done
+            (pa, (ia, la, _)), (pb, (ib, lb, _)) = done
             strip = []
             for i, (img, lm) in enumerate(continuum(ia, la, ib, lb, steps)):
                 pct = round(100 * i / (steps - 1))
                 final = _finish(img, lm, mask, mask_color)
                 save(f"{pa.path.stem}-{pb.path.stem}-{pct:03d}", final, f"{pa.path} -> {pb.path}")
-                strip.append((final[..., :3], f"{pct}%"))
+                strip.append((final, f"{pct}%"))  # RGBA in a transparent run: the strip keeps the alpha
             save_png(image_grid([s for s, _ in strip], [t for _, t in strip], columns=len(strip),
                                 tile_width=min(200, strip[0][0].shape[1])), outputs.add(out_dir / "strip.png"))
         _write_report(outputs.add(out_dir / "report.csv"), rows)
     if not written:
         raise CollectionError(f"nothing written: {'; '.join(f'{p}: {w}' for p, w in problems) or 'no input face'}")
-    return {"written": written, "skipped": len(problems), "seconds": round(time.time() - t0, 1)}
+    return ToolResult(written=written, skipped=len(problems), seconds=round(time.time() - t0, 1))

@@ -7,6 +7,7 @@ streamed into the encoder, so memory does not grow with the movie's length.
 
 from __future__ import annotations
 
+import os
 import time
 from functools import partial
 from pathlib import Path
@@ -17,6 +18,7 @@ from landmarker.inference.labelling import ModelSpec
 from landmarker.io.decode import read_image
 from landmarker.io.files import mark_output
 from morphkit import (
+    CanonicalFrame,
     morph_sequence_frames,
     morph_sequence_length,
     write_video,
@@ -33,6 +35,7 @@ from .collection import (
 from .html_report import write_report as write_html
 from .manifest import read_manifest
 from .outputs import RunOutputs
+from .results import MorphMovieResult
 from .workers import job_workers, preload
 
 
@@ -58,25 +61,27 @@ MOVIE_SUFFIXES = (".mp4", ".gif")
 
 
 def morph_movie(
-    sources: list[str],
-    out: str,
-    manifest: str | None = None,
+    sources: list[str | os.PathLike],
+    out: str | os.PathLike,
+    *,
+    manifest: str | os.PathLike | None = None,
     group: str | None = None,
     group_by: str | None = None,
-    landmarks_csv: str | None = None,
+    landmarks_csv: str | os.PathLike | None = None,
     fps: float = 30.0,
     seconds_per_face: float = 1.5,
+    transition_fraction: float = 0.5,
+    loop: bool = False,
+    background: str = "frame",
     n_jobs: int = -1,
-    width: int = 450,
-    height: int = 550,
+    width: int = CanonicalFrame.width,
+    height: int = CanonicalFrame.height,
     spec: ModelSpec = ModelSpec(),
     scheduler: str | None = None,
-    *,
-    loop: bool = False,
-    transition_fraction: float = 0.5,
-    background: str = "frame",
-) -> dict:
+) -> MorphMovieResult:
     """Render the morph movie of a collection (or of image files, in the order given).
+
+    The defaults here are those of ``morphkit morph-movie`` (its options read them from this signature).
 
     Args:
         sources: one collection folder, or two or more image files in movie order (a
@@ -88,16 +93,16 @@ def morph_movie(
         manifest, group, group_by: only the faces of one group: of a manifest column,
             or without a manifest of one sub-folder of the collection.
         fps, seconds_per_face: frames per second; seconds each face owns (hold + morph).
+        transition_fraction: share of each face's time spent morphing into the next, 0..1.
+        loop: morph from the last face back to the first, for looping playback.
+        background: ``frame`` (whole frame) or ``face`` (the face on a plain background).
         n_jobs: cores to use (-1: all) for labelling and rendering.
-        width, height: frame size in pixels.
+        width, height: frame size in pixels (default: :class:`morphkit.CanonicalFrame`'s, 450 x 550).
         spec: the model that labels faces (not used with ``landmarks_csv``).
         scheduler: Dask scheduler address: run the per-image work on that cluster.
-        loop: morph from the last face back to the first, for looping playback.
-        transition_fraction: share of each face's time spent morphing, 0..1.
-        background: ``frame`` (whole frame) or ``face`` (the face on a plain background).
 
     Returns:
-        dict: ``faces`` (used), ``skipped``, ``frames``, ``seconds``, ``path``.
+        :class:`jobs.results.MorphMovieResult`: faces used, skipped, frames, seconds, the movie's path.
 
     Raises:
         jobs.collection.CollectionError: fewer than two usable faces, a bad manifest or
@@ -131,7 +136,7 @@ def morph_movie(
     with RunOutputs(out_path.parent) as outputs:  # Ctrl-C leaves none of this run's outputs
         if not thumbs.exists():
             outputs.add(thumbs)
-        preload("skimage.transform", "scipy.spatial")  # to align and triangulate; imported while faces are labelled
+        preload("scipy.spatial")  # to triangulate; imported while faces are labelled
         with job_workers(n_jobs, scheduler) as executor:  # an unreachable scheduler: refused before the folder
             out_path.parent.mkdir(parents=True, exist_ok=True)
             attach_landmarks(portraits, landmarks_csv, n_jobs, spec, executor)
@@ -160,10 +165,5 @@ def morph_movie(
                    f"{len(used)} faces, {len(portraits) - len(used)} skipped, {n} frames at {fps:g} fps",
                    portraits, groups_order=list(dict.fromkeys(p.group for p in portraits if p.group)),
                    movie=out_path, files=[out_path, report_csv], thumbs=thumbs)
-    return {
-        "faces": len(used),
-        "skipped": len(portraits) - len(used),
-        "frames": n,
-        "seconds": round(time.time() - t0, 1),
-        "path": str(out_path),
-    }
+    return MorphMovieResult(faces=len(used), skipped=len(portraits) - len(used), frames=n,
+                            seconds=round(time.time() - t0, 1), path=str(out_path))

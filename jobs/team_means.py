@@ -14,6 +14,7 @@ from __future__ import annotations
 import csv
 import logging
 import math
+import os
 import time
 from functools import partial
 from pathlib import Path
@@ -42,6 +43,7 @@ from .collection import (
 )
 from .html_report import write_report as write_html
 from .outputs import RunOutputs
+from .results import TeamMeansResult
 from .workers import job_workers, preload
 
 log = logging.getLogger(__name__)
@@ -78,34 +80,37 @@ def group_mean(portraits: list[Portrait], frame: CanonicalFrame, background: str
 
 
 def team_means(
-    collection: str,
-    out: str,
-    manifest: str | None = None,
+    collection: str | os.PathLike,
+    out: str | os.PathLike,
+    *,
+    manifest: str | os.PathLike | None = None,
     group_by: str | None = None,
-    landmarks_csv: str | None = None,
+    landmarks_csv: str | os.PathLike | None = None,
     n_jobs: int = -1,
     background: str = "frame",
-    width: int = 450,
-    height: int = 550,
+    width: int = CanonicalFrame.width,
+    height: int = CanonicalFrame.height,
     spec: ModelSpec = ModelSpec(),
     scheduler: str | None = None,
-    *,
     min_faces: int = 2,
     groups: list[str] | None = None,
     include_unlisted: bool = False,
     texture: bool = False,
     max_fit_score: float | None = None,
-) -> dict:
+) -> TeamMeansResult:
     """Write one mean face per group, the comparison grid, ``shapes.csv`` and the report into ``out``.
+
+    The defaults here are those of ``morphkit team-means`` (its options read them from this signature).
 
     Args:
         collection: folder of portraits (its own ``out`` and our earlier outputs are skipped).
+        out: output folder (created; earlier outputs of the same names are replaced).
         manifest, group_by: groups from a manifest CSV column (``party``), or the cross
             of several (``party,gender``); without them, sub-folders are the groups.
         landmarks_csv: use a bulk-label ``landmarks.csv`` instead of labelling.
         n_jobs: cores to use (-1: all) for labelling and warping.
         background: ``frame`` (whole frame) or ``face`` (the face on a plain background).
-        width, height: output size in pixels.
+        width, height: output size in pixels (default: :class:`morphkit.CanonicalFrame`'s, 450 x 550).
         spec: the model that labels faces (not used with ``landmarks_csv``).
         scheduler: Dask scheduler address: run the per-image work on that cluster.
         min_faces: a group with fewer usable faces gets no mean (a one-face "mean" is
@@ -118,8 +123,8 @@ def team_means(
             written with ``--flip-average``.
 
     Returns:
-        dict: ``groups`` (name -> face count), ``images``, ``used``, ``skipped``, ``seconds``,
-        ``files`` (group -> PNG name).
+        :class:`jobs.results.TeamMeansResult`: images, used, skipped, the face count and file of each
+        group's mean, seconds.
 
     Raises:
         jobs.collection.CollectionError, FileNotFoundError: unusable collection, manifest,
@@ -153,7 +158,7 @@ def team_means(
     with RunOutputs(out_dir) as outputs:  # Ctrl-C leaves none of this run's outputs
         means, labels, counts, files, shapes = [], [], {}, {}, []
         taken: set[str] = set()
-        preload("skimage.transform", "scipy.spatial")  # to align and triangulate; imported while faces are labelled
+        preload("scipy.spatial")  # to triangulate; imported while faces are labelled
         with job_workers(n_jobs, scheduler) as executor:  # an unreachable scheduler: refused before the folder
             mark_output(out_dir)
             attach_landmarks(portraits, landmarks_csv, n_jobs, spec, executor)
@@ -199,14 +204,8 @@ def team_means(
                    portraits, groups_order=order, comparison=out_dir / "comparison.png",
                    means={g: (out_dir / f, counts[g]) for g, f in files.items()},
                    files=[out_dir / "report.csv", out_dir / "shapes.csv", out_dir / "comparison.png"])
-    return {
-        "groups": counts,
-        "files": files,
-        "images": len(portraits),
-        "used": used,
-        "skipped": len(portraits) - used,
-        "seconds": round(time.time() - t0, 1),
-    }
+    return TeamMeansResult(images=len(portraits), used=used, skipped=len(portraits) - used, groups=counts,
+                           files=files, seconds=round(time.time() - t0, 1))
 
 
 def write_shapes(shapes: list[tuple[str, np.ndarray]], path: Path, width: int, height: int) -> None:

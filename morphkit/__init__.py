@@ -14,23 +14,54 @@ caricature), :mod:`.mean` (mean face), :mod:`.sequence` (morph movie frames),
 (deterministic chunked joblib map).
 """
 
-from .align import align_face, align_landmarks, similarity_to_frame, transform_points
-from .frame import CanonicalFrame, border_points, with_border
-from .grid import image_grid
-from .ibug68 import eye_centres
-from .mean import MeanFace, composite_on_background, face_mask, mean_face
-from .morph import Morpher, caricature, morph_pair, morph_triangles
-from .procrustes import exaggerate, fit_similarity, mean_shape
-from .sequence import morph_sequence_frames, morph_sequence_length, sequence_timing
-from .triangulation import signed_areas, triangulate
-from .video import write_video
-from .warp import WarpTarget, piecewise_affine_warp
+import importlib
 
-__all__ = [
-    "CanonicalFrame", "MeanFace", "Morpher", "WarpTarget",
-    "align_face", "align_landmarks", "border_points", "caricature", "composite_on_background",
-    "exaggerate", "eye_centres", "face_mask", "fit_similarity", "image_grid", "mean_face",
-    "mean_shape", "morph_pair", "morph_sequence_frames", "morph_sequence_length", "morph_triangles",
-    "piecewise_affine_warp", "sequence_timing", "signed_areas", "similarity_to_frame",
-    "transform_points", "triangulate", "with_border", "write_video",
-]
+#: public name -> the module that defines it; imported on first use (PEP 562), so that
+#: ``import morphkit.ibug68`` or ``morphkit.errors`` (what the landmarker uses) stays light.
+_EXPORTS = {
+    "align_face": "align",
+    "align_landmarks": "align",
+    "similarity_to_frame": "align",
+    "transform_points": "align",
+    "CanonicalFrame": "frame",
+    "border_points": "frame",
+    "with_border": "frame",
+    "image_grid": "grid",
+    "eye_centres": "ibug68",
+    "MeanFace": "mean",
+    "composite_on_background": "masks",
+    "face_mask": "masks",
+    "face_region": "masks",
+    "apply_mask": "masks",
+    "mean_face": "mean",
+    "Morpher": "morph",
+    "caricature": "morph",
+    "morph_pair": "morph",
+    "morph_triangles": "morph",
+    "exaggerate": "procrustes",
+    "fit_similarity": "procrustes",
+    "mean_shape": "procrustes",
+    "morph_sequence_frames": "sequence",
+    "morph_sequence_length": "sequence",
+    "sequence_timing": "sequence",
+    "signed_areas": "triangulation",
+    "triangulate": "triangulation",
+    "write_video": "video",
+    "WarpTarget": "warp",
+    "piecewise_affine_warp": "warp",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))
+

@@ -2,8 +2,9 @@
 
 A face is rotated, scaled and translated (a similarity transform, no shear) so that its
 two eye centres - the means of landmarks 36-41 and 42-47 - land exactly on the frame's
-eye positions. The transform is estimated with ``skimage.transform.SimilarityTransform``
-and applied to the image with ``cv2.warpAffine`` and to the landmarks directly.
+eye positions. The transform is the exact two-point similarity of
+:func:`morphkit.procrustes.fit_similarity` (the project's one similarity estimator), applied
+to the image with ``cv2.warpAffine`` and to the landmarks directly.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from ._checks import check_image, check_landmark_stack, check_landmarks
 from .errors import InvalidInput
 from .frame import CanonicalFrame
 from .ibug68 import eye_centres
+from .procrustes import fit_similarity
 from .warp import border_mode
 
 #: Below this scale factor an image is first shrunk with ``cv2.INTER_AREA`` (anti-aliased),
@@ -46,12 +48,8 @@ def similarity_to_frame(landmarks, frame: CanonicalFrame = CanonicalFrame()) -> 
     eyes = eye_centres(lm)
     if np.linalg.norm(eyes[1] - eyes[0]) < 1e-6:
         raise InvalidInput("cannot align face: the two eye centres (points 36-41 and 42-47) coincide")
-    from skimage.transform import SimilarityTransform  # (0.3 s to import: only when a face is aligned)
-
-    tf = SimilarityTransform.from_estimate(eyes, frame.eyes)
-    if not tf:
-        raise InvalidInput(f"cannot align face: similarity estimation failed ({tf})")
-    return np.asarray(tf.params, dtype=np.float64)
+    _, matrix = fit_similarity(eyes, frame.eyes)
+    return matrix
 
 
 def transform_points(points, matrix) -> np.ndarray:

@@ -132,8 +132,13 @@ def image_grid(images: list[np.ndarray], labels: list[str], columns: int | None 
     width, in a Unicode font (DejaVu Sans: accents, Greek, Cyrillic; CJK where the
     system has a CJK font), with Pillow.
 
+    RGBA tiles keep their transparency: when any image has an alpha channel the grid is
+    uint8 ``(H, W, 4)`` RGBA, each tile's alpha kept (resized premultiplied, so transparent
+    pixels do not bleed their colour into the edges; RGB 0 wherever alpha is 0), with the
+    padding and label bands opaque ``background`` and RGB tiles opaque.
+
     Args:
-        images: uint8 ``(H, W, 3)`` RGB images (sizes may differ).
+        images: uint8 ``(H, W, 3)`` RGB or ``(H, W, 4)`` RGBA images (sizes may differ).
         labels: one string per image (e.g. ``"Team A (n=12)"``).
         columns: grid columns; default ``ceil(sqrt(len(images)))``.
         tile_width: width of each tile in pixels; default the first image's width.
@@ -141,7 +146,7 @@ def image_grid(images: list[np.ndarray], labels: list[str], columns: int | None 
         background, text_color: RGB colours.
 
     Returns:
-        uint8 ``(H, W, 3)`` RGB grid image.
+        uint8 ``(H, W, 3)`` RGB grid image, or ``(H, W, 4)`` RGBA when an image has alpha.
 
     Raises:
         ValueError: no images, a label count that differs from the image count, bad
@@ -153,7 +158,8 @@ def image_grid(images: list[np.ndarray], labels: list[str], columns: int | None 
         raise InvalidInput("image_grid needs at least one image")
     if len(labels) != len(images):
         raise InvalidInput(f"got {len(images)} images but {len(labels)} labels; counts must match")
-    images = [check_image(im, f"images[{i}]") for i, im in enumerate(images)]
+    images = [_check_tile(im, f"images[{i}]") for i, im in enumerate(images)]
+    rgba = any(im.shape[2] == 4 for im in images)
     n = len(images)
     cols = math.ceil(math.sqrt(n)) if columns is None else int(columns)
     if cols < 1:
@@ -170,7 +176,7 @@ def image_grid(images: list[np.ndarray], labels: list[str], columns: int | None 
         h, w = im.shape[:2]
         th = max(1, int(round(h * tw / w)))
         interp = cv2.INTER_AREA if tw < w else cv2.INTER_LINEAR
-        tiles.append(im if (w, h) == (tw, th) else cv2.resize(im, (tw, th), interpolation=interp))
+        tiles.append(_resize(im, tw, th, interp, rgba))
     tile_h = max(t.shape[0] for t in tiles)
 
     font_size = max(10, int(round(tw / 450.0 * 26)))
@@ -179,10 +185,41 @@ def image_grid(images: list[np.ndarray], labels: list[str], columns: int | None 
     cell_w, cell_h = tw, tile_h + band
     out = np.empty((rows * cell_h + (rows + 1) * pad, cols * cell_w + (cols + 1) * pad, 3), np.uint8)
     out[:] = np.asarray(background, dtype=np.uint8)
+    alpha = np.full(out.shape[:2], 255, np.uint8) if rgba else None
     for i, (tile, label) in enumerate(zip(tiles, labels)):
         r, c = divmod(i, cols)
         x0 = pad + c * (cell_w + pad)
         y0 = pad + r * (cell_h + pad)
-        out[y0:y0 + tile.shape[0], x0:x0 + tw] = tile
+        out[y0:y0 + tile.shape[0], x0:x0 + tw] = tile[..., :3]
+        if alpha is not None:
+            alpha[y0:y0 + tile.shape[0], x0:x0 + tw] = tile[..., 3]
         _draw_label(out, label, x0, y0 + tile_h, tw, band, font_size, text_color)
+    if alpha is None:
+        return out
+    out = np.dstack([out, alpha])
+    out[alpha == 0, :3] = 0
     return out
+
+
+def _check_tile(image, name: str) -> np.ndarray:
+    """An RGB tile as :func:`check_image` checks it, or a uint8 ``(H, W, 4)`` RGBA tile."""
+    if isinstance(image, np.ndarray) and image.ndim == 3 and image.shape[2] == 4:
+        check_image(image[..., :3], name)  # dtype and size
+        return np.ascontiguousarray(image)
+    return check_image(image, name)
+
+
+def _resize(im: np.ndarray, tw: int, th: int, interp: int, rgba: bool) -> np.ndarray:
+    """``im`` at ``tw`` x ``th``; with ``rgba`` as RGBA (alpha 255 for an RGB tile), resized premultiplied."""
+    h, w = im.shape[:2]
+    if not rgba:
+        return im if (w, h) == (tw, th) else cv2.resize(im, (tw, th), interpolation=interp)
+    if im.shape[2] == 3:
+        im = np.dstack([im, np.full((h, w), 255, np.uint8)])
+    if (w, h) == (tw, th):
+        return im
+    a = im[..., 3:].astype(np.float32) / 255.0
+    small = cv2.resize(np.dstack([im[..., :3].astype(np.float32) * a, a[..., 0]]), (tw, th), interpolation=interp)
+    alpha = np.clip(small[..., 3], 0.0, 1.0)
+    rgb = np.where(alpha[..., None] > 0, small[..., :3] / np.maximum(alpha[..., None], 1e-6), 0.0)
+    return np.dstack([np.clip(np.rint(rgb), 0, 255), np.rint(alpha * 255)]).astype(np.uint8)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
 
 from ._checks import (
@@ -24,7 +23,7 @@ from ._checks import (
 from .align import _check_frame, align_landmarks, prescale, similarity_to_frame, transform_points
 from .errors import InvalidInput
 from .frame import CanonicalFrame, with_border
-from .ibug68 import eye_centres
+from .masks import composite_on_background, face_mask, face_region
 from .parallel import CHUNK_SIZE, map_chunks
 from .procrustes import mean_shape
 from .texture import coefficient_energy, texture_prototype
@@ -47,45 +46,6 @@ class MeanFace:
     image: np.ndarray
     shape: np.ndarray
     count: int
-
-
-def face_mask(landmarks, width: int, height: int, feather: float | None = None) -> np.ndarray:
-    """Soft mask of the face: convex hull of the landmarks, Gaussian-feathered.
-
-    Args:
-        landmarks: ``(68, 2)`` pixels.
-        width, height: mask size.
-        feather: Gaussian sigma in pixels; default 8% of the inter-eye distance.
-            The hull is eroded by one sigma first, so the soft edge lies inside it.
-
-    Returns:
-        float32 ``(height, width)`` with values in ``[0, 1]`` (1 = face).
-    """
-    lm = check_landmarks(landmarks)
-    if feather is None:
-        eyes = eye_centres(lm)
-        feather = 0.08 * float(np.linalg.norm(eyes[1] - eyes[0]))
-    if not np.isfinite(feather) or feather < 0:
-        raise InvalidInput(f"feather must be a finite sigma >= 0 pixels, got {feather!r}")
-    mask = np.zeros((int(height), int(width)), dtype=np.uint8)
-    hull = cv2.convexHull(np.round(lm * 16).astype(np.int32))
-    cv2.fillConvexPoly(mask, hull, 255, cv2.LINE_AA, 4)
-    if feather > 0:
-        r = int(round(feather))
-        if r > 0:
-            mask = cv2.erode(mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1)))
-        out = cv2.GaussianBlur(mask.astype(np.float32) / 255.0, (0, 0), sigmaX=float(feather))
-    else:
-        out = mask.astype(np.float32) / 255.0
-    return np.clip(out, 0.0, 1.0)
-
-
-def composite_on_background(image: np.ndarray, mask: np.ndarray, color=(255, 255, 255)) -> np.ndarray:
-    """``image * mask + color * (1 - mask)``; uint8 ``(H, W, 3)``."""
-    m = np.asarray(mask, dtype=np.float32)[..., None]
-    bg = np.asarray(color, dtype=np.float32).reshape(1, 1, 3)
-    out = image.astype(np.float32) * m + bg * (1.0 - m)
-    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
 
 
 def _sum_chunk(faces, start: int, target: np.ndarray, triangles: np.ndarray,
@@ -137,8 +97,9 @@ def mean_face(images: list[ImageSource], landmarks, frame: CanonicalFrame = Cano
         landmarks: ``(n, 68, 2)`` landmarks, pixels of each image.
         frame: output geometry.
         background: ``"frame"`` (default) averages the whole frame - hair, shoulders,
-            background; ``"face"`` keeps only the face (convex hull of the mean shape's
-            landmarks, Gaussian-feathered, see :func:`face_mask`) on a plain background.
+            background; ``"face"`` keeps only the face (the mean shape's face region: landmark
+            hull with the whole brows and a forehead, Gaussian-feathered, see
+            :func:`morphkit.masks.face_region`) on a plain background.
         n_jobs: joblib processes (``1`` = serial, ``-1`` = all cores).
         target_shape: optional ``(68, 2)`` shape in frame pixels to warp to instead of
             this collection's mean (e.g. one common shape for several groups).
@@ -146,7 +107,11 @@ def mean_face(images: list[ImageSource], landmarks, frame: CanonicalFrame = Cano
         feather: mask sigma in pixels for ``"face"`` (default: 8% of the eye distance).
         texture: a texture-preserving mean (Tiddeman, Burt and Perrett 2001,
             :mod:`morphkit.texture`): the wavelet detail coefficients take the mean
-            amplitude of the faces', so skin and hair texture are not averaged away.
+            amplitude of the faces', so skin texture is not averaged away; only inside the
+            face region of the mean shape (:func:`morphkit.masks.face_region`: the landmark
+            hull and a forehead, feathered), where the faces are in correspondence, with the
+            plain mean outside (hair, ears, neck and background are not aligned by the 68
+            points, and raising their detail draws amplified outlines).
 
     Returns:
         :class:`MeanFace` ``(image uint8 (H, W, 3), shape float32 (68, 2), count)``.
@@ -179,7 +144,7 @@ def mean_face(images: list[ImageSource], landmarks, frame: CanonicalFrame = Cano
             energy = mags if energy is None else energy + mags
     n = lm.shape[0]
     if texture:
-        image = texture_prototype(total / n, energy / n)
+        image = texture_prototype(total / n, energy / n, face_region(shape, width, height))
     else:
         image = np.clip(np.rint(total / n), 0, 255).astype(np.uint8)
     if background == "face":

@@ -1,17 +1,19 @@
-"""Face-research transforms on arrays: symmetrising, prototype transforms, continua, masks.
+"""Face-research transforms on arrays: symmetrising, prototype transforms, continua.
 
 The stimuli of face-perception studies, as Psychomorph and WebMorph make them
 (Tiddeman, Burt and Perrett, "Prototyping and transforming facial textures for
 perception research", IEEE CG&A 21(5), 2001; Benson and Perrett 1991):
 
 - :func:`symmetrize`: average a face with its mirror image (landmarks mirrored with
-  the 68-point permutation), in shape, colour or both.
+  the 68-point permutation), in shape, colour or both; the colour only inside the face
+  region (:func:`morphkit.masks.face_region`), so ears, neck and hair stay single, with a
+  warning for a face turned too far (:func:`estimate_yaw`).
 - :func:`transform`: Psychomorph's transform ``new = original + p (B - A)`` along the
-  line from prototype ``A`` to prototype ``B``, with separate percentages for shape
-  and colour.
+  line from prototype ``A`` to prototype ``B``, with separate percentages for shape,
+  colour and texture (colour and texture inside the face region only).
 - :func:`continuum`: the faces between two images at even steps (shape and colour).
-- :func:`apply_mask`: the face outline (convex hull of jaw and brows) or an oval,
-  feathered, on a colour or transparent (RGBA) background.
+
+Masks (the face alone on a colour or transparent background) are :mod:`morphkit.masks`.
 
 Every function takes uint8 ``(H, W, 3)`` RGB images and float ``(68, 2)`` ``(x, y)``
 pixel landmarks (iBUG 300-W order) and returns new arrays; warps are piecewise affine
@@ -20,19 +22,32 @@ over the Delaunay triangulation of the landmarks plus the frame border points.
 
 from __future__ import annotations
 
-import cv2
+import logging
+import math
+
 import numpy as np
 
 from ._checks import check_image, check_landmarks
 from .errors import InvalidInput
 from .frame import with_border
-from .ibug68 import BROWS, LEFT_EYE, MIRROR, RIGHT_EYE
-from .mean import face_mask
+from .ibug68 import MIRROR, NOSE_BRIDGE, eye_centres
+from .masks import face_region
 from .morph import Morpher
 from .triangulation import triangulate
 from .warp import WarpTarget
 
-MASKS = ("outline", "oval")
+log = logging.getLogger(__name__)
+
+#: Depth of the nose tip in front of the eye centres, in eye-centre distances (about 2.8 cm of 6.3 cm in adult
+#: anthropometry), which turns the nose tip's sideways offset into a yaw angle (:func:`estimate_yaw`).
+NOSE_DEPTH = 0.45
+#: Faces turned further than this (degrees, :func:`estimate_yaw`) are symmetrised with a warning: the mirror
+#: image then shows the other side of the nose and cheeks, which no warp puts in correspondence. Chosen by eye
+#: on congress headshots (12 portraits from 4 to 26 degrees, ``benchmarks/bench_stimuli.py --docs``): to 12 degrees
+#: the symmetric face shows no seam; from 15 some show one at the far temple, and from 20 the mirror brings
+#: background into the face. No frl-canada studio portrait (at most 6 degrees) is flagged; a quarter of the
+#: congress headshots are.
+MAX_YAW = 12.0
 
 
 def _warp(image: np.ndarray, src, dst) -> np.ndarray:
@@ -51,34 +66,97 @@ def mirror_landmarks(landmarks, width: int) -> np.ndarray:
     return out[MIRROR].astype(np.float32)
 
 
-def symmetrize(image, landmarks, shape: bool = True, color: bool = True) -> tuple[np.ndarray, np.ndarray]:
-    """Average a face with its mirror image.
+def estimate_yaw(landmarks) -> float:
+    """How far a face is turned left or right, in degrees, from its 68 landmarks.
+
+    The nose tip (the last point of :data:`morphkit.ibug68.NOSE_BRIDGE`) moves sideways
+    from the midpoint of the eye centres by ``NOSE_DEPTH * sin(yaw)`` while the eye
+    distance shrinks by ``cos(yaw)``, so ``yaw = atan(offset / (NOSE_DEPTH * eye distance))``,
+    the offset measured along the line through the eye centres (so in-plane roll does not
+    count). A rough estimate (the nose's depth differs between people by about 20%), enough
+    to flag faces too turned to symmetrise; positive: the nose points to the image's right.
+    On the 40 frontal frl-canada studio portraits it stays within 6 degrees; on congress
+    headshots (the first 200 by name) the median is 7 and the 90th percentile 16.
+
+    Args:
+        landmarks: ``(68, 2)`` ``(x, y)`` pixels (iBUG 300-W order).
+
+    Returns:
+        float, degrees (0: frontal).
+
+    Raises:
+        InvalidInput: bad landmarks or eye centres that coincide.
+    """
+    lm = check_landmarks(landmarks)
+    eyes = eye_centres(lm)
+    d = float(np.linalg.norm(eyes[1] - eyes[0]))
+    if not d > 1e-6:
+        raise InvalidInput("the two eye centres (points 36-41 and 42-47) coincide")
+    offset = float(np.dot(lm[NOSE_BRIDGE][-1] - eyes.mean(axis=0), (eyes[1] - eyes[0]) / d))
+    return math.degrees(math.atan2(offset, NOSE_DEPTH * d))
+
+
+def yaw_note(landmarks, max_yaw: float = MAX_YAW) -> str:
+    """``""`` for a face turned at most ``max_yaw`` degrees (:func:`estimate_yaw`), else a sentence saying
+    how far it is turned (for warnings and reports).
+
+    Raises:
+        InvalidInput: bad landmarks.
+    """
+    yaw = estimate_yaw(landmarks)
+    if abs(yaw) <= float(max_yaw):
+        return ""
+    return (f"face turned about {abs(yaw):.0f} degrees (more than {float(max_yaw):g}): its mirror image does not "
+            "match it, so the symmetric face shows both sides of the nose and cheeks")
+
+
+def symmetrize(image, landmarks, shape: bool = True, color: bool = True,
+               feather: float | None = None, max_yaw: float | None = MAX_YAW) -> tuple[np.ndarray, np.ndarray]:
+    """Average a face with its mirror image, the face only (Benson and Perrett 1991; as Psychomorph does).
+
+    The shape: the photo is warped (piecewise affine, frame border fixed) from its landmarks to
+    the mean of the landmarks and their mirror image. The colour: the mirror image, warped to
+    the same shape, is averaged with it inside the face region of that shape
+    (:func:`morphkit.masks.face_region`: the landmark hull with a forehead, feathered) and
+    the original is kept outside, so ears, neck, hair and background stay single (the 68 points
+    put only the face in correspondence with its mirror image). A face turned more than
+    :data:`MAX_YAW` degrees (:func:`estimate_yaw`) is symmetrised with a warning (logger
+    ``morphkit.research``): its mirror image shows the other side of the nose and cheeks.
 
     Args:
         image: uint8 ``(H, W, 3)``, the face roughly centred (e.g. aligned into a frame).
         landmarks: ``(68, 2)`` of ``image``.
         shape: make the shape symmetric (the mean of the landmarks and their mirror).
         color: make the colour symmetric (average the face and its mirror, both
-            warped to the output shape).
+            warped to the output shape, inside the face region).
+        feather: sigma in pixels of the face region's soft edge (default 8% of the
+            eye-centre distance).
+        max_yaw: warn above this many degrees of :func:`estimate_yaw`; None: no check (a
+            caller that reports it itself, as ``morphkit symmetrize`` does in ``report.csv``).
 
     Returns:
         ``(image uint8 (H, W, 3), landmarks float32 (68, 2))`` of the symmetrised face.
 
     Raises:
-        ValueError: bad image or landmarks, or neither ``shape`` nor ``color``.
+        InvalidInput (a ValueError): bad image or landmarks, or neither ``shape`` nor ``color``.
     """
     image = check_image(image)
     lm = check_landmarks(landmarks).astype(np.float64)
     if not (shape or color):
         raise InvalidInput("symmetrize needs shape=True, color=True or both")
-    w = image.shape[1]
+    note = yaw_note(lm, max_yaw) if max_yaw is not None else ""
+    if note:
+        log.warning(f"symmetrize: {note}")
+    h, w = image.shape[:2]
     mirrored_img = np.ascontiguousarray(image[:, ::-1])
     mirrored_lm = mirror_landmarks(lm, w).astype(np.float64)
     out_lm = (lm + mirrored_lm) / 2.0 if shape else lm
     face = _warp(image, lm, out_lm) if shape else image
     if color:
         other = _warp(mirrored_img, mirrored_lm, out_lm)
-        face = np.clip(np.rint((face.astype(np.float64) + other) / 2.0), 0, 255).astype(np.uint8)
+        region = face_region(out_lm, w, h, feather)[..., None]
+        mixed = face + region * ((other.astype(np.float64) - face) / 2.0)
+        face = np.clip(np.rint(mixed), 0, 255).astype(np.uint8)
     return face, out_lm.astype(np.float32)
 
 
@@ -88,7 +166,10 @@ def transform(image, landmarks, proto_a, shape_a, proto_b, shape_b, shape_pct: f
 
     ``shape' = shape + s (shape_B - shape_A)`` and ``colour' = colour + c (B - A)`` with
     ``s = shape_pct / 100``, ``c = color_pct / 100``; the colour difference of the
-    prototypes is taken with both warped to the new shape. The face and the prototypes
+    prototypes is taken with both warped to the new shape. Colour and texture change only
+    inside the face region of the new shape (:func:`morphkit.masks.face_region`, feathered):
+    the prototypes' hair, collars and backgrounds are not in correspondence with the face's,
+    and their difference would paste them onto it. The face and the prototypes
     must be in the same frame (a face aligned with :func:`~morphkit.align.align_face`
     into the frame the prototypes were averaged in, e.g. team-means outputs with their
     ``shapes.csv``).
@@ -120,12 +201,13 @@ def transform(image, landmarks, proto_a, shape_a, proto_b, shape_b, shape_pct: f
     out = _warp(image, lm, new_lm).astype(np.float64)
     if color_pct or texture_pct:
         a_w, b_w = _warp(a, sa, new_lm), _warp(b, sb, new_lm)
+        region = face_region(new_lm, image.shape[1], image.shape[0])
         if color_pct:
-            out += float(color_pct) / 100.0 * (b_w.astype(np.float64) - a_w)
+            out += float(color_pct) / 100.0 * region[..., None] * (b_w.astype(np.float64) - a_w)
         if texture_pct:
             from .texture import transfer_texture
 
-            out = transfer_texture(np.clip(out, 0, 255), a_w, b_w, texture_pct).astype(np.float64)
+            out = transfer_texture(np.clip(out, 0, 255), a_w, b_w, texture_pct, region).astype(np.float64)
     return np.clip(np.rint(out), 0, 255).astype(np.uint8), new_lm.astype(np.float32)
 
 
@@ -150,48 +232,3 @@ def continuum(image_a, landmarks_a, image_b, landmarks_b, steps: int = 11) -> li
         f = i / (int(steps) - 1)
         out.append((morpher.frame(f, f), morpher.shape(f)[:68].astype(np.float32)))
     return out
-
-
-def oval_mask(landmarks, width: int, height: int, feather: float | None = None) -> np.ndarray:
-    """Soft upright oval around the face: as wide as the jaw (points 0-16) plus 5%, from the chin
-    (point 8) to a forehead line above the brows by a third of the brow-to-chin height, tilted with
-    the eyes.
-
-    Returns:
-        float32 ``(height, width)`` in ``[0, 1]``.
-    """
-    lm = check_landmarks(landmarks).astype(np.float64)
-    eyes = lm[RIGHT_EYE].mean(0) - lm[LEFT_EYE].mean(0)
-    angle = float(np.degrees(np.arctan2(eyes[1], eyes[0])))
-    brow = lm[BROWS, 1].min()
-    chin = lm[8, 1]
-    top = brow - (chin - brow) / 3.0
-    half_w = 0.525 * float(np.linalg.norm(lm[16] - lm[0]))
-    centre = ((lm[0, 0] + lm[16, 0]) / 2.0, (top + chin) / 2.0)
-    mask = np.zeros((int(height), int(width)), np.float32)
-    cv2.ellipse(mask, (centre, (2 * half_w, chin - top), angle), 1.0, -1, cv2.LINE_AA)
-    sigma = 0.08 * float(np.linalg.norm(eyes)) if feather is None else float(feather)
-    return np.clip(cv2.GaussianBlur(mask, (0, 0), sigma) if sigma > 0 else mask, 0.0, 1.0)
-
-
-def apply_mask(image, landmarks, kind: str = "outline", color=(255, 255, 255), feather: float | None = None):
-    """The face alone: masked by its ``outline`` (feathered convex hull of the landmarks: jaw and
-    brows) or an ``oval``, on a plain ``color`` (RGB) or, with ``color=None``, transparent.
-
-    Returns:
-        uint8 ``(H, W, 3)`` RGB, or ``(H, W, 4)`` RGBA with ``color=None``.
-
-    Raises:
-        ValueError: bad image or landmarks, unknown ``kind``.
-    """
-    image = check_image(image)
-    h, w = image.shape[:2]
-    if kind not in MASKS:
-        raise InvalidInput(f"mask must be one of {', '.join(MASKS)}, got {kind!r}")
-    mask = face_mask(landmarks, w, h, feather) if kind == "outline" else oval_mask(landmarks, w, h, feather)
-    if color is None:
-        alpha = np.clip(np.rint(mask * 255), 0, 255).astype(np.uint8)
-        return np.dstack([image, alpha])
-    m = mask[..., None]
-    out = image.astype(np.float32) * m + np.asarray(color, np.float32).reshape(1, 1, 3) * (1 - m)
-    return np.clip(np.rint(out), 0, 255).astype(np.uint8)

@@ -95,7 +95,7 @@ def morph_sequence_frames(images: list[ImageSource], landmarks, frame: Canonical
         ease: ease-in/ease-out the transitions.
         background: ``"frame"`` (default) morphs the whole frame; ``"face"`` shows only
             the face on a plain background: each frame masked by the feathered convex
-            hull of its own shape (:func:`~morphkit.mean.face_mask`), as mean faces do.
+            hull of its own shape (:func:`~morphkit.masks.face_mask`), as mean faces do.
         background_color: RGB of the plain background; default ``frame.fill``.
 
     Returns:
@@ -124,7 +124,7 @@ def morph_sequence_frames(images: list[ImageSource], landmarks, frame: Canonical
 
 
 def _face_only(frames, frame: CanonicalFrame, color) -> Iterator[np.ndarray]:
-    from .mean import composite_on_background, face_mask
+    from .masks import composite_on_background, face_mask
 
     for image, shape in frames:
         yield composite_on_background(image, face_mask(shape, frame.width, frame.height), color)

@@ -87,19 +87,45 @@ def _local_energy(detail: np.ndarray, sigma: float) -> np.ndarray:
     return cv2.GaussianBlur(np.square(detail), (0, 0), sigma)
 
 
-def texture_prototype(mean_image: np.ndarray, mean_energy: np.ndarray) -> np.ndarray:
+def _blend(plain: np.ndarray, textured: np.ndarray, weight) -> np.ndarray:
+    """``plain + weight * (textured - plain)``, uint8 ``(H, W, 3)``; ``weight`` None: ``textured``.
+
+    Raises:
+        InvalidInput: a weight that is not ``(H, W)`` or holds values outside ``[0, 1]`` or NaN.
+    """
+    if weight is None:
+        return textured
+    w = np.asarray(weight, dtype=np.float64)
+    if w.shape != textured.shape[:2]:
+        raise InvalidInput(f"weight {w.shape} must be the image's size {textured.shape[:2]}")
+    if not (np.all(np.isfinite(w)) and w.min() >= 0 and w.max() <= 1):
+        raise InvalidInput("weight must hold finite values in [0, 1]")
+    out = np.asarray(plain, dtype=np.float64) + w[..., None] * (textured.astype(np.float64) - plain)
+    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+
+
+def texture_prototype(mean_image: np.ndarray, mean_energy: np.ndarray, weight=None) -> np.ndarray:
     """The texture-preserving prototype of a set of shape-normalised faces.
+
+    Only where the faces are in correspondence should the detail be restored: elsewhere
+    (hair, ears, collars, background: the 68 points do not align them) the mean's detail is
+    the blurred edges of many different outlines, and raising it draws "scribbles". So the
+    result is ``plain + weight * (textured - plain)``: callers pass the face region of the
+    mean shape (:func:`morphkit.masks.face_region`, landmark hull plus forehead, feathered)
+    as ``weight`` and keep the plain mean outside it (:func:`morphkit.mean.mean_face` does).
 
     Args:
         mean_image: float ``(H, W, 3)`` RGB, the plain mean of the faces (0..255).
         mean_energy: float ``(LEVELS, 3, H', W')``, the mean of their :func:`coefficient_energy`.
+        weight: optional float ``(H, W)`` in ``[0, 1]``: where to restore the texture (1: fully,
+            0: the plain mean); None restores it everywhere (Tiddeman, Burt and Perrett 2001).
 
     Returns:
         uint8 ``(H, W, 3)`` RGB: the mean with its luminance detail rescaled to the
-        faces' local texture amplitude (module docstring).
+        faces' local texture amplitude (module docstring), blended by ``weight``.
 
     Raises:
-        ValueError: the energies do not belong to an image of this size.
+        InvalidInput (a ValueError): the energies do not belong to an image of this size; a bad ``weight``.
     """
     import cv2
 
@@ -112,10 +138,11 @@ def texture_prototype(mean_image: np.ndarray, mean_energy: np.ndarray) -> np.nda
         faces = cv2.GaussianBlur(mean_energy[level, band], (0, 0), sigma)
         return np.clip(np.sqrt(faces / np.maximum(_local_energy(d, sigma), 1e-12)), 1.0, MAX_GAIN)
 
-    return _rescale_details(mean_image, gain)
+    return _blend(mean_image, _rescale_details(mean_image, gain), weight)
 
 
-def transfer_texture(image: np.ndarray, source: np.ndarray, dest: np.ndarray, percent: float) -> np.ndarray:
+def transfer_texture(image: np.ndarray, source: np.ndarray, dest: np.ndarray, percent: float,
+                     weight=None) -> np.ndarray:
     """Move a face's texture along the line from ``source`` to ``dest`` (the texture part of a transform).
 
     All three are RGB images of the same size with the same shape (warped to it). Each
@@ -128,12 +155,16 @@ def transfer_texture(image: np.ndarray, source: np.ndarray, dest: np.ndarray, pe
     Args:
         image, source, dest: uint8 or float RGB ``(H, W, 3)`` (0..255).
         percent: how far to move; 0 leaves ``image`` as it is, negative moves away from ``dest``.
+        weight: optional float ``(H, W)`` in ``[0, 1]``: where to apply it (``image + weight *
+            (transferred - image)``); :func:`morphkit.research.transform` passes the face region
+            (:func:`morphkit.masks.face_region`), so the prototypes' hair, collars and background,
+            which are not in correspondence, leave no imprint. None: everywhere.
 
     Returns:
         uint8 ``(H, W, 3)``.
 
     Raises:
-        ValueError: images of different sizes.
+        InvalidInput (a ValueError): images of different sizes; a bad ``weight``.
     """
     if not np.shape(image) == np.shape(source) == np.shape(dest):
         raise InvalidInput(f"image {np.shape(image)}, source {np.shape(source)} and dest {np.shape(dest)} "
@@ -146,4 +177,4 @@ def transfer_texture(image: np.ndarray, source: np.ndarray, dest: np.ndarray, pe
         b = np.sqrt(_local_energy(dst[level][1][band], sigma))
         return np.clip((b + 1e-3) / (a + 1e-3), 1.0 / MAX_GAIN, MAX_GAIN) ** p
 
-    return _rescale_details(image, gain)
+    return _blend(image, _rescale_details(image, gain), weight)

@@ -1,10 +1,12 @@
-"""Shared test helpers (pytest puts tests/ on sys.path)."""
+"""Shared test helpers (pytest puts tests/ on sys.path: conftest.py lives there)."""
 
 from pathlib import Path
 
 from landmarker.io.datasets import load_dlib_xml
 
-DLIB_FACES = Path(__file__).resolve().parent / "data" / "dlib-faces"
+REPO_ROOT = Path(__file__).resolve().parents[1]
+TESTS_DATA = REPO_ROOT / "tests" / "data"
+DLIB_FACES = TESTS_DATA / "dlib-faces"
 
 
 def dlib_faces(xml_name: str):

@@ -2,7 +2,7 @@
 
     .venv/bin/python tools/make_docs_pictures.py
 
-(``docs/texture_mean.png`` comes from ``benchmarks/bench_texture_mean.py``.)
+(``docs/texture_mean.png``, ``masks.png``, ``symmetrize.png``, ``transform.png`` come from ``benchmarks/bench_stimuli.py``.)
 """
 
 from __future__ import annotations

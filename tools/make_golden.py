@@ -5,7 +5,7 @@ holds PyTorch to 0.05 px of them and the default int8 ONNX model to 2% of each
 face's inter-ocular distance at every point, on every CPU (the int8 file's own drift
 is in its model card, ``onnx.int8_check``).
 
-``tests/test_golden.py`` predicts the same images again and compares, so that a
+``tests/landmarker/test_golden.py`` predicts the same images again and compares, so that a
 silent change of the model (weights, crop rule, detector, preprocessing) fails a
 test. Run this only when the model changes on purpose, and say so in the commit:
 
@@ -58,4 +58,8 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    import argparse
+
+    argparse.ArgumentParser(description=__doc__.splitlines()[0].strip('"'),
+                            epilog="Overwrites tests/data/golden/; no options.").parse_args()
     main()

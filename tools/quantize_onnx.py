@@ -47,14 +47,14 @@ def default_reference_images() -> list[Path]:
     return congress + sorted((DATASETS / "dlib-faces").glob("*.jpg"))
 
 
-def calibration_crops(spec: str, n: int, card, val_fraction: float, seed: int) -> np.ndarray:
-    """``n`` normalised crops float32 ``(n, S, S)`` of training-split faces by ``card``'s crop rule
-    (:class:`landmarker.model.card.ModelCard`; boxes from the data or the landmarks)."""
+def calibration_crops(specs: list[str], n: int, card, val_fraction: float, seed: int) -> np.ndarray:
+    """``n`` normalised crops float32 ``(n, S, S)`` of training-split faces of the datasets ``specs`` by
+    ``card``'s crop rule (:class:`landmarker.model.card.ModelCard`; boxes from the data or the landmarks)."""
     from landmarker.io.datasets import load_dataset, split_by_identity
     from landmarker.model.crop import normalise
     from landmarker.training.quantize import dataset_crops
 
-    train, _ = split_by_identity(load_dataset(spec), val_fraction, seed)
+    train, _ = split_by_identity([s for spec in specs for s in load_dataset(spec)], val_fraction, seed)
     picks = np.random.default_rng(seed).choice(len(train), size=min(n, len(train)), replace=False)
     return normalise(dataset_crops([train[i] for i in picks], card))
 
@@ -81,7 +81,8 @@ def main(argv=None) -> int:
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--weights", help="safetensors (default: the shipped weights)")
-    ap.add_argument("--data", required=True, help="FORMAT:PATH of the training data (calibration: its train split)")
+    ap.add_argument("--data", required=True, action="append",
+                    help="FORMAT:PATH of the training data (calibration: its train split); repeat for several sets")
     ap.add_argument("--val-fraction", type=float, default=0.1)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--n", type=int, default=1024, help="calibration faces (default 1024)")
@@ -116,7 +117,8 @@ def main(argv=None) -> int:
         calib = calibration_crops(args.data, args.n, rule, args.val_fraction, args.seed)
         quantised = quantize_int8(fp32, Path(tmp) / "int8.onnx", calib, **settings)
 
-        _, val = split_by_identity(load_dataset(args.data), args.val_fraction, args.seed)
+        _, val = split_by_identity([s for spec in args.data for s in load_dataset(spec)], args.val_fraction,
+                                   args.seed)
         val_crops = normalise(dataset_crops(val, rule))
         pool, sources = detected_crops(ref_images, rule)
         if len(pool) < args.reference_faces:
@@ -151,7 +153,7 @@ def main(argv=None) -> int:
     card["onnx"]["quantisation"] = (
         f"int8: onnxruntime.quantization.quantize_static, QDQ, {'per-tensor' if args.per_tensor else 'per-channel'} "
         f"{weight_bits} {args.weight_type} weights, uint8 activations, op types {', '.join(args.op_types) or 'all'}, "
-        f"{args.method} calibration on {len(calib)} face crops of the training split of {args.data} "
+        f"{args.method} calibration on {len(calib)} face crops of the training split of {' + '.join(args.data)} "
         f"(tools/quantize_onnx.py); kept in float: {', '.join(args.keep_float) or 'none'}"
     )
     card["onnx"]["int8_check"] = {

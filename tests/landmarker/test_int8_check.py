@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import REPO_ROOT
 
 from landmarker.cli import main as landmarker_main
 from landmarker.inference.predictor import Landmarker
@@ -31,9 +32,11 @@ from landmarker.model.int8_check import (
     save_reference,
 )
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = REPO_ROOT
 sys.path.insert(0, str(ROOT / "tools"))
 from make_golden import GOLDEN_CSV  # noqa: E402
+
+pytestmark = [pytest.mark.slow]
 
 
 def _copy_model(dst: Path, name: str = "model") -> Path:

@@ -40,6 +40,8 @@ def test_report_pages_link_every_output_relatively(tmp_path, data_dir):
         assert (moved / src).is_file()
 
 
+@pytest.mark.browser
+@pytest.mark.slow
 @pytest.mark.skipif(CHROMIUM is None, reason="headless Chromium not installed (Debian package 'chromium'; "
                     ".ci/run installs it)")
 def test_reports_load_every_image_and_the_video_in_chromium(tmp_path, data_dir):

@@ -5,7 +5,7 @@ from pathlib import Path
 import imageio_ffmpeg
 import numpy as np
 import pytest
-from helpers import dlib_faces
+from helpers import TESTS_DATA, dlib_faces
 from PIL import Image
 
 from morphkit import (
@@ -17,7 +17,7 @@ from morphkit import (
     write_video,
 )
 
-DATA = Path(__file__).resolve().parent / "data" / "dlib-faces"
+DATA = TESTS_DATA / "dlib-faces"
 ODD = CanonicalFrame(width=121, height=151)  # odd on purpose: MP4 needs even sizes
 
 

@@ -2,13 +2,15 @@
 
 import numpy as np
 import pytest
-from helpers import mirrored_groups
+from helpers import TESTS_DATA, mirrored_groups
 
 from landmarker.inference.predictor import Landmarker
 from landmarker.io.decode import read_image
 from morphkit import CanonicalFrame, align_face
+from morphkit.ibug68 import MIRROR
+from morphkit.masks import apply_mask, face_region
 from morphkit.procrustes import fit_similarity
-from morphkit.research import MIRROR, apply_mask, continuum, mirror_landmarks, symmetrize, transform
+from morphkit.research import continuum, mirror_landmarks, symmetrize, transform
 
 
 @pytest.fixture(scope="module")
@@ -28,9 +30,8 @@ def faces(model, data_dir_module):
 
 @pytest.fixture(scope="module")
 def data_dir_module():
-    from pathlib import Path
 
-    return Path(__file__).resolve().parent / "data"
+    return TESTS_DATA
 
 
 def asymmetry(lm: np.ndarray) -> float:
@@ -78,7 +79,10 @@ def test_colour_transform_adds_the_prototype_difference(faces):
     img, lm = faces[0]
     darker = np.clip(img.astype(int) - 40, 0, 255).astype(np.uint8)
     out, _ = transform(img, lm, img, lm, darker, lm, shape_pct=0, color_pct=50)
-    assert abs((out.astype(int) - img).mean() + 20) < 3  # half of -40
+    region = face_region(lm, img.shape[1], img.shape[0])
+    diff = out.astype(int) - img
+    assert abs(diff[region > 0.99].mean() + 20) < 3  # half of -40, inside the face
+    assert np.abs(diff[region == 0]).max() <= 1  # the prototypes' backgrounds are not pasted onto the face's
     with pytest.raises(ValueError, match="size of the face"):
         transform(img, lm, img[:100], lm, img, lm)
 

@@ -2,11 +2,11 @@
 
 import inspect
 import tracemalloc
-from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
+from helpers import TESTS_DATA
 
 from landmarker.inference.detect import (
     DEFAULT_DETECTOR,
@@ -24,7 +24,7 @@ from landmarker.io.decode import read_image
 from landmarker.io.face import box_iou
 from landmarker.model.crop import box_from_landmarks
 
-DATA = Path(__file__).resolve().parent / "data"
+DATA = TESTS_DATA
 
 
 @pytest.fixture(scope="module")

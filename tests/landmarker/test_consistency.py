@@ -1,6 +1,7 @@
 """Semi-supervised equivariance consistency: views map back to the same context landmarks."""
 
 import numpy as np
+import pytest
 import torch
 
 from landmarker.cli import main as landmarker_main
@@ -8,6 +9,8 @@ from landmarker.model import crop as C
 from landmarker.training.consistency import UnlabelledPairs, build_unlabelled_cache, consistency_loss, to_context
 from landmarker.training.data import Augment, random_crop_matrix
 from morphkit.ibug68 import MIRROR
+
+pytestmark = [pytest.mark.slow, pytest.mark.train]
 
 
 def _context_landmarks(n: int) -> np.ndarray:

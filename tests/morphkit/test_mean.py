@@ -6,7 +6,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from helpers import dlib_faces
+from helpers import TESTS_DATA, dlib_faces
 from PIL import Image
 
 from morphkit import (
@@ -21,7 +21,7 @@ from morphkit import (
     morph_pair,
 )
 
-DATA = Path(__file__).resolve().parent / "data" / "dlib-faces"
+DATA = TESTS_DATA / "dlib-faces"
 SMALL = CanonicalFrame(width=150, height=184)
 
 

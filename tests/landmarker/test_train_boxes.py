@@ -3,11 +3,11 @@
 import csv
 import importlib.util
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from helpers import REPO_ROOT
 from PIL import Image
 
 from landmarker.cli import main as landmarker_main
@@ -25,7 +25,9 @@ from landmarker.training.data import (
     training_boxes,
 )
 
-ROOT = Path(__file__).resolve().parents[1]
+pytestmark = [pytest.mark.slow, pytest.mark.train]
+
+ROOT = REPO_ROOT
 
 
 def test_given_boxes_are_chosen_as_the_detector_boxes_are(tmp_path, data_dir):

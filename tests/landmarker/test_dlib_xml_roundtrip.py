@@ -1,10 +1,10 @@
 """bulk-label --format dlib-xml: the XML reads back (our loader and dlib's) and trains."""
 
-from pathlib import Path
 
 import dlib
 import numpy as np
 import pytest
+from helpers import TESTS_DATA
 
 from jobs.__main__ import main as jobs_main
 from landmarker.cli import main as landmarker_main
@@ -14,7 +14,7 @@ from landmarker.io.landmarks_csv import read_landmarks_csv
 
 # dlib stores integer pixels: a round trip moves a coordinate by at most half a pixel
 HALF_PX = 0.5 + 1e-4
-DATA = Path(__file__).resolve().parent / "data"
+DATA = TESTS_DATA
 
 
 @pytest.fixture(scope="module")
@@ -61,6 +61,8 @@ def test_dlib_itself_reads_the_xml(labelled):
             assert abs(box.rect.left() - face.box[0]) <= HALF_PX and abs(box.rect.right() + 1 - face.box[2]) <= HALF_PX
 
 
+@pytest.mark.slow
+@pytest.mark.train
 def test_xml_trains_a_model(labelled, tmp_path):
     xml = f"dlib-xml:{labelled / 'landmarks.xml'}"
     run = tmp_path / "run"

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import TESTS_DATA
 
 from landmarker.cli import main as landmarker_main
 from landmarker.io.datasets import (
@@ -23,7 +24,7 @@ from landmarker.io.datasets import (
 )
 from landmarker.io.landmarks_csv import read_landmarks_csv
 
-DATA = Path(__file__).resolve().parent / "data"
+DATA = TESTS_DATA
 PORTRAITS = sorted((DATA / "portraits").glob("*.jpg"))  # two portraits, one face each
 YTF_MINI = DATA / "ytf68-mini"
 
@@ -228,6 +229,8 @@ def test_a_run_refused_for_its_data_leaves_no_folder(tmp_path, capsys):
     assert not (tmp_path / "r2").exists()
 
 
+@pytest.mark.slow
+@pytest.mark.train
 def test_a_second_train_into_the_same_out_is_refused_without_resume(tmp_path, capsys):
     data = f"ytf68:{YTF_MINI}"
     run = tmp_path / "run"

@@ -1,11 +1,10 @@
 """morphkit: Delaunay triangulation and the piecewise-affine warp."""
 
-from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
-from helpers import dlib_faces
+from helpers import TESTS_DATA, dlib_faces
 from PIL import Image
 
 from morphkit import (
@@ -19,7 +18,7 @@ from morphkit import (
     with_border,
 )
 
-DATA = Path(__file__).resolve().parent / "data" / "dlib-faces"
+DATA = TESTS_DATA / "dlib-faces"
 
 
 

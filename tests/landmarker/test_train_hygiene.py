@@ -12,6 +12,8 @@ import landmarker.training.train as T
 from landmarker.model.network import build_model
 from landmarker.training.data import Augment, augmented_crop
 
+pytestmark = [pytest.mark.slow, pytest.mark.train]
+
 
 def _cfg(data_dir, out, **kw) -> T.TrainConfig:
     """Four faces, trained and validated on, 32 px crops, one step an epoch (the batch

@@ -6,16 +6,16 @@ decoding or normalisation) moves these. Regenerate them with
 """
 
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import REPO_ROOT
 
 from landmarker.inference.predictor import Landmarker
 from landmarker.io.decode import read_image
 from landmarker.io.landmarks_csv import read_landmarks_csv
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = REPO_ROOT
 sys.path.insert(0, str(ROOT / "tools"))
 from make_golden import GOLDEN_CSV, GOLDEN_IMAGES, weights_sha256  # noqa: E402
 

@@ -5,15 +5,18 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import TESTS_DATA
 from PIL import Image
 
 from jobs.__main__ import main as jobs_main
 from landmarker.inference.parallel import cluster as dask_cluster
 from landmarker.io.landmarks_csv import read_landmarks_csv
 
+pytestmark = [pytest.mark.slow, pytest.mark.dask]
+
 distributed = pytest.importorskip("distributed")
 
-DATA = Path(__file__).resolve().parent / "data"
+DATA = TESTS_DATA
 
 
 def _models_loaded():

@@ -4,17 +4,17 @@ import contextlib
 import io
 import json
 import shutil
-from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import TESTS_DATA
 
 import landmarker.training.evaluate as evaluate_mod
 from landmarker.cli import main as landmarker_main
 from landmarker.model.network import SHIPPED_WEIGHTS, card_path
 from landmarker.training.metrics import face_offsets_iod, inter_ocular, mean_offset_iod
 
-DATA = Path(__file__).resolve().parent / "data"
+DATA = TESTS_DATA
 YTF_MINI = f"ytf68:{DATA / 'ytf68-mini'}"  # 4 faces
 DLIB_TRAIN = f"dlib-xml:{DATA / 'dlib-faces' / 'training_with_face_landmarks.xml'}"  # 18 faces
 

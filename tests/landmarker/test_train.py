@@ -2,6 +2,7 @@ import csv
 import json
 
 import numpy as np
+import pytest
 import torch
 
 from landmarker.cli import main as landmarker_main
@@ -9,6 +10,8 @@ from landmarker.io.datasets import load_dlib_xml, load_ytf68
 from landmarker.model.network import build_model, load_model
 from landmarker.training.data import LandmarkDataset, build_cache
 from landmarker.training.train import landmark_loss, wing_loss
+
+pytestmark = [pytest.mark.slow, pytest.mark.train]
 
 
 def test_overfits_a_handful_of_faces(data_dir):

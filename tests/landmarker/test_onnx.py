@@ -13,6 +13,8 @@ from landmarker.io.landmarks_csv import read_landmarks_csv
 from landmarker.model.export import export_onnx
 from landmarker.model.network import SHIPPED_WEIGHTS, load_card
 
+pytestmark = [pytest.mark.slow, pytest.mark.train]
+
 
 @pytest.fixture(scope="module")
 def onnx_path(tmp_path_factory):

@@ -5,15 +5,15 @@ import csv
 import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import REPO_ROOT
 from PIL import Image
 
 from jobs.__main__ import main as jobs_main
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = REPO_ROOT
 SAMPLE = ROOT / "sample_data"
 
 

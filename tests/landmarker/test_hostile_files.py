@@ -16,13 +16,14 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from helpers import TESTS_DATA
 from PIL import Image, features
 
 from jobs.__main__ import main as jobs_main
 from landmarker.io.decode import ImageDecodeError, read_image
 from landmarker.io.files import find_images
 
-PORTRAIT = Path(__file__).resolve().parent / "data" / "portraits" / "A000360.jpg"
+PORTRAIT = TESTS_DATA / "portraits" / "A000360.jpg"
 
 
 @pytest.fixture(scope="module")
