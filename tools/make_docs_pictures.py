@@ -2,7 +2,8 @@
 
     .venv/bin/python tools/make_docs_pictures.py
 
-(``docs/texture_mean.png``, ``masks.png``, ``symmetrize.png``, ``transform.png`` come from ``benchmarks/bench_stimuli.py``.)
+(``docs/texture_mean.png``, ``masks.png``, ``symmetrize.png``, ``transform.png`` come from
+``benchmarks/bench_stimuli.py``.)
 """
 
 from __future__ import annotations
