@@ -43,7 +43,7 @@ from morphkit.errors import InvalidInput, UserError
 from morphkit.ibug68 import eye_centres
 from morphkit.masks import apply_mask
 from morphkit.parallel import ordered_map
-from morphkit.research import continuum, symmetrize, transform, yaw_note
+from morphkit.research import caricature, continuum, symmetrize, transform, yaw_note
 
 from .collection import CollectionError, Portrait, attach_landmarks, check_options, frame_of
 from .outputs import RunOutputs
@@ -177,7 +177,7 @@ def _render(face: tuple, recipe: _Recipe):
             image, lm = transform(image, lm, a, sa, b, sb, recipe.shape, recipe.color, recipe.texture)
         elif recipe.tool == "caricature":
             (m, sm), = recipe.protos
-            image, lm = transform(image, lm, m, sm, image, lm, recipe.shape, recipe.color, recipe.texture)
+            image, lm = caricature(image, lm, sm, recipe.shape, m, recipe.color, recipe.texture)
         else:
             note = yaw_note(lm)
             image, lm = symmetrize(image, lm, shape=recipe.sym in ("both", "shape"),

@@ -8,10 +8,11 @@ callables that return them) from any landmark source.
 
 Modules: :mod:`.frame` (canonical frame, border points), :mod:`.align` (similarity
 alignment), :mod:`.procrustes` (Procrustes fit, mean shape), :mod:`.triangulation`
-(Delaunay), :mod:`.warp` (piecewise-affine warp), :mod:`.morph` (two-face morph,
-caricature), :mod:`.mean` (mean face), :mod:`.sequence` (morph movie frames),
+(Delaunay), :mod:`.warp` (piecewise-affine warp), :mod:`.morph` (two-face morph),
+:mod:`.research` (caricature, transform, symmetrising, continua), :mod:`.masks` (face
+masks, compositing), :mod:`.mean` (mean face), :mod:`.sequence` (morph movie frames),
 :mod:`.video` (MP4/GIF writer), :mod:`.grid` (labelled image grid), :mod:`.parallel`
-(deterministic chunked joblib map).
+(deterministic chunked map), :mod:`.ibug68` (the 68-point scheme), :mod:`.errors`.
 """
 
 import importlib
@@ -35,7 +36,7 @@ _EXPORTS = {
     "apply_mask": "masks",
     "mean_face": "mean",
     "Morpher": "morph",
-    "caricature": "morph",
+    "caricature": "research",
     "morph_pair": "morph",
     "morph_triangles": "morph",
     "exaggerate": "procrustes",

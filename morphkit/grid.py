@@ -27,12 +27,12 @@ _FONT_FILES = (
 
 
 def _font_paths() -> list[str]:
-    import importlib.util
     import os
 
+    import matplotlib
+
     found = []
-    spec = importlib.util.find_spec("matplotlib")
-    mpl = os.path.join(os.path.dirname(spec.origin), "mpl-data", "fonts", "ttf") if spec and spec.origin else None
+    mpl = os.path.join(matplotlib.get_data_path(), "fonts", "ttf")  # matplotlib's public data folder
     for name in _FONT_FILES:
         path = os.path.join(mpl, name) if mpl and not os.path.isabs(name) else name
         if os.path.isfile(path) and path not in found:

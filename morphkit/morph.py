@@ -14,7 +14,6 @@ import numpy as np
 from ._checks import check_fraction, check_image, check_landmarks
 from .errors import InvalidInput
 from .frame import with_border
-from .procrustes import exaggerate
 from .triangulation import check_triangles, triangulate
 from .warp import WarpTarget, border_mode, pixel_grid
 
@@ -137,44 +136,3 @@ def morph_pair(img_a, pts_a, img_b, pts_b, warp_frac: float, dissolve_frac: floa
     check_fraction(warp_frac, "warp_frac")
     check_fraction(dissolve_frac, "dissolve_frac")
     return Morpher(img_a, pts_a, img_b, pts_b, triangles).frame(warp_frac, dissolve_frac)
-
-
-def caricature(image, landmarks, mean_landmarks, factor: float, border: str = "replicate") -> np.ndarray:
-    """Caricature: exaggerate how a face's shape differs from a mean shape.
-
-    The mean shape is fitted onto the face with a least-squares similarity (Procrustes),
-    the face's landmarks are pushed away from it, ``P' = M + factor * (P - M)``, and the
-    image is piecewise-affine warped from ``P`` to ``P'`` (border points fixed, so the
-    frame stays put). ``factor > 1`` caricatures, ``0 <= factor < 1`` moves toward the
-    mean ("anti-caricature"), ``1`` returns the image unchanged.
-
-    Args:
-        image: uint8 ``(H, W, 3)``.
-        landmarks: ``(68, 2)`` landmarks of ``image``, pixels.
-        mean_landmarks: ``(68, 2)`` mean shape (e.g. from :func:`~morphkit.procrustes.mean_shape`).
-        factor: exaggeration factor, finite and ``>= 0`` (typical 1.2 - 2).
-
-    Returns:
-        uint8 image of the same size.
-
-    Raises:
-        ValueError: bad image or landmarks, negative or non-finite factor.
-
-    Reference: Benson & Perrett (1991); S.E. Brennan, "Caricature generator", Leonardo 18, 1985.
-    """
-    image = check_image(image)
-    lm = check_landmarks(landmarks)
-    mean = check_landmarks(mean_landmarks, "mean_landmarks")
-    try:
-        f = float(factor)
-    except (TypeError, ValueError):
-        raise InvalidInput(f"factor must be a number, got {factor!r}") from None
-    if not np.isfinite(f) or f < 0:
-        raise InvalidInput(f"factor must be finite and >= 0, got {factor!r}")
-    h, w = image.shape[:2]
-    if w < 2 or h < 2:
-        raise InvalidInput(f"image must be at least 2x2 pixels, got {image.shape}")
-    target = with_border(exaggerate(lm, mean, f), w, h)
-    source = with_border(lm, w, h)
-    tri = triangulate(target)
-    return WarpTarget(target, tri, w, h).warp(image, source, border)

@@ -33,6 +33,7 @@ from .frame import with_border
 from .ibug68 import MIRROR, NOSE_BRIDGE, eye_centres
 from .masks import face_region
 from .morph import Morpher
+from .procrustes import fit_similarity
 from .triangulation import triangulate
 from .warp import WarpTarget
 
@@ -158,6 +159,57 @@ def symmetrize(image, landmarks, shape: bool = True, color: bool = True,
         mixed = face + region * ((other.astype(np.float64) - face) / 2.0)
         face = np.clip(np.rint(mixed), 0, 255).astype(np.uint8)
     return face, out_lm.astype(np.float32)
+
+
+def caricature(image, landmarks, mean_landmarks, shape_pct: float = 50.0, mean_image=None,
+               color_pct: float = 0.0, texture_pct: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    """Caricature: exaggerate how a face differs from a mean face (the project's one caricature).
+
+    Shape: ``P' = M + (1 + s) (P - M)`` with ``s = shape_pct / 100`` (50 pushes each landmark
+    half as far again from the mean; negative values move toward the mean, an
+    "anti-caricature"). Without ``mean_image`` the mean shape is first fitted onto the face
+    by a least-squares similarity (Procrustes), so only differences of shape - not position,
+    size or roll - are exaggerated. With ``mean_image`` (a mean face in the same frame as the
+    face, e.g. a team-means output) the shapes are taken as they lie in that frame, and
+    colour and texture are exaggerated too: :func:`transform` along the line from the mean
+    to the face, inside the face region only.
+
+    Args:
+        image, landmarks: the face, uint8 ``(H, W, 3)`` and ``(68, 2)`` pixels.
+        mean_landmarks: ``(68, 2)`` mean shape (e.g. :func:`morphkit.procrustes.mean_shape`).
+        shape_pct, color_pct, texture_pct: percentages of exaggeration (finite; ``shape_pct``
+            above -100).
+        mean_image: uint8 mean face of ``image``'s size; needed for colour or texture.
+
+    Returns:
+        ``(image uint8 (H, W, 3), landmarks float32 (68, 2))``.
+
+    Raises:
+        ValueError: bad images or landmarks, a non-finite percentage or ``shape_pct <= -100``,
+            colour or texture without ``mean_image``, or a mean image of another size.
+
+    References: S.E. Brennan, "Caricature generator", Leonardo 18, 1985; Benson and Perrett
+    (1991); Tiddeman, Burt and Perrett (2001) for colour and texture.
+    """
+    image = check_image(image)
+    lm = check_landmarks(landmarks).astype(np.float64)
+    mean = check_landmarks(mean_landmarks, "mean_landmarks").astype(np.float64)
+    pcts = {"shape_pct": shape_pct, "color_pct": color_pct, "texture_pct": texture_pct}
+    for name, value in pcts.items():
+        try:
+            ok = np.isfinite(float(value))
+        except (TypeError, ValueError):
+            ok = False
+        if not ok:
+            raise InvalidInput(f"{name} must be a finite percentage, got {value!r}")
+    if float(shape_pct) <= -100:
+        raise InvalidInput(f"shape_pct must be above -100 (-100 is the mean shape itself), got {shape_pct!r}")
+    if mean_image is None:
+        if color_pct or texture_pct:
+            raise InvalidInput("a colour or texture caricature needs the mean face (mean_image)")
+        mean, _ = fit_similarity(mean, lm)
+        mean_image = image  # unused: no colour, no texture
+    return transform(image, lm, mean_image, mean, image, lm, shape_pct, color_pct, texture_pct)
 
 
 def transform(image, landmarks, proto_a, shape_a, proto_b, shape_b, shape_pct: float = 100.0,

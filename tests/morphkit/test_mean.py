@@ -224,9 +224,9 @@ def test_caricature_exaggerates_shape_differences(aligned_pair, faces):
     a, pa, _, _ = aligned_pair
     mean = mean_shape(align_landmarks(np.stack([f[1] for f in faces]), CanonicalFrame()),
                       frame=CanonicalFrame())
-    assert np.abs(caricature(a, pa, mean, 1.0).astype(int) - a).max() <= 1
-    # A face that already has the mean shape is left unchanged at any factor.
-    at_mean = caricature(a, mean, mean, 2.5)
+    assert np.abs(caricature(a, pa, mean, 0.0)[0].astype(int) - a).max() <= 1
+    # A face that already has the mean shape is left unchanged at any exaggeration.
+    at_mean = caricature(a, mean, mean, 150.0)[0]
     assert np.abs(at_mean.astype(int) - a).max() <= 1
     # A dot at a landmark moves to mean + factor * (landmark - mean).
     canvas = np.zeros_like(a)
@@ -234,14 +234,17 @@ def test_caricature_exaggerates_shape_differences(aligned_pair, faces):
     cv2.circle(canvas, tuple(int(round(v)) for v in pa[k]), 2, (255, 255, 255), -1)
     lm = pa.copy()
     lm[k] = np.round(pa[k])
-    out = caricature(canvas, lm, mean, 2.0)
+    out, moved = caricature(canvas, lm, mean, 100.0)
     ys, xs = np.nonzero(out[..., 0] > 100)
     from morphkit.procrustes import fit_similarity
     ref, _ = fit_similarity(mean, lm)
     expect = ref[k] + 2.0 * (lm[k] - ref[k])
     assert abs(xs.mean() - expect[0]) < 1.5 and abs(ys.mean() - expect[1]) < 1.5
-    with pytest.raises(ValueError, match="factor"):
-        caricature(a, pa, mean, -1)
+    assert np.allclose(moved[k], expect, atol=1e-3)
+    with pytest.raises(ValueError, match="shape_pct"):
+        caricature(a, pa, mean, -100)
+    with pytest.raises(ValueError, match="mean face"):
+        caricature(a, pa, mean, 50, color_pct=50)
 
 
 def test_alignment_and_mean_shape_reject_bad_input(faces):
