@@ -82,10 +82,10 @@ MEASURES = {"grad": detail, "lap": laplacian}
 
 def label(paths: list[Path]) -> list[tuple[Path, np.ndarray]]:
     from landmarker.inference.labelling import ModelSpec, label_images
-    from landmarker.inference.parallel import map_chunks
+    from landmarker.inference.parallel import label_chunks
 
     chunks = [[(str(p), p.name) for p in paths[i:i + 8]] for i in range(0, len(paths), 8)]
-    results = [r for chunk in map_chunks(label_images, chunks, spec=ModelSpec().resolved()) for r in chunk]
+    results = [r for chunk in label_chunks(label_images, chunks, spec=ModelSpec().resolved()) for r in chunk]
     return [(p, r.faces[0].landmarks) for p, r in zip(paths, results) if r.faces]
 
 

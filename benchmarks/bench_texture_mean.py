@@ -54,7 +54,7 @@ def main() -> None:
         require_anchors_venv()
 
     from landmarker.inference.labelling import ModelSpec, label_images
-    from landmarker.inference.parallel import map_chunks
+    from landmarker.inference.parallel import label_chunks
     from landmarker.io.decode import read_image
     from morphkit import image_grid, mean_face
 
@@ -64,7 +64,7 @@ def main() -> None:
         n = copy_portraits(args.images, src, args.n)
         paths = sorted(src.iterdir())
         chunks = [[(str(p), p.name) for p in paths[i:i + 8]] for i in range(0, len(paths), 8)]
-        results = [r for chunk in map_chunks(label_images, chunks, spec=ModelSpec().resolved()) for r in chunk]
+        results = [r for chunk in label_chunks(label_images, chunks, spec=ModelSpec().resolved()) for r in chunk]
         used = [(p, r.faces[0].landmarks) for p, r in zip(paths, results) if r.faces]
         sources = [partial(read_image, p) for p, _ in used]
         lms = np.stack([lm for _, lm in used])

@@ -37,7 +37,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from landmarker.inference.labelling import ImageResult, ModelSpec, label_images
-from landmarker.inference.parallel import cluster, map_chunks
+from landmarker.inference.parallel import cluster, label_chunks
 from landmarker.io.dlib_xml import write_dlib_xml, xml_safe
 from landmarker.io.files import find_images, mark_output
 from morphkit.errors import InvalidInput
@@ -161,7 +161,7 @@ def bulk_label(
             try:
                 if chunks:
                     journal.write_csv(final=False)  # a killed run's CSV files may lag behind its journal
-                    results = map_chunks(label_images, chunks, n_jobs, client, spec=spec, overlay_dir=overlay_dir)
+                    results = label_chunks(label_images, chunks, n_jobs, client, spec=spec, overlay_dir=overlay_dir)
                     with tqdm(
                         total=counts["resumed"] + sum(len(c) for c in chunks), initial=counts["resumed"],
                         desc="bulk-label", unit="image", disable=not progress,

@@ -23,7 +23,7 @@ import numpy as np
 from tqdm import tqdm
 
 from landmarker.inference.labelling import ModelSpec, label_images
-from landmarker.inference.parallel import map_chunks
+from landmarker.inference.parallel import label_chunks
 from landmarker.io.atomic import atomic_write
 from landmarker.io.decode import ImageDecodeError, image_size
 from landmarker.io.files import find_images
@@ -239,7 +239,7 @@ def _label(wanted: list[Portrait], n_jobs, spec: ModelSpec, executor) -> None:
     items = [(path, ps[0].name) for path, ps in by_path.items()]
     chunks = [items[i : i + CHUNK] for i in range(0, len(items), CHUNK)]
     with tqdm(total=len(items), desc="landmarks", unit="image") as bar:
-        for chunk, results in zip(chunks, map_chunks(label_images, chunks, n_jobs, executor, spec=spec.resolved())):
+        for chunk, results in zip(chunks, label_chunks(label_images, chunks, n_jobs, executor, spec=spec.resolved())):
             for (path, _), r in zip(chunk, results):
                 for p in by_path[path]:
                     _set_faces(p, r.faces, r.message if r.status == "error" else "")

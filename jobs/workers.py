@@ -1,6 +1,6 @@
 """Where a job's per-image work runs: worker threads here, or a Dask cluster.
 
-Labelling goes through :func:`landmarker.inference.parallel.map_chunks`; morphkit's per-face
+Labelling goes through :func:`landmarker.inference.parallel.label_chunks`; morphkit's per-face
 work (warps, mean faces, morph frames) through :func:`morphkit.parallel.use_executor`
 with the same workers: a thread pool of ``n_jobs`` threads (decoding, dlib, OpenCV
 and ONNX Runtime release the GIL, and threads cost nothing to start), or the
@@ -38,7 +38,7 @@ def preload(*modules: str) -> None:
 
 @contextmanager
 def job_workers(n_jobs: int | None, scheduler: str | None) -> Iterator[object]:
-    """Set up the workers of a job; yields their executor (for :func:`landmarker.inference.parallel.map_chunks`).
+    """Set up the workers of a job; yields their executor (for :func:`landmarker.inference.parallel.label_chunks`).
 
     The executor is the Dask client, a pool of ``n_jobs`` threads, or None for one
     local thread (the work then runs in this thread). Inside the block morphkit's

@@ -19,7 +19,7 @@ from tqdm import tqdm
 
 from landmarker.clihelp import count
 from landmarker.inference.labelling import ModelSpec, label_images
-from landmarker.inference.parallel import cluster, map_chunks
+from landmarker.inference.parallel import cluster, label_chunks
 from landmarker.io.atomic import atomic_write
 from landmarker.io.boxes_csv import match_boxes, read_boxes_csv
 from landmarker.io.files import find_images, mark_output
@@ -66,7 +66,7 @@ def predict_command(args) -> int:
         writer = csv.writer(fh)
         writer.writerow(HEADER)
         with cluster(getattr(args, "scheduler", None)) as client:
-            for results in map_chunks(label_images, chunks, getattr(args, "n_jobs", None), client, spec=spec,
+            for results in label_chunks(label_images, chunks, getattr(args, "n_jobs", None), client, spec=spec,
                                       overlay_dir=args.overlay, boxes=given):
                 for r in results:
                     if r.status == "error":

@@ -36,7 +36,7 @@ def n_jobs_arg(text: str) -> int:
 
 
 def add_parallel_options(parser) -> None:
-    """Add ``--n-jobs`` and ``--scheduler`` (see :func:`map_chunks`) to an argparse parser."""
+    """Add ``--n-jobs`` and ``--scheduler`` (see :func:`label_chunks`) to an argparse parser."""
     parser.add_argument("--n-jobs", type=n_jobs_arg, default=-1,
                         help="cores to use on this machine: one worker thread each (-1: every core)")
     parser.add_argument("--scheduler", metavar="ADDRESS",
@@ -97,9 +97,13 @@ def cluster(scheduler: str | None, connect_timeout: float | None = None):
         yield client
 
 
-def map_chunks(fn: Callable[..., Any], chunks: Sequence, n_jobs: int | None = None, executor=None,
+def label_chunks(fn: Callable[..., Any], chunks: Sequence, n_jobs: int | None = None, executor=None,
                **kwargs: Any) -> Iterator[Any]:
     """``fn(chunk, threads=T, **kwargs)`` for each chunk, results yielded in chunk order.
+
+    The labelling map: worker threads that each run a network with ``T`` ONNX Runtime
+    threads, or a Dask cluster. (morphkit's per-face work has its own deterministic map,
+    :func:`morphkit.parallel.map_chunks`, which runs on the same executor inside a job.)
 
     Args:
         fn: a module-level function (importable on Dask workers).

@@ -11,7 +11,7 @@ import pytest
 
 from jobs.__main__ import main as jobs_main
 from landmarker.inference.labelling import ModelSpec, label_images
-from landmarker.inference.parallel import map_chunks, workers_for
+from landmarker.inference.parallel import label_chunks, workers_for
 from landmarker.io.face import box_iou
 from landmarker.io.landmarks_csv import read_landmarks_csv
 from landmarker.model.backends import resolve_backend
@@ -67,13 +67,13 @@ def test_workers_share_out_the_cores():
         workers_for(0, 3)
 
 
-def test_map_chunks_keeps_order_on_threads():
+def test_label_chunks_keeps_order_on_threads():
     def work(chunk, threads):
         return [x * 2 for x in chunk]
 
     chunks = [[i, i + 1] for i in range(0, 40, 2)]
-    assert list(map_chunks(work, chunks, n_jobs=2)) == [[x * 2 for x in c] for c in chunks]
-    assert list(map_chunks(work, [], n_jobs=2)) == []
+    assert list(label_chunks(work, chunks, n_jobs=2)) == [[x * 2 for x in c] for c in chunks]
+    assert list(label_chunks(work, [], n_jobs=2)) == []
 
 
 def test_threads_label_like_one_thread(tmp_path, data_dir):
