@@ -110,15 +110,21 @@ class _Means:
 
 
 def _inputs(paths, exclude) -> tuple[list[Portrait], list[tuple[str, str]]]:
-    """Portraits of the files and folders ``paths`` (folders walked recursively), and ``(path, reason)``
-    of the paths that give none (missing, or a folder without images)."""
+    """Portraits of the files and folders ``paths`` (folders walked recursively; a file reached twice,
+    e.g. a folder given twice, is made once), and ``(path, reason)`` of the paths that give none
+    (missing, or a folder without images)."""
     existing, problems = [], []
     for p in map(str, paths):
         if Path(p).exists():
             existing.append(p)
         else:
             problems.append((p, "no such file or folder"))
-    items = find_images(existing, exclude=exclude) if existing else []
+    items, seen = [], set()
+    for path, name in find_images(existing, exclude=exclude) if existing else []:
+        key = os.path.normcase(os.path.realpath(path))
+        if key not in seen:
+            seen.add(key)
+            items.append((path, name))
     for p in existing:
         if Path(p).is_dir() and not any(path.is_relative_to(p) for path, _ in items):
             problems.append((p, "a folder without image files"))

@@ -116,3 +116,13 @@ def test_group_photo_says_the_largest_face_was_used(tmp_path, data_dir, capsys):
     assert said and int(said.group(1)) > 1
     (row,) = _report(tmp_path / "s")
     assert row["status"] == "ok" and row["message"] == f"{said.group(1)} faces, used the largest"
+
+
+def test_a_file_reached_twice_is_made_once(tmp_path, data_dir):
+    """The same folder (or file) given twice gives one output per photo, not a '-2' copy of each."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "a.jpg").write_bytes((data_dir / "portraits" / "A000360.jpg").read_bytes())
+    out = tmp_path / "sym"
+    assert jobs_main(["symmetrize", str(folder), str(folder), str(folder / "a.jpg"), "--out", str(out)]) == 0
+    assert sorted(p.name for p in out.glob("*.png")) == ["a-symmetric-both.png"]
