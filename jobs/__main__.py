@@ -12,7 +12,7 @@ from landmarker.clihelp import (
     configure_logging,
     count,
     package_version,
-    user_error_line,
+    run_command,
 )
 from landmarker.inference.labelling import ModelSpec, add_model_options
 from landmarker.inference.parallel import add_parallel_options
@@ -255,17 +255,9 @@ def main(argv: list[str] | None = None, prog: str = "morphkit") -> int:
     """
     args = build_parser(prog).parse_args(argv)
     configure_logging()
-    try:
-        return args.func(args, prog)
-    except KeyboardInterrupt:  # one line, no traceback; the jobs remove a run's partial outputs (RunOutputs)
-        print(f"{prog} {args.job}: interrupted (none of this run's outputs kept)", file=sys.stderr)
-        return 130
-    except Exception as err:
-        line = user_error_line(err)
-        if line is None or args.debug:  # a bug in our code, or asked for: the traceback
-            raise
-        print(f"{prog} {args.job}: error: {line}", file=sys.stderr)
-        return 2
+    # Ctrl-C: one line, no traceback; the jobs remove a run's partial outputs (RunOutputs)
+    return run_command(f"{prog} {args.job}", lambda: args.func(args, prog), args.debug,
+                       "interrupted (none of this run's outputs kept)")
 
 
 if __name__ == "__main__":

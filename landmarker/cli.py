@@ -10,7 +10,7 @@ import argparse
 import sys
 
 from landmarker.clihelp import HelpFormatter as HELP_FORMAT
-from landmarker.clihelp import add_debug_option, configure_logging, package_version, user_error_line
+from landmarker.clihelp import add_debug_option, configure_logging, package_version, run_command
 from landmarker.inference.labelling import add_model_options
 from landmarker.inference.parallel import add_parallel_options
 
@@ -235,17 +235,7 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging()
     runner = {"train": _run_train, "evaluate": _run_evaluate, "predict": _run_predict,
               "export": _run_export, "serve": _run_serve, "inspect": _run_inspect}[args.command]
-    try:
-        return runner(args)
-    except KeyboardInterrupt:
-        print(f"landmarker {args.command}: interrupted", file=sys.stderr)
-        return 130
-    except Exception as err:
-        line = user_error_line(err)
-        if line is None or args.debug:  # a bug in our code, or asked for: the traceback
-            raise
-        print(f"landmarker {args.command}: error: {line}", file=sys.stderr)
-        return 2
+    return run_command(f"landmarker {args.command}", lambda: runner(args), args.debug)
 
 
 if __name__ == "__main__":

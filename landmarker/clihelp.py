@@ -91,3 +91,21 @@ def configure_logging(level: int = logging.INFO) -> None:
             handler.setFormatter(logging.Formatter("%(message)s"))
             logger.addHandler(handler)
         logger.propagate = False
+
+
+def run_command(name: str, call, debug: bool, interrupted: str = "interrupted") -> int:
+    """Run one command's ``call()`` with the CLIs' rules: its exit code; ``130`` and one line
+    (``name: interrupted``) on Ctrl-C; ``2`` and one line for a user's error
+    (:func:`user_error_line`); any other exception, or any with ``debug``, raised (a traceback).
+    """
+    try:
+        return call()
+    except KeyboardInterrupt:
+        print(f"{name}: {interrupted}", file=sys.stderr)
+        return 130
+    except Exception as err:
+        line = user_error_line(err)
+        if line is None or debug:  # a bug in our code, or asked for: the traceback
+            raise
+        print(f"{name}: error: {line}", file=sys.stderr)
+        return 2
