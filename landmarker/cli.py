@@ -16,6 +16,14 @@ from landmarker.inference.parallel import add_parallel_options
 
 
 def _add_train(sub) -> None:
+    from landmarker.training.config import Augment, TrainConfig, default
+
+    def T(name):  # each default is written once, in TrainConfig ...
+        return default(TrainConfig, name)
+
+    def A(name):  # ... and in Augment
+        return default(Augment, name)
+
     p = sub.add_parser("train", formatter_class=HELP_FORMAT, help="train the landmark network")
     p.add_argument("--data", required=True, action="append",
                    help="training data as FORMAT:PATH; FORMAT: landmarks-csv (a folder of images/ + landmarks.csv, "
@@ -24,22 +32,25 @@ def _add_train(sub) -> None:
                    "dlib-xml, pts; repeat to train on several sets")
     g = p.add_mutually_exclusive_group()
     g.add_argument("--val", help="validation data as FORMAT:PATH (formats as --data)")
-    g.add_argument("--val-fraction", type=float, default=0.1, help="share of identities held out (default 0.1)")
+    g.add_argument("--val-fraction", type=float, default=T("val_fraction"), help="share of identities held out")
     p.add_argument("--out", required=True, help="run folder for checkpoints, metrics.csv, loss_curve.png; one that "
                    "already holds a run is refused unless --resume")
-    p.add_argument("--epochs", type=int, default=30, help="passes over the training data (cosine schedule over them)")
-    p.add_argument("--img-size", type=int, default=128, help="crop side in pixels (default 128)")
-    p.add_argument("--batch-size", type=int, default=32,
-                   help="default 32: on ytf68 it reached a lower NME per epoch than 64")
-    p.add_argument("--lr", type=float, default=1e-3, help="AdamW peak learning rate (after a 1-epoch warm-up)")
-    p.add_argument("--weight-decay", type=float, default=1e-4, help="AdamW weight decay")
-    p.add_argument("--loss", default="mse", choices=["mse", "wing", "smoothl1", "l1"],
-                   help="regression loss (default mse: fastest from scratch; wing for fine-tuning with --init)")
-    p.add_argument("--head", default="direct", choices=["direct", "pca"],
+    p.add_argument("--epochs", type=int, default=T("epochs"),
+                   help="passes over the training data (cosine schedule over them)")
+    p.add_argument("--img-size", type=int, default=T("img_size"), help="crop side in pixels")
+    p.add_argument("--batch-size", type=int, default=T("batch_size"),
+                   help="faces per step (default %(default)s: on ytf68 it reached a lower NME per epoch than 64)")
+    p.add_argument("--lr", type=float, default=T("lr"), help="AdamW peak learning rate (after a 1-epoch warm-up)")
+    p.add_argument("--weight-decay", type=float, default=T("weight_decay"), help="AdamW weight decay")
+    p.add_argument("--loss", default=T("loss"), choices=["mse", "wing", "smoothl1", "l1"],
+                   help="regression loss (default %(default)s: mse is fastest from scratch; wing for fine-tuning "
+                   "with --init)")
+    p.add_argument("--head", default=T("head"), choices=["direct", "pca"],
                    help="direct regression of 136 values, or PCA shape-model scores (ShapeNet)")
-    p.add_argument("--pca-components", type=int, default=24, help="K for --head pca (default 24)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the identity split, initialisation and augmentation")
-    p.add_argument("--detector", default="hog", choices=["hog", "haar", "none"],
+    p.add_argument("--pca-components", type=int, default=T("pca_components"), help="K for --head pca")
+    p.add_argument("--seed", type=int, default=T("seed"),
+                   help="seed of the identity split, initialisation and augmentation")
+    p.add_argument("--detector", default=T("detector"), choices=["hog", "haar", "none"],
                    help="detector giving training face boxes ('none': boxes from landmarks)")
     p.add_argument("--init", help="start from these safetensors weights (3-channel conv1 is summed to 1)")
     p.add_argument("--resume", action="store_true",
@@ -48,30 +59,31 @@ def _add_train(sub) -> None:
     p.add_argument("--max-train", type=int, help="use only the first N training faces (for quick runs)")
     p.add_argument("--no-augment", action="store_true", help="train on plain centre crops")
     p.add_argument("--augment-strength", type=float, default=1.0,
-                   help="multiply the rotation, scale, shift, brightness and contrast ranges (default 1.0: "
-                   "+-15 deg, +-10%% scale, +-6%% shift)")
-    p.add_argument("--flip-p", type=float, default=0.5,
-                   help="probability of a mirrored training crop (default 0.5; 0 keeps a dataset's left-right "
-                   "labelling convention, see the model card)")
-    p.add_argument("--lowres-p", type=float, default=0.0,
-                   help="probability of resampling a crop at 30-80%% of its side and back (default 0)")
-    p.add_argument("--jpeg-p", type=float, default=0.0,
-                   help="probability of a JPEG round trip at quality 30-90 (default 0)")
-    p.add_argument("--noise-p", type=float, default=0.0,
-                   help="probability of Gaussian noise, sigma 2-8 grey levels (default 0)")
+                   help="multiply the rotation, scale, shift, brightness and contrast ranges (default %(default)s: "
+                   f"+-{A('rotation_deg'):g} deg, +-{100 * A('scale'):g}%% scale, +-{100 * A('shift'):g}%% shift)")
+    p.add_argument("--flip-p", type=float, default=A("flip_p"),
+                   help="probability of a mirrored training crop (default %(default)s; 0 keeps a dataset's "
+                   "left-right labelling convention, see the model card)")
+    p.add_argument("--lowres-p", type=float, default=A("lowres_p"),
+                   help="probability of resampling a crop at 30-80%% of its side and back")
+    p.add_argument("--jpeg-p", type=float, default=A("jpeg_p"),
+                   help="probability of a JPEG round trip at quality 30-90")
+    p.add_argument("--noise-p", type=float, default=A("noise_p"),
+                   help="probability of Gaussian noise, sigma 2-8 grey levels")
     p.add_argument("--unlabelled", help="folder of unlabelled portraits for semi-supervised equivariance "
                    "consistency (Honari et al., CVPR 2018): two augmented crops of each face must agree")
-    p.add_argument("--consistency-weight", type=float, default=0.5,
-                   help="weight of the consistency loss against the supervised loss (default 0.5)")
-    p.add_argument("--unlabelled-batch", type=int, default=8,
-                   help="unlabelled faces per training step, two crops each (default 8)")
+    p.add_argument("--consistency-weight", type=float, default=T("consistency_weight"),
+                   help="weight of the consistency loss against the supervised loss")
+    p.add_argument("--unlabelled-batch", type=int, default=T("unlabelled_batch"),
+                   help="unlabelled faces per training step, two crops each")
     p.add_argument("--boxes", help="CSV of face boxes (image,left,top,right,bottom) to choose training boxes "
                    "from instead of running the detector (e.g. the boxes of tools/compact_ytf68.py)")
-    p.add_argument("--save-every", type=int, default=1,
-                   help="write last.pt, metrics.csv and loss_curve.png every N epochs (default 1; best.safetensors "
-                   "is written whenever validation improves)")
-    p.add_argument("--workers", type=int, default=0,
-                   help="DataLoader worker processes for augmentation (default 0: in the training process)")
+    p.add_argument("--save-every", type=int, default=T("save_every"),
+                   help="write last.pt, metrics.csv and loss_curve.png every N epochs (default %(default)s; "
+                   "best.safetensors is written whenever validation improves)")
+    p.add_argument("--workers", type=int, default=T("workers"),
+                   help="DataLoader worker processes for augmentation (default %(default)s: 0 is the training "
+                   "process)")
 
 
 def _add_evaluate(sub) -> None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -29,7 +29,7 @@ from landmarker.io.datasets import FaceSample
 from landmarker.io.decode import read_image, to_gray
 from landmarker.model import crop as C
 from landmarker.model.crop import face_box_for
-from morphkit.errors import InvalidInput
+from landmarker.training.config import Augment
 from morphkit.ibug68 import MIRROR
 
 CACHE_VERSION = 2
@@ -184,47 +184,6 @@ def training_boxes(path: str | os.PathLike,
     by_name = {p.as_posix(): p for p in paths}
     matched = match_boxes(path, read_boxes_csv(path), [(p, p.as_posix()) for p in paths])
     return {by_name[name]: bxs for name, bxs in matched.items()}
-
-
-@dataclass
-class Augment:
-    """Augmentation ranges (all uniform).
-
-    rotation_deg: +- degrees; scale: +- relative crop side; shift: +- share of the
-    crop side; flip_p: mirror probability; brightness: +- grey levels;
-    contrast: +- relative; blur_p: probability of a light Gaussian blur.
-    Degradations, so crops from photos of another quality look like training crops:
-    lowres_p: probability of resampling the crop at 30-80% of its side and back
-    (a smaller, softer face); jpeg_p: probability of a JPEG round trip at quality
-    30-90; noise_p: probability of Gaussian noise of sigma 2-8 grey levels.
-    """
-
-    rotation_deg: float = 15.0
-    scale: float = 0.10
-    shift: float = 0.06
-    flip_p: float = 0.5
-    brightness: float = 25.0
-    contrast: float = 0.3
-    blur_p: float = 0.15
-    lowres_p: float = 0.0
-    jpeg_p: float = 0.0
-    noise_p: float = 0.0
-
-    def __post_init__(self) -> None:
-        for name in ("flip_p", "blur_p", "lowres_p", "jpeg_p", "noise_p"):
-            if not 0.0 <= getattr(self, name) <= 1.0:
-                raise InvalidInput(f"{name} is a probability in [0, 1], got {getattr(self, name)}")
-
-    def scaled(self, strength: float) -> Augment:
-        """These ranges times ``strength`` (rotation, scale, shift, brightness, contrast; not the probabilities).
-
-        Raises:
-            ValueError: a negative strength.
-        """
-        if strength < 0:
-            raise InvalidInput(f"augmentation strength must be >= 0, got {strength}")
-        ranges = ("rotation_deg", "scale", "shift", "brightness", "contrast")
-        return replace(self, **{name: getattr(self, name) * strength for name in ranges})
 
 
 def augmented_crop(

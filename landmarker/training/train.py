@@ -33,7 +33,7 @@ import math
 import os
 import platform
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 
 import cv2
@@ -46,9 +46,9 @@ from landmarker.io.atomic import atomic_path, atomic_write
 from landmarker.io.datasets import FaceSample, load_dataset, split_by_identity
 from landmarker.model import crop as C
 from landmarker.model.network import adapt_state_dict, build_model, save_weights
+from landmarker.training.config import TrainConfig
 from landmarker.training.consistency import UnlabelledPairs, build_unlabelled_cache, consistency_loss
 from landmarker.training.data import (
-    Augment,
     LandmarkDataset,
     build_cache,
     reseed_worker,
@@ -81,37 +81,6 @@ def landmark_loss(name: str, pred: torch.Tensor, target: torch.Tensor, img_size:
     if name == "mse":
         return nn.functional.mse_loss(p, t)
     raise InvalidInput(f"unknown loss {name!r}; choose one of {', '.join(LOSSES)}")
-
-
-@dataclass
-class TrainConfig:
-    """Everything that defines a training run (written to the model card)."""
-
-    data: str | list[str]
-    out: str
-    val: str | None = None
-    val_fraction: float = 0.1
-    epochs: int = 30
-    img_size: int = 128
-    batch_size: int = 32
-    lr: float = 1e-3
-    weight_decay: float = 1e-4
-    loss: str = "mse"
-    head: str = "direct"
-    pca_components: int = 24
-    seed: int = 0
-    detector: str | None = "hog"
-    boxes: str | None = None
-    workers: int = 0
-    save_every: int = 1
-    init: str | None = None
-    resume: bool = False
-    half_weights: bool = True
-    max_train: int | None = None
-    unlabelled: str | None = None
-    consistency_weight: float = 0.5
-    unlabelled_batch: int = 8
-    augment: Augment = field(default_factory=Augment)
 
 
 def _device() -> torch.device:
