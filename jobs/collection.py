@@ -260,6 +260,23 @@ def _set_faces(p: Portrait, faces: list, error: str) -> None:
             p.note = f"{len(faces)} faces, used the largest"
 
 
+def face_sources(portraits: list[Portrait]) -> tuple[list, np.ndarray]:
+    """What morphkit needs of labelled portraits: one lazy image source each (``read_image`` of its
+    path, decoded in the worker) and their landmarks, float32 ``(n, 68, 2)`` pixels.
+
+    Raises:
+        ValueError: a portrait without landmarks (callers pass the usable ones).
+    """
+    from functools import partial
+
+    from landmarker.io.decode import read_image
+
+    if any(p.landmarks is None for p in portraits):
+        raise InvalidInput("face_sources takes labelled portraits only")
+    return ([partial(read_image, p.path) for p in portraits],
+            np.stack([p.landmarks for p in portraits]).astype(np.float32))
+
+
 def drop_bad_fits(portraits: list[Portrait], max_fit: float | None, source: str) -> int:
     """Skip the faces whose fit score (% IOD, :attr:`landmarker.io.face.Face.fit`) is above ``max_fit``.
 

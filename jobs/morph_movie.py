@@ -9,13 +9,9 @@ from __future__ import annotations
 
 import os
 import time
-from functools import partial
 from pathlib import Path
 
-import numpy as np
-
 from landmarker.inference.labelling import ModelSpec
-from landmarker.io.decode import read_image
 from landmarker.io.files import mark_output
 from morphkit import (
     CanonicalFrame,
@@ -28,6 +24,7 @@ from .collection import (
     CollectionError,
     attach_landmarks,
     check_options,
+    face_sources,
     frame_of,
     load_collection,
     write_report,
@@ -146,8 +143,7 @@ def morph_movie(
                 raise CollectionError(f"only {len(used)} usable face(s); a morph movie needs two or more "
                                       f"(see {report_csv})")
             frames = morph_sequence_frames(
-                [partial(read_image, p.path) for p in used],
-                np.stack([p.landmarks for p in used]),
+                *face_sources(used),
                 frame=frame,
                 fps=fps,
                 seconds_per_face=seconds_per_face,

@@ -16,14 +16,13 @@ import logging
 import math
 import os
 import time
-from functools import partial
 from pathlib import Path
 
 import numpy as np
 
 from landmarker.inference.labelling import ModelSpec
 from landmarker.io.atomic import atomic_write
-from landmarker.io.decode import ImageDecodeError, read_image
+from landmarker.io.decode import ImageDecodeError
 from landmarker.io.face import Face
 from landmarker.io.files import mark_output
 from landmarker.io.landmarks_csv import HEADER, face_row
@@ -37,6 +36,7 @@ from .collection import (
     attach_landmarks,
     check_options,
     drop_bad_fits,
+    face_sources,
     frame_of,
     load_collection,
     write_report,
@@ -62,8 +62,7 @@ def group_mean(portraits: list[Portrait], frame: CanonicalFrame, background: str
     while usable:
         try:
             return mean_face(
-                [partial(read_image, p.path) for p in usable],
-                np.stack([p.landmarks for p in usable]),
+                *face_sources(usable),
                 frame=frame,
                 background=background,
                 n_jobs=n_jobs,
