@@ -20,6 +20,7 @@ from landmarker.inference.parallel import add_parallel_options
 from .bulk_label import FORMATS, bulk_label
 from .face_tools import DEFAULT_SHAPE, run_tool
 from .morph_movie import morph_movie
+from .review.server import review_command
 from .team_means import team_means
 
 # Each option's default is written once, in the signature of the job function it feeds
@@ -143,13 +144,24 @@ def run_symmetrize(args: argparse.Namespace, prog: str) -> int:
     return _face_tool(args, sym=args.what, width=args.width, height=args.height)
 
 
+def run_review(args: argparse.Namespace, prog: str) -> int:
+    """``review``: serve the review page of a bulk-label run (:func:`jobs.review.server.review_command`)."""
+    try:
+        return review_command(args.run_dir, host=args.host, port=args.port, token=args.token, archive=args.archive,
+                              log_level=args.log_level)
+    except KeyboardInterrupt:  # the way to stop a server: every save is already in the files
+        print(f"{prog} review: stopped; the corrections saved are in {args.run_dir}/landmarks.csv", file=sys.stderr)
+        return 0
+
+
 def build_parser(prog: str = "morphkit") -> argparse.ArgumentParser:
     """The ``morphkit`` parser: one sub-parser per job, its ``func`` the ``run_*`` function of the job."""
     parser = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0].replace("``", ""),
                                      formatter_class=HelpFormatter)
     parser.add_argument("--version", action="version", version=f"%(prog)s {package_version()}")
     sub = parser.add_subparsers(dest="job", required=True,
-                                metavar="{bulk-label,team-means,morph-movie,transform,caricature,continuum,symmetrize}")
+                                metavar="{bulk-label,review,team-means,morph-movie,transform,caricature,continuum,"
+                                "symmetrize}")
 
     def job(name, help, func):
         p = sub.add_parser(name, help=help, description=help, formatter_class=HelpFormatter)
@@ -166,6 +178,17 @@ def build_parser(prog: str = "morphkit") -> argparse.ArgumentParser:
             help="dlib-xml: also write OUT/landmarks.xml (dlib/iBUG 300-W XML, integer pixels)")
     _option(p, bulk_label, "--restart", action="store_true",
             help="start over; by default a run resumes what an earlier run left in --out")
+
+    p = job("review", "correct a bulk-label run's landmarks in the browser, worst fit first", run_review)
+    p.add_argument("run_dir", help="the --out folder of a bulk-label run (its landmarks.csv and journal)")
+    _option(p, review_command, "--host", help="address to listen on (any address but a loopback one needs a token)")
+    _option(p, review_command, "--port", type=int, help="TCP port (0: a free one)")
+    _option(p, review_command, "--token", help="a token every request must carry (default: none on a loopback "
+            "address, a random one printed with the URL on any other)")
+    _option(p, review_command, "--archive",
+            help="the archive the run labelled, when it moved (default: the one the run records)")
+    _option(p, review_command, "--log-level", choices=["critical", "error", "warning", "info", "debug"],
+            help="uvicorn log level (info: one line per request)")
 
     p = job("team-means", "one mean face per group + a labelled comparison grid", run_team_means)
     p.add_argument("collection", help="folder of portraits (groups from --manifest, else sub-folders)")

@@ -14,6 +14,16 @@ end (SQLite's exclusive locking mode; the kernel drops it with the process), so 
 run into the same ``--out`` is refused. An ``--out`` of a version before the journal (CSV
 files only) is imported once: each file with a whole report row and as many whole landmarks
 rows as it counts faces.
+
+Corrections (``morphkit review``, :mod:`jobs.review`) live in the same journal: table
+``reviews`` holds each reviewed face's landmarks (image, face number), table ``edits`` every
+save in order (the points before and after). ``landmarks.csv`` is written from ``files``
+with the reviewed faces' points put in place of the model's and ``reviewed`` set to ``1``
+(:data:`landmarker.io.landmarks_csv.REVIEWED_HEADER`), by the one writer
+:meth:`Journal.write_csv`; so a resumed, relabelling or restarted run never overwrites a
+correction: nothing in bulk-label deletes from ``reviews``. A review server holds the
+journal's lock like a run does: while one is open, bulk-label into that folder is refused,
+and the reverse.
 """
 
 from __future__ import annotations
@@ -34,7 +44,7 @@ from pathlib import Path
 import numpy as np
 
 from landmarker.io.atomic import atomic_write
-from landmarker.io.landmarks_csv import HEADER, HEADERS, face_row, iter_landmarks_csv
+from landmarker.io.landmarks_csv import HEADER, HEADERS, REVIEWED_HEADER, face_row, iter_landmarks_csv
 from morphkit.errors import InvalidInput
 
 log = logging.getLogger(__name__)
@@ -48,6 +58,12 @@ _FILES = """CREATE TABLE IF NOT EXISTS files (  -- one row per file met, in the 
     seq INTEGER PRIMARY KEY, image BLOB NOT NULL UNIQUE, status TEXT NOT NULL, faces INTEGER NOT NULL,
     bytes INTEGER, mtime_ns INTEGER, report BLOB NOT NULL, landmarks BLOB NOT NULL)"""  # its CSV rows
 _INSERT = "INSERT OR REPLACE INTO files VALUES (NULL, ?, ?, ?, ?, ?, ?, ?)"  # seq: the next one
+_REVIEWS = """CREATE TABLE IF NOT EXISTS reviews (  -- reviewed faces: their points win over the model's
+    image BLOB NOT NULL, face INTEGER NOT NULL, landmarks TEXT NOT NULL, saved REAL NOT NULL,
+    PRIMARY KEY (image, face))"""  # landmarks: JSON 68 x [x, y] pixels; saved: Unix time
+_EDITS = """CREATE TABLE IF NOT EXISTS edits (  -- every save of a review, in order: nothing is lost
+    seq INTEGER PRIMARY KEY, image BLOB NOT NULL, face INTEGER NOT NULL, before TEXT NOT NULL,
+    after TEXT NOT NULL, saved REAL NOT NULL)"""
 
 
 class OutputError(InvalidInput):
@@ -98,6 +114,9 @@ def _old_rows(path: Path, header: list[str]) -> Iterator[list[str]]:
         first = next(rows, None)
         if first is None or first == header:
             yield from rows
+        elif header == HEADER and first == REVIEWED_HEADER:  # a journal deleted under reviewed faces
+            yield from ([*r[: len(HEADER)], "reviewed"] if r[len(HEADER):] == ["1"] else r[: len(HEADER)]
+                        for r in rows if len(r) == len(REVIEWED_HEADER))
         elif (header == HEADER and first in HEADERS) or (header == REPORT_HEADER and first == REPORT_HEADER[:4]):
             raise OutputError(f"{path}: written by an earlier morphkit (fewer columns); --restart to label again")
         else:
@@ -110,19 +129,27 @@ class Journal:
 
     Args:
         out: the output folder (it exists).
-        settings: the run's settings, a JSON-able dict; ``archive`` names the archive.
-        restart: forget what earlier runs recorded.
+        settings: the run's settings, a JSON-able dict; ``archive`` names the archive. None:
+            open the journal of an earlier run as it is, to review it (:attr:`settings` are its own).
+        restart: forget what earlier runs recorded (not the reviews).
+        check_same_thread: False lets other threads use the connection (the caller serialises).
 
     Raises:
-        OutputError: another run holds the journal; or ``out`` holds the results of an
-            earlier run with other settings, CSV files not written by bulk-label, or a
-            journal SQLite cannot read.
+        OutputError: another run or a review server holds the journal; or ``out`` holds the
+            results of an earlier run with other settings, CSV files not written by
+            bulk-label, or a journal SQLite cannot read; with ``settings`` None: ``out`` holds
+            no journal.
     """
 
-    def __init__(self, out: str | os.PathLike, settings: dict, restart: bool = False):
+    def __init__(self, out: str | os.PathLike, settings: dict | None, restart: bool = False,
+                 check_same_thread: bool = True):
         self.out, self._next_csv, self._db = Path(out), 0.0, None
+        self.settings = settings
+        if settings is None and not (self.out / JOURNAL).is_file():
+            raise OutputError(f"{self.out}: not the output folder of a bulk-label run (no {JOURNAL} there)")
         try:
-            self._db = sqlite3.connect(self.out / JOURNAL, timeout=0, isolation_level=None)
+            self._db = sqlite3.connect(self.out / JOURNAL, timeout=0, isolation_level=None,
+                                       check_same_thread=check_same_thread)
             self._db.execute("PRAGMA locking_mode=EXCLUSIVE")  # the lock, once taken, is held until close
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")  # a committed chunk survives a power loss too
@@ -133,7 +160,8 @@ class Journal:
             if not isinstance(err, sqlite3.Error):
                 raise
             if "locked" in str(err):
-                raise OutputError(f"{self.out}: another bulk-label run is writing there") from err
+                raise OutputError(f"{self.out}: another bulk-label run is writing there, or morphkit review has "
+                                  "it open; wait until it ends") from err
             raise OutputError(f"{self.out / JOURNAL}: {err} (delete it to start over)") from err
 
     @contextmanager
@@ -146,14 +174,19 @@ class Journal:
             raise
         self._db.execute("COMMIT")
 
-    def _open(self, settings: dict, restart: bool) -> None:
+    def _open(self, settings: dict | None, restart: bool) -> None:
         db = self._db
         db.execute("CREATE TABLE IF NOT EXISTS settings (json TEXT NOT NULL)")
         db.execute(_FILES)
+        db.execute(_REVIEWS)
+        db.execute(_EDITS)
         for name in (LANDMARKS, REPORT):  # what a kill left of an atomic write (we hold the lock)
             for tmp in self.out.glob(f".{name}.*.tmp"):
                 tmp.unlink(missing_ok=True)
         row = db.execute("SELECT json FROM settings").fetchone()
+        if settings is None:  # to review: the run as it is
+            self.settings = json.loads(row[0]) if row else {}
+            return
         before, imported = None, 0
         if restart:
             db.execute("DELETE FROM files")
@@ -192,12 +225,19 @@ class Journal:
             except ValueError:  # not a whole row
                 pass
         faces: dict[str, list[bytes]] = {}
+        reviewed: list[list[str]] = []
         for row in _old_rows(self.out / LANDMARKS, HEADER):
+            if row[len(HEADER):] == ["reviewed"]:
+                row = row[: len(HEADER)]
+                reviewed.append(row)
             if len(row) == len(HEADER) and row[0] in reported:
                 faces.setdefault(row[0], []).append(_csv_bytes([row]))
         whole = [(name, row, d) for name, (row, d) in reported.items() if len(faces.get(name, ())) == d.faces]
         self._db.executemany(_INSERT, ((name.encode(*ENCODING), d.status, d.faces, *(d.fingerprint or (None, None)),
                                         _csv_bytes([row]), b"".join(faces.get(name, []))) for name, row, d in whole))
+        now = time.time()
+        self._db.executemany("INSERT OR REPLACE INTO reviews VALUES (?, ?, ?, ?)",
+                             ((r[0].encode(*ENCODING), int(r[1]), json.dumps(_points(r)), now) for r in reviewed))
         return len(whole)
 
     def done(self) -> dict[str, Done]:
@@ -233,21 +273,77 @@ class Journal:
         with self._transaction() as db:
             db.executemany("DELETE FROM files WHERE image = ?", ((n.encode(*ENCODING),) for n in names))
 
-    def write_csv(self, final: bool = True) -> None:
-        """Write ``landmarks.csv``, then ``report.csv``, from the journal, each atomically.
+    def write_csv(self, final: bool = True, report: bool = True) -> None:
+        """Write ``landmarks.csv`` (reviewed faces' points in place, marked), then ``report.csv``, from
+        the journal, each atomically. The one writer of a run's CSV files.
 
         ``final=False`` (during a run): not fsync'ed (the journal is), and skipped until the
         last write has taken at most :data:`CSV_SHARE` of the time since it began.
+        ``report=False``: ``landmarks.csv`` only (a review changes nothing else).
         """
         start = time.monotonic()
         if not final and start < self._next_csv:
             return
-        for name, header, column in ((LANDMARKS, HEADER, "landmarks"), (REPORT, REPORT_HEADER, "report")):
-            with atomic_write(self.out / name, "wb", fsync=final) as fh:
-                fh.write(_csv_bytes([header]))
-                fh.writelines(blob for (blob,) in self._db.execute(f"SELECT {column} FROM files ORDER BY seq"))
+        reviews = self.reviews()
+        by_image: dict[bytes, dict[int, list]] = {}
+        for (image, face), points in reviews.items():
+            by_image.setdefault(image.encode(*ENCODING), {})[face] = points
+        with atomic_write(self.out / LANDMARKS, "wb", fsync=final) as fh:
+            fh.write(_csv_bytes([REVIEWED_HEADER]))
+            for image, blob in self._db.execute("SELECT image, landmarks FROM files ORDER BY seq"):
+                fh.write(_reviewed_rows(blob, by_image.get(image)))
+        if report:
+            with atomic_write(self.out / REPORT, "wb", fsync=final) as fh:
+                fh.write(_csv_bytes([REPORT_HEADER]))
+                fh.writelines(blob for (blob,) in self._db.execute("SELECT report FROM files ORDER BY seq"))
         end = time.monotonic()
         self._next_csv = end + (end - start) * (1 / CSV_SHARE - 1)
+
+    # --- reviews (morphkit review) ---------------------------------------------------------
+
+    def faces(self) -> Iterator[tuple[str, int, list[str]]]:
+        """Every face recorded, in file order, as written to ``landmarks.csv``: ``(image, face
+        number, CSV row in the layout of REVIEWED_HEADER)`` (a reviewed face with its corrected points)."""
+        reviews = self.reviews()
+        for image, blob in self._db.execute("SELECT image, landmarks FROM files WHERE faces > 0 ORDER BY seq"):
+            name = image.decode(*ENCODING)
+            for row in _rows_of(blob):
+                face = int(row[1])
+                points = reviews.get((name, face))
+                yield name, face, _with_points(row, points) if points is not None else [*row, ""]
+
+    def reviews(self) -> dict[tuple[str, int], list]:
+        """The reviewed faces: ``(image, face number) -> 68 x [x, y]`` pixels."""
+        return {(image.decode(*ENCODING), face): json.loads(points)
+                for image, face, points in self._db.execute("SELECT image, face, landmarks FROM reviews")}
+
+    def review(self, image: str, face: int, landmarks: list) -> list[str]:
+        """Record a person's landmarks for face ``face`` of ``image`` (and the edit) in one
+        transaction, then rewrite ``landmarks.csv``; returns the face's new CSV row.
+
+        Args:
+            landmarks: 68 ``[x, y]`` float pixels (the caller checks them).
+
+        Raises:
+            KeyError: the journal holds no such face.
+            OutputError: the journal or ``landmarks.csv`` cannot be written.
+        """
+        key = image.encode(*ENCODING)
+        points = [[round(float(x), 3), round(float(y), 3)] for x, y in landmarks]
+        try:
+            with self._transaction() as db:
+                found = db.execute("SELECT landmarks FROM files WHERE image = ?", (key,)).fetchone()
+                row = next((r for r in _rows_of(found[0]) if int(r[1]) == face), None) if found else None
+                if row is None:
+                    raise KeyError((image, face))
+                old = db.execute("SELECT landmarks FROM reviews WHERE image = ? AND face = ?", (key, face)).fetchone()
+                before, after, now = old[0] if old else json.dumps(_points(row)), json.dumps(points), time.time()
+                db.execute("INSERT INTO edits VALUES (NULL, ?, ?, ?, ?, ?)", (key, face, before, after, now))
+                db.execute("INSERT OR REPLACE INTO reviews VALUES (?, ?, ?, ?)", (key, face, after, now))
+        except sqlite3.OperationalError as err:
+            raise OutputError(f"{self.out / JOURNAL}: cannot record the correction: {err}") from err
+        self.write_csv(report=False)
+        return _with_points(row, points)
 
     def close(self) -> None:
         """Close the journal and release its lock."""
@@ -259,6 +355,34 @@ class Journal:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def _rows_of(blob: bytes) -> list[list[str]]:
+    """The CSV rows of a journal blob."""
+    return list(csv.reader(io.StringIO(blob.decode(*ENCODING), newline="")))
+
+
+def _points(row: list[str]) -> list[list[float]]:
+    """The 68 ``[x, y]`` of a ``landmarks.csv`` row."""
+    values = [float(v) for v in row[7:143]]
+    return [values[i : i + 2] for i in range(0, 136, 2)]
+
+
+def _with_points(row: list[str], points: list) -> list[str]:
+    """A journal row (``HEADER`` layout) with a reviewer's points put in and marked reviewed."""
+    coords = [f"{v:.2f}" for xy in points for v in xy]
+    return [*row[:7], *coords, *row[143 : len(HEADER)], "1"]
+
+
+def _reviewed_rows(blob: bytes, reviewed: dict[int, list] | None) -> bytes:
+    """A file's rows from the journal (``HEADER`` layout) in the layout of ``REVIEWED_HEADER``:
+    the reviewed faces' points in place, marked ``1``; the others with the column empty."""
+    if not reviewed:
+        if b'"' not in blob:  # no quoted field: every CRLF ends a row
+            return blob.replace(b"\r\n", b",\r\n")
+        return _csv_bytes([*row, ""] for row in _rows_of(blob))
+    return _csv_bytes(_with_points(row, reviewed[int(row[1])]) if int(row[1]) in reviewed else [*row, ""]
+                      for row in _rows_of(blob))
 
 
 def faces_by_image(path: str | os.PathLike) -> Iterator[tuple[str, list[tuple[tuple, np.ndarray]]]]:

@@ -33,7 +33,9 @@ from morphkit import CanonicalFrame
 from morphkit.errors import InvalidInput
 
 from .bulk_label import CHUNK
+from .bulk_output import JOURNAL
 from .manifest import ManifestError, manifest_groups
+from .review.store import face_id
 
 log = logging.getLogger(__name__)
 
@@ -156,7 +158,9 @@ def attach_landmarks(
     """Fill in ``landmarks`` (largest face), ``faces`` and ``note`` of each portrait.
 
     From ``landmarks_csv`` when given (rows matched by image name, or by file name
-    when the CSV was written for another folder; a photo whose size differs from the
+    when the CSV was written for another folder; the corrected points where ``morphkit review``
+    corrected them, and with a bulk-label run's file ``extra["review"]`` = ``(run folder, face id)``
+    for the report's link to the face's review page; a photo whose size differs from the
     image size the row records, or, in files without sizes, whose landmarks fall
     outside it, is not the photo the row was made from: it is labelled again and its
     note says why), else by labelling each image once
@@ -179,6 +183,8 @@ def attach_landmarks(
     except (ValueError, OSError) as err:
         raise CollectionError(str(err)) from err
     relabel: list[Portrait] = []  # photos the CSV's landmarks do not belong to
+    run = Path(landmarks_csv).parent
+    review_run = run if (run / JOURNAL).is_file() else None  # a bulk-label run's file: faces can be reviewed
     index = NameIndex([(Path(k), k) for k in table])
     hits = 0
     for p in wanted:
@@ -193,6 +199,8 @@ def attach_landmarks(
             relabel.append(p)
             continue
         _set_faces(p, table.get(key, []) if key else [], "" if key else "no row in the landmarks CSV")
+        if review_run is not None and p.landmarks is not None:  # its page in morphkit review
+            p.extra["review"] = (str(review_run), face_id(key, p.extra["face"]))
     if wanted and not hits:
         example = next(iter(table), "nothing")
         raise CollectionError(
@@ -255,6 +263,7 @@ def _set_faces(p: Portrait, faces: list, error: str) -> None:
     else:
         largest = max(faces, key=lambda f: (f.box[2] - f.box[0]) * (f.box[3] - f.box[1]))
         p.landmarks = np.asarray(largest.landmarks, dtype=np.float32)
+        p.extra["face"] = next(i for i, f in enumerate(faces) if f is largest)
         p.extra["fit"] = float(getattr(largest, "fit", float("nan")))
         if len(faces) > 1:
             p.note = f"{len(faces)} faces, used the largest"

@@ -3,7 +3,9 @@
 The page shows the means and the comparison grid (team-means) or the movie (a
 ``<video>`` element; ``<img>`` for a GIF), every face used as a thumbnail with its
 landmarks drawn, and the skipped faces with the reason. Every link is relative, so
-the folder can be moved, zipped and sent. Thumbnails go to ``faces/`` in the same
+the folder can be moved, zipped and sent, except one: faces whose landmarks come from a
+bulk-label run's ``landmarks.csv`` link to their page in ``morphkit review RUN_DIR`` on its
+default address (:data:`REVIEW_URL`; the page says to start it). Thumbnails go to ``faces/`` in the same
 folder (JPEG; a movie's report: ``MOVIE.faces/``). Rendered with Jinja2 (``jobs/templates/report.html``, autoescaped).
 """
 
@@ -23,6 +25,8 @@ from landmarker.io.names import bounded_file_stem
 from landmarker.io.overlay import draw_faces
 
 THUMB_WIDTH = 260
+#: Where ``morphkit review`` serves by default: faces from a bulk-label run's landmarks.csv link to their page there.
+REVIEW_URL = "http://127.0.0.1:8765/"
 
 
 def _href(path: Path, base: Path) -> str:
@@ -89,7 +93,9 @@ def write_report(out_html: Path, title: str, summary: str, portraits, *, groups_
         for p in portraits:
             thumb = made.get(id(p)) if p.group == g else None
             if thumb is not None:
-                faces.append({"name": p.name, "thumb": _href(thumb, base)})
+                review = p.extra.get("review")
+                faces.append({"name": p.name, "thumb": _href(thumb, base),
+                              "review": f"{REVIEW_URL}#face={review[1]}" if review else None})
         mean = means.get(g)
         groups.append({"name": g, "faces": faces, "mean": _href(mean[0], base) if mean else None,
                        "count": mean[1] if mean else len(faces),
@@ -97,8 +103,9 @@ def write_report(out_html: Path, title: str, summary: str, portraits, *, groups_
     skipped = [{"name": p.name, "group": p.group or "", "note": p.note} for p in portraits if p.landmarks is None]
     env = Environment(loader=FileSystemLoader(Path(__file__).parent / "templates"),
                       autoescape=select_autoescape(["html"]))
+    review_runs = sorted({p.extra["review"][0] for p in portraits if p.extra.get("review")})
     html = env.get_template("report.html").render(
-        title=title, summary=summary, groups=groups, skipped=skipped,
+        title=title, summary=summary, groups=groups, skipped=skipped, review_runs=review_runs, review_url=REVIEW_URL,
         comparison=_href(comparison, base) if comparison else None,
         movie=_href(movie, base) if movie else None,
         files=[_href(Path(f), base) for f in files if Path(f).exists()],

@@ -27,7 +27,8 @@ def _add_train(sub) -> None:
     p = sub.add_parser("train", formatter_class=HELP_FORMAT, help="train the landmark network")
     p.add_argument("--data", required=True, action="append",
                    help="training data as FORMAT:PATH; FORMAT: landmarks-csv (a folder of images/ + landmarks.csv, "
-                   "labels as stored: landmarker predict's CSV or file,x0,y0,...,x67,y67), ytf68 (that layout, labels "
+                   "or a bulk-label run's RUN_DIR/landmarks.csv; labels as stored: landmarker predict's CSV or "
+                   "file,x0,y0,...,x67,y67), ytf68 (that layout, labels "
                    "moved by ytf68's measured offset onto the 300-W convention), ytf68-raw (ytf68 as stored), "
                    "dlib-xml, pts; repeat to train on several sets")
     g = p.add_mutually_exclusive_group()
@@ -57,6 +58,9 @@ def _add_train(sub) -> None:
                    help="continue from RUN_DIR/last.pt with the same settings (a changed setting, --epochs too, "
                    "is refused)")
     p.add_argument("--max-train", type=int, help="use only the first N training faces (for quick runs)")
+    p.add_argument("--reviewed-only", action="store_true", default=T("reviewed_only"),
+                   help="of landmarks-csv data, only the faces marked reviewed (corrected in morphkit review); "
+                   "e.g. --data landmarks-csv:RUN_DIR/landmarks.csv --reviewed-only --init WEIGHTS")
     p.add_argument("--no-augment", action="store_true", help="train on plain centre crops")
     p.add_argument("--augment-strength", type=float, default=1.0,
                    help="multiply the rotation, scale, shift, brightness and contrast ranges (default %(default)s: "
@@ -187,6 +191,7 @@ def _run_train(args) -> int:
         init=args.init,
         resume=args.resume,
         max_train=args.max_train,
+        reviewed_only=args.reviewed_only,
         boxes=args.boxes,
         workers=args.workers,
         unlabelled=args.unlabelled,

@@ -70,3 +70,33 @@ def inter_ocular_distance(landmarks: np.ndarray) -> np.ndarray:
     lm = np.asarray(landmarks)
     a, b = OUTER_EYE_CORNERS
     return np.linalg.norm(lm[..., a, :] - lm[..., b, :], axis=-1)
+
+
+#: Groups of points that an editor moves together (a brow, an eye, the nose, the mouth, the jaw).
+GROUPS = {"jaw": JAW, "left brow": LEFT_BROW, "right brow": RIGHT_BROW, "nose": slice(27, 36),
+          "left eye": LEFT_EYE, "right eye": RIGHT_EYE, "mouth": slice(48, 68)}
+
+_NAMED = {
+    8: "chin (jaw 9 of 17)", 17: "left brow, outer end", 21: "left brow, inner end", 22: "right brow, inner end",
+    26: "right brow, outer end", 27: "nose bridge, top", 30: "nose tip", 31: "nose base, left wing",
+    33: "nose base, centre", 35: "nose base, right wing", 36: "left eye, outer corner",
+    37: "left eye, upper lid outer", 38: "left eye, upper lid inner", 39: "left eye, inner corner",
+    40: "left eye, lower lid inner", 41: "left eye, lower lid outer", 42: "right eye, inner corner",
+    43: "right eye, upper lid inner", 44: "right eye, upper lid outer", 45: "right eye, outer corner",
+    46: "right eye, lower lid outer", 47: "right eye, lower lid inner", 48: "mouth, left corner",
+    51: "upper lip, top centre", 54: "mouth, right corner", 57: "lower lip, bottom centre",
+    60: "inner mouth, left corner", 62: "upper lip, inner centre", 64: "inner mouth, right corner",
+    66: "lower lip, inner centre",
+}
+
+
+def _point_names() -> tuple[str, ...]:
+    names = []
+    for name, points, _ in CONTOURS:
+        indices = range(N_POINTS)[points]
+        names += [_NAMED.get(i, f"{name} {k + 1} of {len(indices)}") for k, i in enumerate(indices)]
+    return tuple(names)
+
+
+#: A name for each point, for people ("left" is image-left): ``POINT_NAMES[36] == "left eye, outer corner"``.
+POINT_NAMES = _point_names()

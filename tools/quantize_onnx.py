@@ -1,10 +1,10 @@
 """Export the shipped weights to ONNX, quantise them to int8, check the result and write its reference outputs.
 
-    python tools/quantize_onnx.py --data ytf68:../shared/datasets/ytf68 --out landmarker/weights/resnet18_ytf68.onnx
+    python tools/quantize_onnx.py --data ytf68:../shared/datasets/ytf68 --out landmarker/weights/resnet18_ibug68.onnx
 
 1. Export the fp32 network (:func:`landmarker.model.export.export_onnx`).
 2. Quantise it with ONNX Runtime's static quantisation (:func:`landmarker.training.quantize.quantize_int8`:
-   QDQ, per-channel 7-bit int8 weights, uint8 activations, percentile calibration,
+   QDQ, per-channel 7-bit int8 weights, uint8 activations, min-max calibration,
    convolutions only, the first convolution kept in float),
    calibrated on face crops of the training split of ``--data`` (identity split
    with ``--val-fraction``/``--seed`` as in training), never on a test set.

@@ -5,10 +5,13 @@ Six formats, named on the command line as ``FORMAT:PATH`` (docs/architecture.md)
 - ``landmarks-csv``: a folder with ``images/`` and ``landmarks.csv``, labels used as
   stored. ``landmarks.csv`` is either what ``landmarker predict images/ --out
   landmarks.csv`` and ``morphkit bulk-label`` write (:mod:`landmarker.io.landmarks_csv`:
-  ``image,face,left,top,right,bottom,score,x0,y0,...,x67,y67[,fit]``; the box becomes
+  ``image,face,left,top,right,bottom,score,x0,y0,...,x67,y67[,fit,...]``; the box becomes
   the face's dataset box) or the plain layout (a header, then ``file, x0, y0, ...,
-  x67, y67``). Image names are relative to ``images/``. Each image is its own
-  identity for the identity split.
+  x67, y67``). Image names are relative to ``images/``. PATH may also name the CSV file
+  itself, e.g. a bulk-label run's ``RUN_DIR/landmarks.csv``: image names are then relative
+  to the archive that ``bulk-label.json`` beside it names (else to the CSV's folder), and
+  ``reviewed_only`` keeps the faces a person corrected in ``morphkit review``. Each image
+  is its own identity for the identity split.
 - ``ytf68``: the same folder layout holding ytf68 (udacity/P1_Facial_Keypoints,
   YouTube Faces frames), whose labels are moved onto the iBUG 300-W convention on
   loading (:func:`load_ytf68`); identities are the people (:func:`ytf68_identity`).
@@ -36,6 +39,7 @@ from __future__ import annotations
 
 import csv
 import functools
+import json
 import os
 import re
 import zlib
@@ -149,31 +153,46 @@ def load_ytf68(folder: str | os.PathLike, correct_offset: bool = True) -> list[F
     ]
 
 
-def load_landmarks_csv(folder: str | os.PathLike) -> list[FaceSample]:
-    """Load a folder of images and their labels as stored: ``images/`` + ``landmarks.csv``.
+def load_landmarks_csv(path: str | os.PathLike, reviewed_only: bool = False) -> list[FaceSample]:
+    """Load images and their labels as stored: a folder with ``images/`` + ``landmarks.csv``, or
+    a ``landmarks.csv`` file (a bulk-label run's: images in the archive its ``bulk-label.json`` names).
 
     ``landmarks.csv`` is either ``landmarker predict``'s and ``morphkit bulk-label``'s
     file (:mod:`landmarker.io.landmarks_csv`, its box kept as the face's dataset box) or
     the plain layout of a header and ``file, x0, y0, ..., x67, y67`` rows (no box).
-    Image names are relative to ``images/`` and must stay inside it (:func:`path_inside`).
-    Each image is its own identity.
+    Image names are relative to ``images/`` (the archive; the CSV's folder) and must stay
+    inside it (:func:`path_inside`). Each image is its own identity.
+
+    Args:
+        reviewed_only: only the faces marked reviewed (``reviewed`` column, ``morphkit review``).
 
     Returns:
         One :class:`FaceSample` per row: float32 ``(68, 2)`` ``(x, y)`` pixels, unchanged.
 
     Raises:
         DatasetError: the CSV or a listed image is missing, a row does not hold 136
-            numbers, or an image name leaves ``images/`` (the message names the file).
+            numbers, an image name leaves its folder (the message names the file), or
+            ``reviewed_only`` and no face is marked reviewed.
     """
-    rows = _read_landmarks_folder(folder, "landmarks-csv")
+    rows = _read_landmarks_folder(path, "landmarks-csv", reviewed_only)
     return [FaceSample(path, pts, box, name) for name, path, pts, box in rows]
 
 
-def _read_landmarks_folder(folder: str | os.PathLike, fmt: str):
+def _csv_and_images(path: Path) -> tuple[Path, Path]:
+    """``(the landmarks CSV, the folder its image names are relative to)`` of a dataset PATH."""
+    if not path.is_file():
+        return path / "landmarks.csv", path / "images"
+    try:  # a bulk-label run's file: the archive it labelled
+        archive = json.loads((path.parent / "bulk-label.json").read_text(encoding="utf-8"))["archive"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return path, path.parent
+    return path, Path(archive)
+
+
+def _read_landmarks_folder(folder: str | os.PathLike, fmt: str, reviewed_only: bool = False):
     """``(image name, image path, float32 (68, 2) landmarks, box or None)`` for each row of
-    ``folder/landmarks.csv``, in either layout (:func:`load_landmarks_csv`)."""
-    folder = Path(folder)
-    csv_path = folder / "landmarks.csv"
+    ``folder/landmarks.csv`` (or of the CSV file ``folder``), in either layout (:func:`load_landmarks_csv`)."""
+    csv_path, images = _csv_and_images(Path(folder))
     if not csv_path.is_file():
         raise DatasetError(f"{csv_path}: no such file (a {fmt} folder needs images/ and landmarks.csv)")
     try:
@@ -181,27 +200,34 @@ def _read_landmarks_folder(folder: str | os.PathLike, fmt: str):
             header = next(csv.reader(fh), None)
         if header is None:
             raise DatasetError(f"{csv_path}: empty file")
-        rows = _predicted_rows(csv_path) if header[:2] == ["image", "face"] else _plain_rows(csv_path)
+        predicted = header[:2] == ["image", "face"]
+        if reviewed_only and "reviewed" not in header:
+            raise DatasetError(f"{csv_path}: has no reviewed column (a bulk-label run's landmarks.csv has; "
+                               "mark faces reviewed with morphkit review)")
+        rows = _predicted_rows(csv_path, reviewed_only) if predicted else _plain_rows(csv_path)
         out = []
         for where, name, pts, box in rows:
-            image_path = path_inside(folder / "images", name, where)
+            image_path = path_inside(images, name, where)
             if not image_path.is_file():
                 raise DatasetError(f"{where}: image {image_path} does not exist")
             out.append((name, image_path, pts, box))
     except UnicodeDecodeError:
         raise DatasetError(f"{csv_path}: not UTF-8 text") from None
     if not out:
-        raise DatasetError(f"{csv_path}: no labelled faces")
+        raise DatasetError(f"{csv_path}: no " + ("face marked reviewed (morphkit review marks them)" if reviewed_only
+                                                 else "labelled faces"))
     return out
 
 
-def _predicted_rows(csv_path: Path):
-    """The rows of a ``landmarker predict`` / ``morphkit bulk-label`` file as ``(where, name, pts, box)``."""
-    from landmarker.io.landmarks_csv import iter_landmarks_csv  # imports the predictor: only when needed
+def _predicted_rows(csv_path: Path, reviewed_only: bool = False):
+    """The rows of a ``landmarker predict`` / ``morphkit bulk-label`` file as ``(where, name, pts, box)``;
+    ``reviewed_only``: the rows marked reviewed."""
+    from landmarker.io.landmarks_csv import iter_records
 
     try:
-        for name, face in iter_landmarks_csv(csv_path):
-            yield str(csv_path), name, face.landmarks, tuple(face.box)
+        for row in iter_records(csv_path):
+            if row.reviewed or not reviewed_only:
+                yield str(csv_path), row.image, row.face.landmarks, tuple(row.face.box)
     except UnicodeDecodeError:
         raise
     except ValueError as err:
@@ -501,14 +527,30 @@ def _format_of(spec: str) -> tuple[str, str]:
     return fmt, path
 
 
-def load_dataset(spec: str) -> list[FaceSample]:
+def load_dataset(spec: str, reviewed_only: bool = False) -> list[FaceSample]:
     """Load ``FORMAT:PATH`` where FORMAT is one of :data:`LOADERS` (see the module docstring).
 
+    Args:
+        reviewed_only: only the faces a person reviewed (``landmarks-csv`` only).
+
     Raises:
-        DatasetError: unknown format or a malformed dataset.
+        DatasetError: unknown format or a malformed dataset; ``reviewed_only`` with another format.
     """
     fmt, path = _format_of(spec)
+    if reviewed_only:
+        if fmt != "landmarks-csv":
+            raise DatasetError(f"{spec}: only landmarks-csv data has reviewed faces (--reviewed-only)")
+        return load_landmarks_csv(path, reviewed_only=True)
     return LOADERS[fmt](path)
+
+
+def dataset_format(spec: str) -> str:
+    """The FORMAT of ``FORMAT:PATH``.
+
+    Raises:
+        DatasetError: not ``FORMAT:PATH`` with a known format.
+    """
+    return _format_of(spec)[0]
 
 
 def label_correction(spec: str) -> str | None:

@@ -7,8 +7,11 @@ counts from 0 in order of box area, largest first; ``fit`` is the fit score in %
 the inter-ocular distance (:attr:`landmarker.io.face.Face.fit`), empty unless
 predicted with ``--flip-average``; ``width, height`` are the pixel size of the
 (EXIF-upright) image the landmarks belong to, so that a job given the file can check
-that a photo of the same name is the same photo (empty when unknown). Files written
-before these columns (:data:`FIT_HEADER`, :data:`LEGACY_HEADER`) are read too.
+that a photo of the same name is the same photo (empty when unknown). A bulk-label run's
+file has one more column, ``reviewed`` (:data:`REVIEWED_HEADER`): ``1`` on a face whose
+landmarks a person corrected or confirmed in ``morphkit review``, empty otherwise. Files
+written before these columns (:data:`HEADER`, :data:`FIT_HEADER`, :data:`LEGACY_HEADER`) are
+read too.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import math
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -29,7 +33,18 @@ LEGACY_HEADER = ["image", "face", "left", "top", "right", "bottom", "score"] + [
 ]
 FIT_HEADER = LEGACY_HEADER + ["fit"]
 HEADER = FIT_HEADER + ["width", "height"]
-HEADERS = (HEADER, FIT_HEADER, LEGACY_HEADER)
+REVIEWED_HEADER = HEADER + ["reviewed"]  # bulk-label's file: corrected faces marked (morphkit review)
+HEADERS = (REVIEWED_HEADER, HEADER, FIT_HEADER, LEGACY_HEADER)
+
+
+class Row(NamedTuple):
+    """One row of a ``landmarks.csv``: the image's name, its :class:`Face`, the image's ``(width, height)``
+    pixels (None: not recorded) and whether a person reviewed the face (False in files without the column)."""
+
+    image: str
+    face: Face
+    size: tuple[int, int] | None
+    reviewed: bool
 
 
 def face_row(image: str, index: int, face: Face, size: tuple[int, int] | None = None) -> list[str]:
@@ -58,12 +73,22 @@ def iter_landmarks_csv(path: str | os.PathLike, errors: str = "strict") -> Itera
     Raises:
         ValueError: the header or a row does not follow the format (names file and line).
     """
-    for image, face, _ in iter_rows(path, errors):
-        yield image, face
+    for row in iter_records(path, errors):
+        yield row.image, row.face
 
 
 def iter_rows(path: str | os.PathLike, errors: str = "strict") -> Iterator[tuple[str, Face, tuple[int, int] | None]]:
     """:func:`iter_landmarks_csv` with each row's image size: ``(image, Face, (width, height) or None)``.
+
+    Raises:
+        ValueError: the header or a row does not follow the format (names file and line).
+    """
+    for row in iter_records(path, errors):
+        yield row.image, row.face, row.size
+
+
+def iter_records(path: str | os.PathLike, errors: str = "strict") -> Iterator[Row]:
+    """Stream a ``landmarks.csv`` as :class:`Row` records (image, face, size, reviewed), in file order.
 
     Raises:
         ValueError: the header or a row does not follow the format (names file and line).
@@ -88,7 +113,8 @@ def iter_rows(path: str | os.PathLike, errors: str = "strict") -> Iterator[tuple
                 size = (int(row[144]), int(row[145])) if width > 145 and row[144] and row[145] else None
             except ValueError:
                 raise InvalidInput(f"{path}:{reader.line_num}: non-numeric value") from None
-            yield row[0], Face(box, score, pts, fit), size
+            reviewed = width > 146 and row[146] not in ("", "0")
+            yield Row(row[0], Face(box, score, pts, fit), size, reviewed)
 
 
 def read_landmarks_csv(path: str | os.PathLike) -> dict[str, list[Face]]:

@@ -1,9 +1,9 @@
 """Weight files and their model cards, without torch.
 
-The shipped model is one model card, ``landmarker/weights/resnet18_ytf68.json``,
-shared by two files of the same network: ``resnet18_ytf68.safetensors`` (fp16
+The shipped model is one model card, ``landmarker/weights/resnet18_ibug68.json``,
+shared by two files of the same network: ``resnet18_ibug68.safetensors`` (fp16
 weights, for PyTorch: training, fine-tuning, ``--backend torch``) and
-``resnet18_ytf68.onnx`` (int8 convolutions, for ONNX Runtime: the default
+``resnet18_ibug68.onnx`` (int8 convolutions, for ONNX Runtime: the default
 inference backend, see :mod:`landmarker.model.backends` and the card's ``onnx`` section).
 A card is found beside its weights: same stem, ``.json``.
 """
@@ -19,8 +19,8 @@ from morphkit.errors import InvalidInput
 
 N_OUTPUTS = 68 * 2
 WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "weights"
-SHIPPED_WEIGHTS = WEIGHTS_DIR / "resnet18_ytf68.safetensors"
-SHIPPED_ONNX = WEIGHTS_DIR / "resnet18_ytf68.onnx"
+SHIPPED_WEIGHTS = WEIGHTS_DIR / "resnet18_ibug68.safetensors"
+SHIPPED_ONNX = WEIGHTS_DIR / "resnet18_ibug68.onnx"
 
 
 HEADS = ("direct", "pca")

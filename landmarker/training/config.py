@@ -77,6 +77,7 @@ class TrainConfig:
     resume: bool = False
     half_weights: bool = True
     max_train: int | None = None
+    reviewed_only: bool = False
     unlabelled: str | None = None
     consistency_weight: float = 0.5
     unlabelled_batch: int = 8

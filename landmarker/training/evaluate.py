@@ -173,7 +173,7 @@ def evaluate_command(args) -> int:
     if getattr(args, "update_card", False) and not args.weights:
         raise InvalidInput("--update-card writes the card beside the weights evaluated: name them with --weights FILE "
                          "(the shipped card is changed only when named: "
-                         "--weights landmarker/weights/resnet18_ytf68.onnx)")
+                         "--weights landmarker/weights/resnet18_ibug68.onnx)")
     specs = args.data if isinstance(args.data, list) else [args.data]
     from landmarker.model.backends import resolve_backend
 

@@ -43,7 +43,7 @@ from torch import nn
 from tqdm import tqdm
 
 from landmarker.io.atomic import atomic_path, atomic_write
-from landmarker.io.datasets import FaceSample, load_dataset, split_by_identity
+from landmarker.io.datasets import FaceSample, dataset_format, load_dataset, split_by_identity
 from landmarker.model import crop as C
 from landmarker.model.network import adapt_state_dict, build_model, save_weights
 from landmarker.training.config import TrainConfig
@@ -129,7 +129,10 @@ def data_specs(data: str | list[str] | tuple[str, ...]) -> list[str]:
 def _split(cfg: TrainConfig) -> tuple[list[FaceSample], list[FaceSample], list[FaceSample]]:
     """``(train, val, every sample loaded)``; ``--max-train`` trims ``train`` only."""
     specs = data_specs(cfg.data)
-    samples = [s for spec in specs for s in load_dataset(spec)]
+    if cfg.reviewed_only and "landmarks-csv" not in map(dataset_format, specs):
+        raise InvalidInput("--reviewed-only: no --data is landmarks-csv (a bulk-label run's landmarks.csv)")
+    samples = [s for spec in specs
+               for s in load_dataset(spec, cfg.reviewed_only and dataset_format(spec) == "landmarks-csv")]
     if cfg.val:
         train, val = samples, load_dataset(cfg.val)
     else:
@@ -311,17 +314,36 @@ def _datasets(cfg: TrainConfig, out: Path, split):
     return LandmarkDataset(train_cache, cfg.augment, cfg.seed), LandmarkDataset(val_cache, None), val_gt, train_cache
 
 
+FACES_PER_COMPONENT = 4  # fewer training faces per PCA component: a fine-tune keeps its init's shape model
+
+
 def _model(cfg: TrainConfig, train_set: LandmarkDataset) -> nn.Module:
-    """The network to train: fresh (PCA head fitted to ``train_set``), then ``--init`` weights if given."""
+    """The network to train: fresh (PCA head fitted to ``train_set``), then ``--init`` weights if given.
+
+    A PCA head is refitted to the training shapes, except when fine-tuning (``--init`` with a
+    PCA head of as many components) on fewer than :data:`FACES_PER_COMPONENT` faces per
+    component (e.g. a few dozen reviewed faces): too few shapes to span the face space, so
+    the init's shape model is kept.
+    """
     model = build_model(cfg.head, cfg.pca_components)
-    if cfg.head == "pca":
-        mean, basis, explained = fit_shape_model(train_set, cfg.pca_components, cfg.seed)
-        model.fc.set_shape_model(mean, basis)
-        log.info(f"PCA shape model: {cfg.pca_components} components explain {100 * explained:.2f}% of the variance")
+    state = None
     if cfg.init:
         from safetensors.torch import load_file
 
         state = {k: v.float() for k, v in adapt_state_dict(load_file(cfg.init)).items()}
+    if cfg.head == "pca":
+        basis = state.get("fc.basis") if state else None
+        if (basis is not None and basis.shape[0] == cfg.pca_components
+                and len(train_set) < FACES_PER_COMPONENT * cfg.pca_components):
+            model.fc.set_shape_model(state["fc.mean"], basis)
+            log.info(f"PCA shape model: the {cfg.pca_components} components of {cfg.init} kept ({len(train_set)} "
+                     f"training faces are too few to refit them)")
+        else:
+            mean, basis, explained = fit_shape_model(train_set, cfg.pca_components, cfg.seed)
+            model.fc.set_shape_model(mean, basis)
+            log.info(f"PCA shape model: {cfg.pca_components} components explain {100 * explained:.2f}% of the "
+                     "variance")
+    if state is not None:
         if cfg.head == "pca" and "fc.basis" in state:
             state = reexpress_pca_head(state, model.fc.mean, model.fc.basis)
         missing = model.load_state_dict(state, strict=False)

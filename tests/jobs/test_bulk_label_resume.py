@@ -21,7 +21,7 @@ from helpers import REPO_ROOT, TESTS_DATA
 from jobs.__main__ import main as jobs_main
 from jobs.bulk_output import HEADER, JOURNAL, REPORT_HEADER, Journal, OutputError
 from landmarker.io.face import Face
-from landmarker.io.landmarks_csv import face_row, read_landmarks_csv
+from landmarker.io.landmarks_csv import REVIEWED_HEADER, face_row, read_landmarks_csv
 
 pytestmark = [pytest.mark.slow]
 
@@ -57,7 +57,7 @@ def _assert_same_result(out: Path, ref: Path, atol: float) -> None:
     lm_rows = _rows(out / "landmarks.csv")
     keys = [(r[0], r[1]) for r in lm_rows]
     assert len(keys) == len(set(keys)), "a face written twice"
-    assert all(len(r) == len(HEADER) for r in lm_rows), "a torn landmarks row"
+    assert all(len(r) == len(REVIEWED_HEADER) for r in lm_rows), "a torn landmarks row"
     got, want = read_landmarks_csv(out / "landmarks.csv"), read_landmarks_csv(ref / "landmarks.csv")
     assert got.keys() == want.keys()
     for name in want:
@@ -221,7 +221,7 @@ def test_ctrl_c_leaves_whole_csv_files_of_what_was_done(finished, tmp_path, monk
     assert {r[0] for r in _rows(out / "report.csv")} == first  # the first chunk, all of it
     want = {r[0] for r in _rows(ref / "landmarks.csv") if r[0] in first}
     assert {r[0] for r in _rows(out / "landmarks.csv")} == want
-    assert all(len(r) == len(HEADER) for r in _rows(out / "landmarks.csv"))
+    assert all(len(r) == len(REVIEWED_HEADER) for r in _rows(out / "landmarks.csv"))
 
 
 # --- the journal on hand-made results: kills, locks, imports ---------------------------
@@ -280,7 +280,7 @@ def _check_whole_chunks(out: Path) -> int:
     assert not list(out.glob(".*.tmp"))  # what a kill left of a CSV write is cleared
     assert [r[0] for r in _rows(out / "report.csv")] == list(done)
     lm = _rows(out / "landmarks.csv")
-    assert [r[0] for r in lm] == [n for n in done for _ in range(2)] and all(len(r) == len(HEADER) for r in lm)
+    assert [r[0] for r in lm] == [n for n in done for _ in range(2)] and all(len(r) == len(REVIEWED_HEADER) for r in lm)
     return len(done)
 
 

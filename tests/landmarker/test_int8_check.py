@@ -162,7 +162,7 @@ def test_predict_verbose_names_the_arithmetic_and_the_cpu(tmp_path, data_dir, ca
     assert landmarker_main(["predict", str(data_dir / "portraits" / "A000360.jpg"), "--out",
                             str(tmp_path / "p.csv"), "-v"]) == 0
     err = capsys.readouterr().err
-    assert "int8 kernels" in err and "resnet18_ytf68.onnx" in err
+    assert "int8 kernels" in err and "resnet18_ibug68.onnx" in err
     assert cpu_int8_features()["cpu"] in err
 
 

@@ -55,6 +55,9 @@ def test_shipped_weights_load_with_card():
     assert rows["ytf68:ytf68"]["split"] == "val" and rows["ytf68:ytf68"]["nme_mean"] < 0.05
     testing = rows["dlib-xml:testing_with_face_landmarks.xml"]
     assert testing["nme_mean"] < 0.05 and testing["faces"] == 25
+    # and the adult photos users hold: frl-canada's studio portraits, 300-W's photo-held-out split
+    assert rows["tem:frl-canada"]["faces"] == 40 and rows["tem:frl-canada"]["nme_mean"] < 0.035
+    assert rows["pts:w300-afw-helen"]["split"] == "val" and rows["pts:w300-afw-helen"]["nme_mean"] < 0.05
     for r in rows.values():  # the 300-W convention: ytf68's stored labels were 2.8% (x) and 1.6% (y) off
         assert abs(r["offset_x_iod"]) < 0.01 and abs(r["offset_y_iod"]) < 0.01
     assert not model.training

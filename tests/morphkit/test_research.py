@@ -64,7 +64,8 @@ def test_a_100_percent_shape_transform_moves_the_predicted_landmarks_by_the_prot
     """Prototypes A and B with the shapes of two real faces: face A moved 100% toward B takes B's shape."""
     (img, lm), (_, other) = faces
     delta = other - lm  # a real difference between two people's face shapes in the frame
-    assert np.linalg.norm(delta, axis=1).mean() > 5
+    frame = CanonicalFrame()
+    assert np.linalg.norm(delta, axis=1).mean() > 0.03 * frame.eye_distance * frame.width  # 3% of the eye distance
     for pct in (100, 200):
         out, new_lm = transform(img, lm, img, lm, img, lm + delta, shape_pct=pct)
         np.testing.assert_allclose(new_lm, lm + pct / 100 * delta, atol=1e-4)

@@ -1,0 +1,327 @@
+"""``morphkit review RUN_DIR``: correct a bulk-label run's landmarks in the browser (FastAPI + uvicorn).
+
+The page (``static/``: plain HTML, JS and CSS, no build step) lists the run's faces worst fit
+first and edits one face's 68 points on its photo. It uses the same HTTP API as scripts:
+
+- ``GET /api/faces`` -> JSON list, worst fit first: ``{"id", "image", "face", "fit" (or null),
+  "reviewed", "box": [l, t, r, b], "landmarks": 68 x [x, y], "size": [w, h] (or null),
+  "crop": [l, t, r, b] (what the thumbnail shows)}``.
+- ``PUT /api/faces/{id}`` with ``{"landmarks": 68 x [x, y]}`` -> 200 and the face as stored
+  (now reviewed); 404 for an unknown id; 422 for a body that is not 68 finite points inside
+  the image. Written through to the journal and ``landmarks.csv`` before the answer
+  (:class:`jobs.review.store.ReviewStore`).
+- ``GET /api/faces/{id}/image`` -> the photo, upright (EXIF applied, the frame of the
+  landmarks), as JPEG; ``GET /api/faces/{id}/thumb`` -> the thumbnail (``crop`` of it).
+- ``GET /api/scheme`` -> the 68-point scheme of :mod:`morphkit.ibug68`: point names,
+  contours, groups, the mirror permutation.
+
+Safe by default: the command binds 127.0.0.1; on a loopback address only requests whose
+``Host`` names a loopback address are answered (a web page cannot reach the server through
+DNS rebinding); binding any other address needs a token (``--token``, or a random one
+printed with the URL), which every request for data must carry (header ``X-Review-Token`` or
+query ``token=``; the page and its script are the package's and need none). Request bodies
+over :data:`MAX_BODY` bytes get 413 before they are read (:class:`landmarker.serve.UploadLimit`).
+Only the routes above exist: no directory listing, no file named by a request (images are
+found by the journal's names).
+"""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+import os
+import secrets
+import sys
+import threading
+from collections import OrderedDict
+from pathlib import Path
+
+from morphkit.errors import InvalidInput, MissingDependency, extra_hint
+
+from .store import ReviewStore
+
+MAX_BODY = 64 * 1024  # a PUT of 68 points is about 2 KB
+THUMB_SIDE = 160
+STATIC = Path(__file__).with_name("static")
+PAGES = {"app.js": "text/javascript; charset=utf-8", "app.css": "text/css; charset=utf-8"}
+LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
+
+
+def _require_server() -> None:
+    """Raises MissingDependency naming the ``serve`` extra when FastAPI or uvicorn is missing."""
+    try:
+        import fastapi  # noqa: F401
+        import uvicorn  # noqa: F401
+    except ImportError as err:
+        raise MissingDependency(f"morphkit review needs FastAPI and uvicorn ({err.name} is missing): "
+                                f"{extra_hint('serve')}") from err
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` (a name or an address, IPv6 in brackets or not) is this machine's loopback."""
+    host = host.strip("[]").lower()
+    if host in LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _host_of(header: str) -> str:
+    """The host of a ``Host`` header without its port (``[::1]:8765`` -> ``::1``)."""
+    if header.startswith("["):
+        return header[1 : header.find("]")] if "]" in header else header
+    return header.rsplit(":", 1)[0] if header.count(":") == 1 else header
+
+
+class Guard:
+    """Pure ASGI middleware: the token and the loopback ``Host`` rule of the module docstring.
+
+    Args:
+        app: the ASGI app to wrap.
+        token: the token every request must carry (None: none needed).
+        loopback_only: answer only requests whose ``Host`` is a loopback name or address.
+    """
+
+    def __init__(self, app, token: str | None, loopback_only: bool):
+        self.app, self.token, self.loopback_only = app, token, loopback_only
+
+    def _allowed(self, scope) -> str | None:
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", ())}
+        if self.loopback_only and not is_loopback(_host_of(headers.get("host", ""))):
+            return "this server answers requests to a loopback address only (Host header)"
+        if self.token is None or (scope.get("method") == "GET" and (scope["path"] == "/"
+                                                                     or scope["path"].startswith("/static/"))):
+            return None  # the page and its code are the package's, the same for everyone: the data needs the token
+        from urllib.parse import parse_qs
+
+        given = headers.get("x-review-token") or next(
+            iter(parse_qs(scope.get("query_string", b"").decode("latin-1")).get("token", [])), "")
+        return None if hmac.compare_digest(given.encode(), self.token.encode()) else "missing or wrong token"
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] == "http":
+            why = self._allowed(scope)
+            if why:
+                from starlette.responses import JSONResponse
+
+                await JSONResponse({"detail": why}, status_code=403)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+class _Images:
+    """Decoded photos, JPEG-encoded (a few kept), and thumbnails (a few hundred kept)."""
+
+    def __init__(self, photos: int = 4, thumbs: int = 512):
+        self._lock = threading.Lock()
+        self._photos: OrderedDict = OrderedDict()
+        self._thumbs: OrderedDict = OrderedDict()
+        self._sizes = (photos, thumbs)
+
+    @staticmethod
+    def _remember(cache: OrderedDict, key, value, limit: int) -> None:
+        cache[key] = value
+        cache.move_to_end(key)
+        while len(cache) > limit:
+            cache.popitem(last=False)
+
+    def _decoded(self, path: Path):
+        from landmarker.io.decode import read_image
+
+        with self._lock:
+            image = self._photos.get(path)
+        if image is None:
+            image = read_image(path)
+            with self._lock:
+                self._remember(self._photos, path, image, self._sizes[0])
+        return image
+
+    @staticmethod
+    def _jpeg(image, quality: int) -> bytes:
+        import cv2
+
+        ok, data = cv2.imencode(".jpg", cv2.cvtColor(image, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality])
+        if not ok:
+            raise InvalidInput("JPEG encoding failed")
+        return data.tobytes()
+
+    def photo(self, path: Path) -> bytes:
+        return self._jpeg(self._decoded(path), 92)
+
+    def thumb(self, path: Path, crop: tuple[int, int, int, int]) -> bytes:
+        import cv2
+
+        key = (path, crop)
+        with self._lock:
+            data = self._thumbs.get(key)
+        if data is None:
+            image = self._decoded(path)
+            l, t, r, b = crop
+            part = image[t:b, l:r]
+            k = THUMB_SIDE / max(part.shape[:2])
+            if k < 1:
+                part = cv2.resize(part, (max(1, round(part.shape[1] * k)), max(1, round(part.shape[0] * k))),
+                                  interpolation=cv2.INTER_AREA)
+            data = self._jpeg(part, 85)
+            with self._lock:
+                self._remember(self._thumbs, key, data, self._sizes[1])
+        return data
+
+
+def create_app(store: ReviewStore, token: str | None = None, loopback_only: bool = True):
+    """The review app over ``store`` (the routes of the module docstring).
+
+    Args:
+        store: the run's :class:`jobs.review.store.ReviewStore` (the caller closes it).
+        token: the token every request must carry (None: none).
+        loopback_only: answer only requests addressed to a loopback ``Host`` (for a server bound
+            to a loopback address).
+
+    Raises:
+        MissingDependency: FastAPI is not installed (the ``serve`` extra).
+    """
+    _require_server()
+    from fastapi import Body, FastAPI, HTTPException
+    from fastapi.responses import HTMLResponse, JSONResponse, Response
+    from starlette.concurrency import run_in_threadpool
+
+    from landmarker.io.decode import ImageDecodeError
+    from landmarker.serve import UploadLimit
+    from morphkit import ibug68
+
+    pages = {name: (STATIC / name).read_bytes() for name in PAGES}
+    index = (STATIC / "index.html").read_bytes()
+    images = _Images()
+    scheme = {
+        "names": list(ibug68.POINT_NAMES),
+        "contours": [{"name": n, "points": list(range(ibug68.N_POINTS)[s]), "closed": c}
+                     for n, s, c in ibug68.CONTOURS],
+        "groups": {n: list(range(ibug68.N_POINTS)[s]) for n, s in ibug68.GROUPS.items()},
+        "mirror": ibug68.MIRROR.tolist(),
+    }
+    app = FastAPI(title="morphkit review", summary="correct a bulk-label run's landmarks", docs_url=None,
+                  redoc_url=None, openapi_url=None)
+    app.add_middleware(UploadLimit, max_bytes=MAX_BODY)
+    app.add_middleware(Guard, token=token, loopback_only=loopback_only)
+    nocache = {"Cache-Control": "no-store"}
+
+    def found(face_id: str):
+        face = store.get(face_id)
+        if face is None:
+            raise HTTPException(404, detail=f"no face {face_id!r} in this run")
+        return face
+
+    @app.get("/", response_class=HTMLResponse)
+    def page() -> HTMLResponse:
+        return HTMLResponse(index, headers=nocache)
+
+    @app.get("/static/{name}")
+    def static(name: str) -> Response:
+        if name not in pages:  # a fixed set of files read at start: no request reaches the file system
+            raise HTTPException(404, detail="not found")
+        return Response(pages[name], media_type=PAGES[name], headers=nocache)
+
+    @app.get("/api/scheme")
+    def get_scheme() -> dict:
+        return scheme
+
+    @app.get("/api/run")
+    def get_run() -> dict:
+        return {"run": store.run_dir.name, "archive": store.archive.name}
+
+    @app.get("/api/faces")
+    def list_faces() -> JSONResponse:
+        return JSONResponse([f.as_json() for f in store.faces()], headers=nocache)
+
+    @app.put("/api/faces/{face_id}")
+    async def put_face(face_id: str, body: dict = Body(...)) -> JSONResponse:
+        found(face_id)
+        if set(body) != {"landmarks"}:
+            raise HTTPException(422, detail='the body must be {"landmarks": 68 x [x, y]}')
+        try:
+            face = await run_in_threadpool(store.save, face_id, body["landmarks"])
+        except ImageDecodeError as err:
+            raise HTTPException(409, detail=f"the image cannot be read: {err}") from err
+        except InvalidInput as err:
+            raise HTTPException(422, detail=str(err)) from err
+        return JSONResponse(face.as_json())
+
+    @app.get("/api/faces/{face_id}/image")
+    async def get_image(face_id: str) -> Response:
+        face = found(face_id)
+        try:
+            data = await run_in_threadpool(images.photo, store.image_path(face))
+        except (ImageDecodeError, OSError) as err:
+            raise HTTPException(404, detail=f"the image cannot be read: {err}") from err
+        return Response(data, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=3600"})
+
+    @app.get("/api/faces/{face_id}/thumb")
+    async def get_thumb(face_id: str) -> Response:
+        face = found(face_id)
+        try:
+            data = await run_in_threadpool(images.thumb, store.image_path(face), tuple(face.as_json()["crop"]))
+        except (ImageDecodeError, OSError) as err:
+            raise HTTPException(404, detail=f"the image cannot be read: {err}") from err
+        return Response(data, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=3600"})
+
+    return app
+
+
+def review_command(run_dir: str | os.PathLike, *, host: str = "127.0.0.1", port: int = 8765,
+                   token: str | None = None, archive: str | os.PathLike | None = None,
+                   log_level: str = "warning") -> int:
+    """``morphkit review``: open the run, bind, print the URL, serve until Ctrl-C; returns 0.
+
+    The defaults here are those of ``morphkit review`` (its options read them from this signature).
+
+    Args:
+        run_dir: a bulk-label ``--out`` folder.
+        host, port: where to listen (port 0: a free one; the URL printed says which).
+        token: the token every data request must carry; None: none on a loopback address,
+            a random one (printed) on any other.
+        archive: the archive the run labelled, when it moved (default: the one the run records).
+        log_level: uvicorn's log level.
+
+    Raises:
+        MissingDependency: FastAPI or uvicorn missing (the ``serve`` extra).
+        OutputError: ``run_dir`` is not a bulk-label run, or a bulk-label run is writing there.
+        InvalidInput: a bad port, or the address cannot be bound.
+    """
+    _require_server()
+    import uvicorn
+
+    from landmarker.serve import listen_socket
+
+    if not 0 <= port <= 65535:
+        raise InvalidInput(f"--port must be 0..65535, got {port}")
+    loopback = is_loopback(host)
+    if not loopback and not token:
+        token = secrets.token_urlsafe(18)
+    with ReviewStore(run_dir, archive) as store:
+        faces = store.faces()
+        sock = listen_socket(host, port)
+        try:
+            sock.listen(128)  # connections wait for the server from now on: the URL printed works at once
+            bound, port = sock.getsockname()[:2]
+            shown = host if host not in ("0.0.0.0", "::") else bound
+            url = f"http://{f'[{shown}]' if ':' in shown else shown}:{port}/" + (f"?token={token}" if token else "")
+            done = sum(f.reviewed for f in faces)
+            print(f"morphkit review: {url}  ({len(faces)} faces of {store.run_dir}, {done} reviewed; Ctrl-C to stop)",
+                  flush=True)
+            if not loopback:
+                print(f"morphkit review: listening on {host}, not only this machine: every request needs the "
+                      f"token {token}", file=sys.stderr, flush=True)
+            app = create_app(store, token=token, loopback_only=loopback)
+            server = uvicorn.Server(uvicorn.Config(app, log_level=log_level))
+            try:
+                server.run(sockets=[sock])
+            except KeyboardInterrupt:  # uvicorn stops gracefully on Ctrl-C, then raises it again
+                pass
+            reviewed = sum(f.reviewed for f in store.faces())
+            print(f"morphkit review: stopped; {reviewed} reviewed faces, every save in "
+                  f"{store.run_dir / 'landmarks.csv'}", file=sys.stderr, flush=True)
+        finally:
+            sock.close()
+    return 0
