@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import inspect
 import sys
 
 from landmarker.clihelp import (
@@ -11,6 +10,7 @@ from landmarker.clihelp import (
     add_debug_option,
     configure_logging,
     count,
+    default,
     package_version,
     run_command,
 )
@@ -25,18 +25,6 @@ from .team_means import team_means
 
 # Each option's default is written once, in the signature of the job function it feeds
 # (read here with `default`); each sub-parser's `func` maps its options to the job's arguments.
-
-
-def default(func, name: str):
-    """The default of ``func``'s parameter ``name``: where each job option's default is written.
-
-    Raises:
-        TypeError: ``func`` has no parameter ``name`` with a default.
-    """
-    parameter = inspect.signature(func).parameters.get(name)
-    if parameter is None or parameter.default is inspect.Parameter.empty:
-        raise TypeError(f"{func.__qualname__}() has no parameter {name!r} with a default")
-    return parameter.default
 
 
 def _option(p, func, flag: str, param: str | None = None, **kwargs) -> None:

@@ -44,7 +44,7 @@ from pathlib import Path
 import numpy as np
 
 from landmarker.io.atomic import atomic_write
-from landmarker.io.landmarks_csv import HEADER, HEADERS, REVIEWED_HEADER, face_row, iter_landmarks_csv
+from landmarker.io.landmarks_csv import HEADER, HEADERS, REVIEWED_HEADER, face_row, iter_landmarks_csv, point_fields
 from morphkit.errors import InvalidInput
 
 log = logging.getLogger(__name__)
@@ -280,14 +280,16 @@ class Journal:
         ``final=False`` (during a run): not fsync'ed (the journal is), and skipped until the
         last write has taken at most :data:`CSV_SHARE` of the time since it began.
         ``report=False``: ``landmarks.csv`` only (a review changes nothing else).
+
+        Raises:
+            OSError: a file cannot be written (the one there is left whole).
         """
         start = time.monotonic()
         if not final and start < self._next_csv:
             return
-        reviews = self.reviews()
-        by_image: dict[bytes, dict[int, list]] = {}
-        for (image, face), points in reviews.items():
-            by_image.setdefault(image.encode(*ENCODING), {})[face] = points
+        by_image: dict[bytes, dict[int, list]] = {}  # image as stored (bytes) -> face -> 68 x [x, y]
+        for image, face, points in self._db.execute("SELECT image, face, landmarks FROM reviews"):
+            by_image.setdefault(image, {})[face] = json.loads(points)
         with atomic_write(self.out / LANDMARKS, "wb", fsync=final) as fh:
             fh.write(_csv_bytes([REVIEWED_HEADER]))
             for image, blob in self._db.execute("SELECT image, landmarks FROM files ORDER BY seq"):
@@ -342,7 +344,11 @@ class Journal:
                 db.execute("INSERT OR REPLACE INTO reviews VALUES (?, ?, ?, ?)", (key, face, after, now))
         except sqlite3.OperationalError as err:
             raise OutputError(f"{self.out / JOURNAL}: cannot record the correction: {err}") from err
-        self.write_csv(report=False)
+        try:
+            self.write_csv(report=False)
+        except OSError as err:  # the journal holds the correction: the next write puts it in the file
+            raise OutputError(f"{self.out / LANDMARKS}: cannot be written ({err}); the correction is in "
+                              f"{JOURNAL}") from err
         return _with_points(row, points)
 
     def close(self) -> None:
@@ -370,8 +376,7 @@ def _points(row: list[str]) -> list[list[float]]:
 
 def _with_points(row: list[str], points: list) -> list[str]:
     """A journal row (``HEADER`` layout) with a reviewer's points put in and marked reviewed."""
-    coords = [f"{v:.2f}" for xy in points for v in xy]
-    return [*row[:7], *coords, *row[143 : len(HEADER)], "1"]
+    return [*row[:7], *point_fields(points), *row[143 : len(HEADER)], "1"]
 
 
 def _reviewed_rows(blob: bytes, reviewed: dict[int, list] | None) -> bytes:

@@ -261,9 +261,10 @@ def _set_faces(p: Portrait, faces: list, error: str) -> None:
     elif not faces:
         p.note = "no face found"
     else:
-        largest = max(faces, key=lambda f: (f.box[2] - f.box[0]) * (f.box[3] - f.box[1]))
+        p.extra["face"] = max(range(len(faces)), key=lambda i: (faces[i].box[2] - faces[i].box[0])
+                              * (faces[i].box[3] - faces[i].box[1]))
+        largest = faces[p.extra["face"]]
         p.landmarks = np.asarray(largest.landmarks, dtype=np.float32)
-        p.extra["face"] = next(i for i, f in enumerate(faces) if f is largest)
         p.extra["fit"] = float(getattr(largest, "fit", float("nan")))
         if len(faces) > 1:
             p.note = f"{len(faces)} faces, used the largest"

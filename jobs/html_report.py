@@ -24,9 +24,9 @@ from landmarker.io.face import Face
 from landmarker.io.names import bounded_file_stem
 from landmarker.io.overlay import draw_faces
 
+from .review.server import REVIEW_URL
+
 THUMB_WIDTH = 260
-#: Where ``morphkit review`` serves by default: faces from a bulk-label run's landmarks.csv link to their page there.
-REVIEW_URL = "http://127.0.0.1:8765/"
 
 
 def _href(path: Path, base: Path) -> str:

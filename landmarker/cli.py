@@ -10,13 +10,13 @@ import argparse
 import sys
 
 from landmarker.clihelp import HelpFormatter as HELP_FORMAT
-from landmarker.clihelp import add_debug_option, configure_logging, package_version, run_command
+from landmarker.clihelp import add_debug_option, configure_logging, default, package_version, run_command
 from landmarker.inference.labelling import add_model_options
 from landmarker.inference.parallel import add_parallel_options
 
 
 def _add_train(sub) -> None:
-    from landmarker.training.config import Augment, TrainConfig, default
+    from landmarker.training.config import Augment, TrainConfig
 
     def T(name):  # each default is written once, in TrainConfig ...
         return default(TrainConfig, name)

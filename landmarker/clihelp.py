@@ -4,6 +4,7 @@ to stderr and the rule of which errors are the user's (one line) and which are b
 from __future__ import annotations
 
 import argparse
+import inspect
 import logging
 import sys
 
@@ -109,3 +110,17 @@ def run_command(name: str, call, debug: bool, interrupted: str = "interrupted") 
             raise
         print(f"{name}: error: {line}", file=sys.stderr)
         return 2
+
+
+def default(definition, name: str):
+    """The default of parameter ``name`` of ``definition`` (a function, or a dataclass's fields): where
+    each command option's default is written once (``morphkit`` reads the job functions, ``landmarker
+    train`` :class:`landmarker.training.config.TrainConfig` and ``Augment``).
+
+    Raises:
+        TypeError: ``definition`` has no parameter ``name`` with a default.
+    """
+    parameter = inspect.signature(definition).parameters.get(name)
+    if parameter is None or parameter.default is inspect.Parameter.empty:
+        raise TypeError(f"{definition.__qualname__}() has no parameter {name!r} with a default")
+    return parameter.default

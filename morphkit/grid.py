@@ -34,7 +34,7 @@ def _font_paths() -> list[str]:
     found = []
     mpl = os.path.join(matplotlib.get_data_path(), "fonts", "ttf")  # matplotlib's public data folder
     for name in _FONT_FILES:
-        path = os.path.join(mpl, name) if mpl and not os.path.isabs(name) else name
+        path = os.path.join(mpl, name)  # an absolute name stays as it is
         if os.path.isfile(path) and path not in found:
             found.append(path)
     return found

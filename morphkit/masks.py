@@ -10,7 +10,7 @@ import numpy as np
 
 from ._checks import check_image, check_landmarks
 from .errors import InvalidInput
-from .ibug68 import BROWS, JAW, LEFT_EYE, RIGHT_EYE, eye_centres
+from .ibug68 import BROWS, JAW, eye_centres
 
 MASKS = ("outline", "oval")
 
@@ -165,7 +165,15 @@ def face_mask(landmarks, width: int, height: int, feather: float | None = None) 
 
 
 def composite_on_background(image: np.ndarray, mask: np.ndarray, color=(255, 255, 255)) -> np.ndarray:
-    """``image * mask + color * (1 - mask)``; uint8 ``(H, W, 3)``."""
+    """``image * mask + color * (1 - mask)``, rounded: the face on a plain background.
+
+    Args:
+        image: uint8 ``(H, W, 3)`` RGB. mask: float ``(H, W)`` in ``[0, 1]`` (1 = image).
+        color: the background, an RGB triple 0..255.
+
+    Returns:
+        uint8 ``(H, W, 3)`` RGB.
+    """
     m = np.asarray(mask, dtype=np.float32)[..., None]
     bg = np.asarray(color, dtype=np.float32).reshape(1, 1, 3)
     out = image.astype(np.float32) * m + bg * (1.0 - m)
@@ -177,11 +185,20 @@ def oval_mask(landmarks, width: int, height: int, feather: float | None = None) 
     (point 8) to a forehead line above the brows by a third of the brow-to-chin height, tilted with
     the eyes.
 
+    Args:
+        landmarks: ``(68, 2)`` ``(x, y)`` pixels. width, height: mask size in pixels.
+        feather: Gaussian sigma in pixels; default :data:`FEATHER` (8%) of the eye-centre distance.
+
     Returns:
-        float32 ``(height, width)`` in ``[0, 1]``.
+        float32 ``(height, width)`` in ``[0, 1]`` (1 = face).
+
+    Raises:
+        InvalidInput: bad landmarks, a negative or non-finite ``feather``.
     """
     lm = check_landmarks(landmarks).astype(np.float64)
-    eyes = lm[RIGHT_EYE].mean(0) - lm[LEFT_EYE].mean(0)
+    sigma = _default_feather(lm, feather)
+    centres = eye_centres(lm)
+    eyes = centres[1] - centres[0]
     angle = float(np.degrees(np.arctan2(eyes[1], eyes[0])))
     brow = lm[BROWS, 1].min()
     chin = lm[8, 1]
@@ -190,7 +207,6 @@ def oval_mask(landmarks, width: int, height: int, feather: float | None = None) 
     centre = ((lm[0, 0] + lm[16, 0]) / 2.0, (top + chin) / 2.0)
     mask = np.zeros((int(height), int(width)), np.float32)
     cv2.ellipse(mask, (centre, (2 * half_w, chin - top), angle), 1.0, -1, cv2.LINE_AA)
-    sigma = 0.08 * float(np.linalg.norm(eyes)) if feather is None else float(feather)
     return np.clip(cv2.GaussianBlur(mask, (0, 0), sigma) if sigma > 0 else mask, 0.0, 1.0)
 
 

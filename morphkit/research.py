@@ -30,8 +30,8 @@ import numpy as np
 from ._checks import check_image, check_landmarks
 from .errors import InvalidInput
 from .frame import with_border
-from .ibug68 import MIRROR, NOSE_BRIDGE, eye_centres
-from .masks import face_region
+from .ibug68 import MIRROR, NOSE_BRIDGE
+from .masks import _axes, face_region
 from .morph import Morpher
 from .procrustes import fit_similarity
 from .triangulation import triangulate
@@ -89,11 +89,8 @@ def estimate_yaw(landmarks) -> float:
         InvalidInput: bad landmarks or eye centres that coincide.
     """
     lm = check_landmarks(landmarks)
-    eyes = eye_centres(lm)
-    d = float(np.linalg.norm(eyes[1] - eyes[0]))
-    if not d > 1e-6:
-        raise InvalidInput("the two eye centres (points 36-41 and 42-47) coincide")
-    offset = float(np.dot(lm[NOSE_BRIDGE][-1] - eyes.mean(axis=0), (eyes[1] - eyes[0]) / d))
+    mid, across, _, d, _ = _axes(lm)
+    offset = float(np.dot(lm[NOSE_BRIDGE][-1] - mid, across))
     return math.degrees(math.atan2(offset, NOSE_DEPTH * d))
 
 
@@ -101,8 +98,15 @@ def yaw_note(landmarks, max_yaw: float = MAX_YAW) -> str:
     """``""`` for a face turned at most ``max_yaw`` degrees (:func:`estimate_yaw`), else a sentence saying
     how far it is turned (for warnings and reports).
 
+    Args:
+        landmarks: ``(68, 2)`` ``(x, y)`` pixels (iBUG 300-W order).
+        max_yaw: the largest turn, in degrees, that gets no note.
+
+    Returns:
+        str: ``""`` or one sentence (no trailing full stop).
+
     Raises:
-        InvalidInput: bad landmarks.
+        InvalidInput: bad landmarks or eye centres that coincide.
     """
     yaw = estimate_yaw(landmarks)
     if abs(yaw) <= float(max_yaw):
@@ -161,6 +165,17 @@ def symmetrize(image, landmarks, shape: bool = True, color: bool = True,
     return face, out_lm.astype(np.float32)
 
 
+def _check_percentages(**pcts) -> None:
+    """Raises InvalidInput naming the first of ``pcts`` that is not a finite number."""
+    for name, value in pcts.items():
+        try:
+            ok = np.isfinite(float(value))
+        except (TypeError, ValueError):
+            ok = False
+        if not ok:
+            raise InvalidInput(f"{name} must be a finite percentage, got {value!r}")
+
+
 def caricature(image, landmarks, mean_landmarks, shape_pct: float = 50.0, mean_image=None,
                color_pct: float = 0.0, texture_pct: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
     """Caricature: exaggerate how a face differs from a mean face (the project's one caricature).
@@ -194,14 +209,7 @@ def caricature(image, landmarks, mean_landmarks, shape_pct: float = 50.0, mean_i
     image = check_image(image)
     lm = check_landmarks(landmarks).astype(np.float64)
     mean = check_landmarks(mean_landmarks, "mean_landmarks").astype(np.float64)
-    pcts = {"shape_pct": shape_pct, "color_pct": color_pct, "texture_pct": texture_pct}
-    for name, value in pcts.items():
-        try:
-            ok = np.isfinite(float(value))
-        except (TypeError, ValueError):
-            ok = False
-        if not ok:
-            raise InvalidInput(f"{name} must be a finite percentage, got {value!r}")
+    _check_percentages(shape_pct=shape_pct, color_pct=color_pct, texture_pct=texture_pct)
     if float(shape_pct) <= -100:
         raise InvalidInput(f"shape_pct must be above -100 (-100 is the mean shape itself), got {shape_pct!r}")
     if mean_image is None:
@@ -239,10 +247,12 @@ def transform(image, landmarks, proto_a, shape_a, proto_b, shape_b, shape_pct: f
         ``(image uint8 (H, W, 3), landmarks float32 (68, 2))``.
 
     Raises:
-        ValueError: bad images or landmarks, or prototypes of another size than the face.
+        InvalidInput (a ValueError): bad images or landmarks, a percentage that is not a finite
+            number, or prototypes of another size than the face.
     """
     image = check_image(image)
     lm = check_landmarks(landmarks).astype(np.float64)
+    _check_percentages(shape_pct=shape_pct, color_pct=color_pct, texture_pct=texture_pct)
     a, b = check_image(proto_a, "proto_a"), check_image(proto_b, "proto_b")
     sa, sb = (check_landmarks(shape_a, "shape_a").astype(np.float64),
               check_landmarks(shape_b, "shape_b").astype(np.float64))

@@ -47,14 +47,25 @@ def default_reference_images() -> list[Path]:
     return congress + sorted((DATASETS / "dlib-faces").glob("*.jpg"))
 
 
-def calibration_crops(specs: list[str], n: int, card, val_fraction: float, seed: int) -> np.ndarray:
-    """``n`` normalised crops float32 ``(n, S, S)`` of training-split faces of the datasets ``specs`` by
-    ``card``'s crop rule (:class:`landmarker.model.card.ModelCard`; boxes from the data or the landmarks)."""
+def identity_split(specs: str | list[str], val_fraction: float, seed: int) -> tuple[list, list]:
+    """``(train, val)`` :class:`landmarker.io.datasets.FaceSample` lists of the datasets ``specs`` (one
+    ``FORMAT:PATH`` or several), split by identity as training splits them."""
     from landmarker.io.datasets import load_dataset, split_by_identity
+
+    specs = [specs] if isinstance(specs, str) else specs
+    return split_by_identity([s for spec in specs for s in load_dataset(spec)], val_fraction, seed)
+
+
+def calibration_crops(specs: str | list[str], n: int, card, val_fraction: float, seed: int,
+                      train: list | None = None) -> np.ndarray:
+    """``n`` normalised crops float32 ``(n, S, S)`` of training-split faces of the datasets ``specs`` (one
+    ``FORMAT:PATH`` or several) by ``card``'s crop rule (:class:`landmarker.model.card.ModelCard`; boxes
+    from the data or the landmarks); ``train``: that split when the caller has loaded it already."""
     from landmarker.model.crop import normalise
     from landmarker.training.quantize import dataset_crops
 
-    train, _ = split_by_identity([s for spec in specs for s in load_dataset(spec)], val_fraction, seed)
+    if train is None:
+        train, _ = identity_split(specs, val_fraction, seed)
     picks = np.random.default_rng(seed).choice(len(train), size=min(n, len(train)), replace=False)
     return normalise(dataset_crops([train[i] for i in picks], card))
 
@@ -64,7 +75,6 @@ def _pct(stats: dict) -> dict:
 
 
 def main(argv=None) -> int:
-    from landmarker.io.datasets import load_dataset, split_by_identity
     from landmarker.model.backends import onnx_session, run_session
     from landmarker.model.card import SHIPPED_WEIGHTS, ModelCard, card_path, load_card
     from landmarker.model.crop import normalise
@@ -114,11 +124,10 @@ def main(argv=None) -> int:
         fp32 = export_onnx(args.weights, Path(tmp) / "fp32.onnx")
         card = load_card(fp32)
         rule = ModelCard.from_dict(card, fp32)  # the crop rule and input size
-        calib = calibration_crops(args.data, args.n, rule, args.val_fraction, args.seed)
+        train, val = identity_split(args.data, args.val_fraction, args.seed)  # loaded once: calibration, check
+        calib = calibration_crops(args.data, args.n, rule, args.val_fraction, args.seed, train=train)
         quantised = quantize_int8(fp32, Path(tmp) / "int8.onnx", calib, **settings)
 
-        _, val = split_by_identity([s for spec in args.data for s in load_dataset(spec)], args.val_fraction,
-                                   args.seed)
         val_crops = normalise(dataset_crops(val, rule))
         pool, sources = detected_crops(ref_images, rule)
         if len(pool) < args.reference_faces:

@@ -8,8 +8,9 @@ first and edits one face's 68 points on its photo. It uses the same HTTP API as 
   "crop": [l, t, r, b] (what the thumbnail shows)}``.
 - ``PUT /api/faces/{id}`` with ``{"landmarks": 68 x [x, y]}`` -> 200 and the face as stored
   (now reviewed); 404 for an unknown id; 422 for a body that is not 68 finite points inside
-  the image. Written through to the journal and ``landmarks.csv`` before the answer
-  (:class:`jobs.review.store.ReviewStore`).
+  the image; 409 when the image cannot be read (to check the points against its size); 500
+  when the journal or ``landmarks.csv`` cannot be written. Written through to the journal and
+  ``landmarks.csv`` before the answer (:class:`jobs.review.store.ReviewStore`).
 - ``GET /api/faces/{id}/image`` -> the photo, upright (EXIF applied, the frame of the
   landmarks), as JPEG; ``GET /api/faces/{id}/thumb`` -> the thumbnail (``crop`` of it).
 - ``GET /api/scheme`` -> the 68-point scheme of :mod:`morphkit.ibug68`: point names,
@@ -38,13 +39,17 @@ from pathlib import Path
 
 from morphkit.errors import InvalidInput, MissingDependency, extra_hint
 
-from .store import ReviewStore
+from ..bulk_output import OutputError
+from .store import ReviewStore, thumb_crop
 
 MAX_BODY = 64 * 1024  # a PUT of 68 points is about 2 KB
 THUMB_SIDE = 160
 STATIC = Path(__file__).with_name("static")
 PAGES = {"app.js": "text/javascript; charset=utf-8", "app.css": "text/css; charset=utf-8"}
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
+DEFAULT_HOST, DEFAULT_PORT = "127.0.0.1", 8765
+#: The page of the default server: reports link each face from a bulk-label run to ``REVIEW_URL#face=ID``.
+REVIEW_URL = f"http://{DEFAULT_HOST}:{DEFAULT_PORT}/"
 
 
 def _require_server() -> None:
@@ -112,31 +117,25 @@ class Guard:
 
 
 class _Images:
-    """Decoded photos, JPEG-encoded (a few kept), and thumbnails (a few hundred kept)."""
+    """The JPEG bytes served: photos (a few kept) and thumbnails (a few hundred kept), each made once."""
 
-    def __init__(self, photos: int = 4, thumbs: int = 512):
+    def __init__(self, photos: int = 8, thumbs: int = 512):
         self._lock = threading.Lock()
-        self._photos: OrderedDict = OrderedDict()
-        self._thumbs: OrderedDict = OrderedDict()
-        self._sizes = (photos, thumbs)
+        self._caches = {"photo": (OrderedDict(), photos), "thumb": (OrderedDict(), thumbs)}
 
-    @staticmethod
-    def _remember(cache: OrderedDict, key, value, limit: int) -> None:
-        cache[key] = value
-        cache.move_to_end(key)
-        while len(cache) > limit:
-            cache.popitem(last=False)
-
-    def _decoded(self, path: Path):
-        from landmarker.io.decode import read_image
-
+    def _cached(self, kind: str, key, make) -> bytes:
+        cache, limit = self._caches[kind]
         with self._lock:
-            image = self._photos.get(path)
-        if image is None:
-            image = read_image(path)
-            with self._lock:
-                self._remember(self._photos, path, image, self._sizes[0])
-        return image
+            data = cache.get(key)
+            if data is not None:
+                cache.move_to_end(key)
+                return data
+        data = make()  # outside the lock: two requests for one image may both make it, the same bytes
+        with self._lock:
+            cache[key] = data
+            while len(cache) > limit:
+                cache.popitem(last=False)
+        return data
 
     @staticmethod
     def _jpeg(image, quality: int) -> bytes:
@@ -148,26 +147,44 @@ class _Images:
         return data.tobytes()
 
     def photo(self, path: Path) -> bytes:
-        return self._jpeg(self._decoded(path), 92)
+        """The photo at ``path``, upright, as JPEG (quality 92).
 
-    def thumb(self, path: Path, crop: tuple[int, int, int, int]) -> bytes:
+        Raises:
+            ImageDecodeError: the file cannot be decoded (:func:`landmarker.io.decode.read_image`).
+        """
+        from landmarker.io.decode import read_image
+
+        return self._cached("photo", path, lambda: self._jpeg(read_image(path), 92))
+
+    def thumb(self, path: Path, crop: tuple[int, int, int, int], size: tuple[int, int] | None) -> bytes:
+        """The part ``crop`` (``(left, top, right, bottom)`` pixels of the upright photo of ``size``
+        ``(width, height)``) of the photo at ``path``, its longer side shrunk to :data:`THUMB_SIDE`, as
+        JPEG. A large JPEG of known size is decoded reduced, no coarser than the thumbnail needs
+        (:func:`landmarker.io.decode.read_image_reduced`); with ``size`` None, in full.
+
+        Raises:
+            ImageDecodeError: the file cannot be decoded.
+        """
+        return self._cached("thumb", (path, crop), lambda: self._jpeg(self._crop(path, crop, size), 85))
+
+    @staticmethod
+    def _crop(path: Path, crop: tuple[int, int, int, int], size: tuple[int, int] | None):
         import cv2
 
-        key = (path, crop)
-        with self._lock:
-            data = self._thumbs.get(key)
-        if data is None:
-            image = self._decoded(path)
-            l, t, r, b = crop
-            part = image[t:b, l:r]
-            k = THUMB_SIDE / max(part.shape[:2])
-            if k < 1:
-                part = cv2.resize(part, (max(1, round(part.shape[1] * k)), max(1, round(part.shape[0] * k))),
-                                  interpolation=cv2.INTER_AREA)
-            data = self._jpeg(part, 85)
-            with self._lock:
-                self._remember(self._thumbs, key, data, self._sizes[1])
-        return data
+        from landmarker.io.decode import read_image, read_image_reduced
+
+        l, t, r, b = crop
+        if size is None:
+            image, scale = read_image(path), 1
+        else:  # the photo's long side that keeps the crop THUMB_SIDE px or more
+            need = -(-max(size) * THUMB_SIDE // max(r - l, b - t, 1))
+            image, scale, _ = read_image_reduced(path, draft_pixels=0, min_side=max(1, need))
+        part = image[t // scale : -(-b // scale), l // scale : -(-r // scale)]
+        k = THUMB_SIDE / max(part.shape[:2])
+        if k < 1:
+            part = cv2.resize(part, (max(1, round(part.shape[1] * k)), max(1, round(part.shape[0] * k))),
+                              interpolation=cv2.INTER_AREA)
+        return part
 
 
 def create_app(store: ReviewStore, token: str | None = None, loopback_only: bool = True):
@@ -185,7 +202,6 @@ def create_app(store: ReviewStore, token: str | None = None, loopback_only: bool
     _require_server()
     from fastapi import Body, FastAPI, HTTPException
     from fastapi.responses import HTMLResponse, JSONResponse, Response
-    from starlette.concurrency import run_in_threadpool
 
     from landmarker.io.decode import ImageDecodeError
     from landmarker.serve import UploadLimit
@@ -235,41 +251,44 @@ def create_app(store: ReviewStore, token: str | None = None, loopback_only: bool
     def list_faces() -> JSONResponse:
         return JSONResponse([f.as_json() for f in store.faces()], headers=nocache)
 
+    # the routes below are plain functions: FastAPI runs them in its thread pool (file I/O, decoding)
     @app.put("/api/faces/{face_id}")
-    async def put_face(face_id: str, body: dict = Body(...)) -> JSONResponse:
+    def put_face(face_id: str, body: dict = Body(...)) -> JSONResponse:
         found(face_id)
         if set(body) != {"landmarks"}:
             raise HTTPException(422, detail='the body must be {"landmarks": 68 x [x, y]}')
         try:
-            face = await run_in_threadpool(store.save, face_id, body["landmarks"])
+            face = store.save(face_id, body["landmarks"])
         except ImageDecodeError as err:
             raise HTTPException(409, detail=f"the image cannot be read: {err}") from err
+        except OutputError as err:  # the disk, not the request
+            raise HTTPException(500, detail=str(err)) from err
         except InvalidInput as err:
             raise HTTPException(422, detail=str(err)) from err
         return JSONResponse(face.as_json())
 
     @app.get("/api/faces/{face_id}/image")
-    async def get_image(face_id: str) -> Response:
+    def get_image(face_id: str) -> Response:
         face = found(face_id)
         try:
-            data = await run_in_threadpool(images.photo, store.image_path(face))
-        except (ImageDecodeError, OSError) as err:
+            data = images.photo(store.image_path(face))
+        except (InvalidInput, OSError) as err:  # ImageDecodeError included
             raise HTTPException(404, detail=f"the image cannot be read: {err}") from err
         return Response(data, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=3600"})
 
     @app.get("/api/faces/{face_id}/thumb")
-    async def get_thumb(face_id: str) -> Response:
+    def get_thumb(face_id: str) -> Response:
         face = found(face_id)
         try:
-            data = await run_in_threadpool(images.thumb, store.image_path(face), tuple(face.as_json()["crop"]))
-        except (ImageDecodeError, OSError) as err:
+            data = images.thumb(store.image_path(face), thumb_crop(face), face.size)
+        except (InvalidInput, OSError) as err:  # ImageDecodeError included
             raise HTTPException(404, detail=f"the image cannot be read: {err}") from err
         return Response(data, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=3600"})
 
     return app
 
 
-def review_command(run_dir: str | os.PathLike, *, host: str = "127.0.0.1", port: int = 8765,
+def review_command(run_dir: str | os.PathLike, *, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT,
                    token: str | None = None, archive: str | os.PathLike | None = None,
                    log_level: str = "warning") -> int:
     """``morphkit review``: open the run, bind, print the URL, serve until Ctrl-C; returns 0.

@@ -25,7 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
-from landmarker.io.decode import ImageDecodeError, image_size
+from landmarker.io.decode import image_size
+from landmarker.io.landmarks_csv import parse_row
 from morphkit.errors import InvalidInput
 from morphkit.ibug68 import N_POINTS
 
@@ -71,12 +72,13 @@ class ReviewFace:
 
 
 def _face(image: str, face: int, row: list[str]) -> ReviewFace:
-    fit = float(row[143]) if row[143] else math.nan
+    """The :class:`ReviewFace` of a journal row (:data:`landmarker.io.landmarks_csv.REVIEWED_HEADER` layout)."""
+    record = parse_row(row)
+    fit = record.face.fit
     return ReviewFace(
         id=face_id(image, face), image=image, face=face, fit=fit if math.isfinite(fit) else None,
-        reviewed=row[146] == "1", box=tuple(float(v) for v in row[2:6]),
-        landmarks=np.asarray(row[7:143], np.float64).reshape(N_POINTS, 2),
-        size=(int(row[144]), int(row[145])) if row[144] and row[145] else None)
+        reviewed=record.reviewed, box=record.face.box,
+        landmarks=np.asarray(record.face.landmarks, np.float64), size=record.size)
 
 
 def worst_fit_first(faces) -> list[ReviewFace]:
@@ -181,14 +183,10 @@ class ReviewStore:
         """The ``(width, height)`` of the face's image: as recorded, else read from the file's header.
 
         Raises:
-            ImageDecodeError: the file cannot be read.
+            ImageDecodeError: the file cannot be read (:func:`landmarker.io.decode.image_size`).
+            InvalidInput: the name leaves the archive (:meth:`image_path`).
         """
-        if face.size:
-            return face.size
-        try:
-            return image_size(self.image_path(face))
-        except OSError as err:
-            raise ImageDecodeError(face.image, str(err)) from err
+        return face.size or image_size(self.image_path(face))
 
     def save(self, face_id: str, landmarks) -> ReviewFace:
         """Record a person's landmarks for a face, written through to the journal and ``landmarks.csv``.
@@ -208,10 +206,11 @@ class ReviewStore:
         face = self._faces.get(face_id)
         if face is None:
             raise KeyError(face_id)
-        pts = check_landmarks(landmarks, self.size(face))
+        size = self.size(face)
+        pts = check_landmarks(landmarks, size)
         with self._lock:
             row = self._journal.review(face.image, face.face, pts.tolist())
-            stored = replace(_face(face.image, face.face, row), size=face.size or self.size(face))
+            stored = replace(_face(face.image, face.face, row), size=size)  # a size read from the file kept
             self._faces[face_id] = stored
         return stored
 

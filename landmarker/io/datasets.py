@@ -164,7 +164,9 @@ def load_landmarks_csv(path: str | os.PathLike, reviewed_only: bool = False) -> 
     inside it (:func:`path_inside`). Each image is its own identity.
 
     Args:
-        reviewed_only: only the faces marked reviewed (``reviewed`` column, ``morphkit review``).
+        path: the folder, or the CSV file.
+        reviewed_only: only the faces marked reviewed (``reviewed`` column, ``morphkit review``;
+            the ``image,face,...`` layout only).
 
     Returns:
         One :class:`FaceSample` per row: float32 ``(68, 2)`` ``(x, y)`` pixels, unchanged.
@@ -201,7 +203,7 @@ def _read_landmarks_folder(folder: str | os.PathLike, fmt: str, reviewed_only: b
         if header is None:
             raise DatasetError(f"{csv_path}: empty file")
         predicted = header[:2] == ["image", "face"]
-        if reviewed_only and "reviewed" not in header:
+        if reviewed_only and not (predicted and "reviewed" in header):  # the plain layout has no such column
             raise DatasetError(f"{csv_path}: has no reviewed column (a bulk-label run's landmarks.csv has; "
                                "mark faces reviewed with morphkit review)")
         rows = _predicted_rows(csv_path, reviewed_only) if predicted else _plain_rows(csv_path)

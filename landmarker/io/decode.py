@@ -165,7 +165,7 @@ def image_size(path: str | os.PathLike) -> tuple[int, int]:
             except Exception:  # noqa: BLE001 - a broken EXIF block: the image as stored (as read_image)
                 orientation = 1
     except (OSError, ValueError, Image.DecompressionBombError) as err:
-        raise ImageDecodeError(f"{path}: cannot read the image size ({err})") from err
+        raise ImageDecodeError(path, f"cannot read the image size ({err})") from err
     return (h, w) if orientation in (5, 6, 7, 8) else (w, h)
 
 

@@ -56,10 +56,35 @@ def face_row(image: str, index: int, face: Face, size: tuple[int, int] | None = 
         [image, str(index)]
         + [f"{v:.2f}" for v in face.box]
         + [score]
-        + [f"{v:.2f}" for v in np.asarray(face.landmarks, dtype=np.float64).reshape(-1)]
+        + point_fields(face.landmarks)
         + ["" if fit is None or math.isnan(fit) else f"{fit:.3f}"]
         + ([str(int(size[0])), str(int(size[1]))] if size else ["", ""])
     )
+
+
+def point_fields(landmarks) -> list[str]:
+    """The 136 fields ``x0, y0, ..., x67, y67`` of a row for ``(68, 2)`` ``(x, y)`` pixels (to 0.01 px)."""
+    return [f"{v:.2f}" for v in np.asarray(landmarks, dtype=np.float64).reshape(-1)]
+
+
+def parse_row(row: list[str]) -> Row:
+    """One data row of a ``landmarks.csv`` in any layout of :data:`HEADERS` (told by its length) as a
+    :class:`Row`: box float pixels, ``score``/``fit`` ``nan`` when empty, landmarks float32 ``(68, 2)``
+    ``(x, y)`` pixels, size None unless both ``width`` and ``height`` are there.
+
+    Raises:
+        ValueError: a non-numeric value, or a row shorter than the oldest layout.
+    """
+    if len(row) < len(LEGACY_HEADER):
+        raise ValueError(f"{len(row)} columns, expected at least {len(LEGACY_HEADER)}")
+    width = len(row)
+    box = tuple(float(v) for v in row[2:6])
+    score = float(row[6]) if row[6] else float("nan")
+    pts = np.asarray(row[7:143], dtype=np.float32).reshape(68, 2)
+    fit = float(row[143]) if width > 143 and row[143] else float("nan")
+    size = (int(row[144]), int(row[145])) if width > 145 and row[144] and row[145] else None
+    reviewed = width > 146 and row[146] not in ("", "0")
+    return Row(row[0], Face(box, score, pts, fit), size, reviewed)
 
 
 def iter_landmarks_csv(path: str | os.PathLike, errors: str = "strict") -> Iterator[tuple[str, Face]]:
@@ -88,7 +113,9 @@ def iter_rows(path: str | os.PathLike, errors: str = "strict") -> Iterator[tuple
 
 
 def iter_records(path: str | os.PathLike, errors: str = "strict") -> Iterator[Row]:
-    """Stream a ``landmarks.csv`` as :class:`Row` records (image, face, size, reviewed), in file order.
+    """Stream a ``landmarks.csv`` as :class:`Row` records (image, face, size, reviewed), in file order,
+    each parsed by :func:`parse_row` (landmarks float32 ``(68, 2)`` ``(x, y)`` pixels). Blank lines are
+    skipped; ``errors`` as in :func:`iter_landmarks_csv`.
 
     Raises:
         ValueError: the header or a row does not follow the format (names file and line).
@@ -106,15 +133,10 @@ def iter_records(path: str | os.PathLike, errors: str = "strict") -> Iterator[Ro
             if len(row) != width:
                 raise InvalidInput(f"{path}:{reader.line_num}: {len(row)} columns, expected {width}")
             try:
-                box = tuple(float(v) for v in row[2:6])
-                score = float(row[6]) if row[6] else float("nan")
-                pts = np.asarray(row[7:143], dtype=np.float32).reshape(68, 2)
-                fit = float(row[143]) if width > 143 and row[143] else float("nan")
-                size = (int(row[144]), int(row[145])) if width > 145 and row[144] and row[145] else None
+                record = parse_row(row)
             except ValueError:
                 raise InvalidInput(f"{path}:{reader.line_num}: non-numeric value") from None
-            reviewed = width > 146 and row[146] not in ("", "0")
-            yield Row(row[0], Face(box, score, pts, fit), size, reviewed)
+            yield record
 
 
 def read_landmarks_csv(path: str | os.PathLike) -> dict[str, list[Face]]:

@@ -6,7 +6,7 @@ Plain dataclasses, no torch: the command line reads its option defaults from her
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 
 from morphkit.errors import InvalidInput
 
@@ -83,14 +83,3 @@ class TrainConfig:
     unlabelled_batch: int = 8
     augment: Augment = field(default_factory=Augment)
 
-
-def default(cls, name: str):
-    """The default of field ``name`` of the dataclass ``cls`` (for argparse options).
-
-    Raises:
-        KeyError: ``cls`` has no such field.
-    """
-    for f in fields(cls):
-        if f.name == name:
-            return f.default
-    raise KeyError(f"{cls.__name__} has no field {name!r}")

@@ -20,6 +20,7 @@ min-max gave 1.68% worst, 0.17% mean (0.14% with percentile), on a 2-core AMD EP
 
 from __future__ import annotations
 
+import inspect
 import os
 import tempfile
 from pathlib import Path
@@ -33,9 +34,6 @@ from landmarker.training.metrics import nme
 from morphkit.errors import InvalidInput
 
 FIRST_CONV = "/conv1/Conv"  # the exported ResNet18's 7x7 stem convolution (raw pixels in)
-QUANT_DEFAULTS = dict(reduce_range=True, weight_type="int8", per_channel=True, op_types=("Conv",),
-                      keep_float=(FIRST_CONV,), method="minmax")
-
 
 def quantize_int8(
     fp32_path: str | os.PathLike,
@@ -104,6 +102,11 @@ def quantize_int8(
                         op_types_to_quantize=list(op_types) if op_types else None, calibrate_method=methods[method],
                         nodes_to_exclude=list(keep_float))
     return out
+
+
+#: The settings :func:`quantize_int8` defaults to (read from its signature, so written once), for tools' options.
+QUANT_DEFAULTS = {name: p.default for name, p in inspect.signature(quantize_int8).parameters.items()
+                  if p.default is not inspect.Parameter.empty}
 
 
 def int8_drift(model_path, fp32_targets: np.ndarray, crops: np.ndarray, num_threads: int | None = None) -> dict:

@@ -29,7 +29,7 @@ from landmarker.io.landmarks_csv import REVIEWED_HEADER, iter_records, read_land
 pytest.importorskip("fastapi", reason="morphkit review needs the serve extra (fastapi, uvicorn)")
 from fastapi.testclient import TestClient  # noqa: E402
 
-from jobs.review.server import MAX_BODY, create_app  # noqa: E402
+from jobs.review.server import MAX_BODY, THUMB_SIDE, create_app  # noqa: E402
 from jobs.review.store import ReviewStore, face_id  # noqa: E402
 
 SAMPLE = REPO_ROOT / "sample_data" / "images"
@@ -87,6 +87,7 @@ def test_the_contract_on_sample_data(run):
         np.testing.assert_allclose(stored["landmarks"], moved, atol=0.01)
         again = {g["id"]: g for g in c.get("/api/faces").json()}[f["id"]]  # listed as stored, same place
         assert again["reviewed"] and [g["id"] for g in c.get("/api/faces").json()][0] == f["id"]
+        assert again["landmarks"] == stored["landmarks"]
         row = _row(run, f["image"])  # written through at once
         assert row.reviewed
         np.testing.assert_allclose(row.face.landmarks, moved, atol=0.006)
@@ -116,7 +117,11 @@ def test_the_contract_on_sample_data(run):
         r = c.get(f"/api/faces/{f['id']}/image")
         assert r.status_code == 200 and r.headers["content-type"] == "image/jpeg"
         assert Image.open(io.BytesIO(r.content)).size == (w, h) == tuple(f["size"])
-        assert c.get(f"/api/faces/{f['id']}/thumb").status_code == 200
+        r = c.get(f"/api/faces/{f['id']}/thumb")
+        assert r.status_code == 200 and r.headers["content-type"] == "image/jpeg"
+        l, t, rr, b = f["crop"]
+        tw, th = Image.open(io.BytesIO(r.content)).size  # the crop, shrunk to THUMB_SIDE at most
+        assert max(tw, th) == min(THUMB_SIDE, max(rr - l, b - t)) and abs(tw / th - (rr - l) / (b - t)) < 0.02
         assert c.get("/api/faces/nosuchface-0/image").status_code == 404
         for path in ("/api/faces/..%2F..%2F..%2Fetc%2Fpasswd/image", "/api/faces/../../etc/passwd/image",
                      "/static/..%2Fstore.py", "/static/../store.py", "/static/", "/static/index.html", "/api",
@@ -156,6 +161,24 @@ def test_a_correction_survives_a_restart_and_resumed_or_restarted_runs(run):
     assert len(read_landmarks_csv(run / "landmarks.csv")) == 30
     with open(run / "landmarks.csv", newline="") as fh:
         assert next(csv.reader(fh)) == REVIEWED_HEADER
+
+
+def test_a_csv_that_cannot_be_written_is_a_500_and_the_next_opening_writes_it(run, monkeypatch):
+    with ReviewStore(run) as store:
+        c = _client(store)
+        f = c.get("/api/faces").json()[0]
+        moved = (np.asarray(f["landmarks"]) + 1.5).tolist()
+
+        def full_disk(**kwargs):
+            raise OSError(28, "No space left on device")
+
+        monkeypatch.setattr(store._journal, "write_csv", full_disk)
+        r = c.put(f"/api/faces/{f['id']}", json={"landmarks": moved})
+        assert r.status_code == 500 and "No space left" in r.json()["detail"] and "the correction is in" in r.text
+        assert not _row(run, f["image"]).reviewed
+    with ReviewStore(run) as store:  # the journal kept it: landmarks.csv is written on opening
+        assert store.get(f["id"]).reviewed
+    np.testing.assert_allclose(_row(run, f["image"]).face.landmarks, moved, atol=0.006)
 
 
 def test_review_and_bulk_label_refuse_each_other(run):
@@ -298,3 +321,32 @@ def test_landmarker_train_fine_tunes_on_the_reviewed_faces_only(run, tmp_path, c
     err = capsys.readouterr().err
     assert "train faces 2, val faces 30" in err and "kept (2 training faces are too few to refit them)" in err
     assert (tmp_path / "ft" / "best.safetensors").is_file()
+
+
+def test_a_thumbnail_of_a_large_jpeg_is_decoded_reduced_and_shows_its_crop(tmp_path, monkeypatch):
+    import cv2
+
+    from jobs.review.server import _Images
+    from landmarker.io import decode
+
+    h, w = 1800, 2400
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float64)
+    full = np.stack([xx * 255 / w, yy * 255 / h, 127 + 100 * np.sin(xx / 90) * np.cos(yy / 70)], -1).astype(np.uint8)
+    path = tmp_path / "big.jpg"
+    Image.fromarray(full).save(path, quality=95)
+    full = decode.read_image(path)
+    scales, reduced = [], decode.read_image_reduced
+
+    def spy(*args, **kwargs):
+        out = reduced(*args, **kwargs)
+        scales.append(out.scale)
+        return out
+
+    monkeypatch.setattr(decode, "read_image_reduced", spy)
+    crop = (600, 300, 1800, 1500)  # 1200 px: a reduction by 4 still leaves 300 px >= THUMB_SIDE
+    thumb = np.asarray(Image.open(io.BytesIO(_Images().thumb(path, crop, (w, h)))).convert("RGB"), np.float64)
+    assert scales == [4] and thumb.shape == (THUMB_SIDE, THUMB_SIDE, 3)
+    want = cv2.resize(full[300:1500, 600:1800], (THUMB_SIDE, THUMB_SIDE), interpolation=cv2.INTER_AREA)
+    assert np.abs(thumb - want).mean() < 1.5  # the same part of the photo (8 px off: 1.9), as sharp
+    small = np.asarray(Image.open(io.BytesIO(_Images().thumb(path, (1100, 800, 1250, 950), (w, h)))))
+    assert scales == [4, 1] and small.shape == (150, 150, 3)  # a crop under THUMB_SIDE: decoded in full

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from landmarker.io.decode import ImageDecodeError, read_image
+from landmarker.io.decode import ImageDecodeError, image_size, read_image
 
 
 def _img(h=40, w=60):
@@ -110,3 +110,12 @@ def test_decode_error_survives_a_worker_process():
     err = pickle.loads(pickle.dumps(ImageDecodeError("/x/a.jpg", "truncated")))
     assert isinstance(err, ImageDecodeError) and (err.path, err.reason) == ("/x/a.jpg", "truncated")
     assert str(err) == "/x/a.jpg: truncated"
+
+
+def test_image_size_of_a_missing_or_broken_file_is_a_decode_error_naming_it(tmp_path):
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"not an image")
+    for path in (tmp_path / "missing.jpg", broken):
+        with pytest.raises(ImageDecodeError, match="cannot read the image size") as err:
+            image_size(path)
+        assert err.value.path == str(path)

@@ -44,6 +44,8 @@ def asymmetry(lm: np.ndarray) -> float:
 def test_mirror_permutation_is_an_involution_and_matches_the_landmarkers():
 
     assert np.array_equal(MIRROR[MIRROR], np.arange(68))
+    assert np.array_equal(MIRROR[[36, 45, 0, 16, 48, 54]], [45, 36, 16, 0, 54, 48])  # eye, jaw, mouth corners swap
+    assert (MIRROR[[8, 27, 30, 33, 51, 57]] == [8, 27, 30, 33, 51, 57]).all()  # the midline stays
 
 
 def test_symmetrised_face_gets_mirror_symmetric_landmarks(model, faces):
@@ -86,6 +88,8 @@ def test_colour_transform_adds_the_prototype_difference(faces):
     assert np.abs(diff[region == 0]).max() <= 1  # the prototypes' backgrounds are not pasted onto the face's
     with pytest.raises(ValueError, match="size of the face"):
         transform(img, lm, img[:100], lm, img, lm)
+    with pytest.raises(ValueError, match="color_pct"):
+        transform(img, lm, img, lm, darker, lm, shape_pct=0, color_pct=float("nan"))
 
 
 def test_continuum_runs_from_a_to_b(faces):
@@ -109,6 +113,9 @@ def test_masks_on_colour_and_transparent(faces):
         assert rgba.shape[2] == 4 and rgba[0, 0, 3] == 0 and rgba[centre[1], centre[0], 3] == 255
     with pytest.raises(ValueError, match="mask"):
         apply_mask(img, lm, "square")
+    for kind in ("outline", "oval"):  # one feather rule for both masks
+        with pytest.raises(ValueError, match="feather"):
+            apply_mask(img, lm, kind, feather=-1.0)
 
 
 def test_face_tool_commands_make_files_from_team_means_outputs(tmp_path, data_dir):

@@ -33,6 +33,12 @@ function status(text, kind) {
 
 function fitText(fit) { return fit === null ? "no fit score" : "fit " + fit.toFixed(2) + "%"; }
 
+function faceName(face) { return face.image + (face.face ? " face " + face.face : ""); }
+
+function titleText(face) {
+  return faceName(face) + " \u2014 " + fitText(face.fit) + (face.reviewed ? " \u2014 reviewed" : "");
+}
+
 function contourPath(pts) {
   return state.scheme.contours.map((c) => {
     const d = c.points.map((i, k) => (k ? "L" : "M") + pts[i][0].toFixed(2) + " " + pts[i][1].toFixed(2)).join(" ");
@@ -127,8 +133,7 @@ function openFace(id) {
   $("list").hidden = true;
   $("editor").hidden = false;
   document.body.dataset.ready = "0";
-  $("title").textContent = face.image + (face.face ? " face " + face.face : "") + " \u2014 " + fitText(face.fit)
-    + (face.reviewed ? " \u2014 reviewed" : "");
+  $("title").textContent = titleText(face);
   status("loading the photo\u2026");
   const img = new Image();
   img.onload = () => {
@@ -351,11 +356,10 @@ async function save(thenNext) {
     if (state.face === face) {
       state.saved = stored.landmarks.map((p) => p.slice());
       state.pts = stored.landmarks.map((p) => p.slice());
-      $("title").textContent = face.image + (face.face ? " face " + face.face : "") + " \u2014 "
-        + fitText(face.fit) + " \u2014 reviewed";
+      $("title").textContent = titleText(face);
       draw();
     }
-    status("saved: " + face.image + (face.face ? " face " + face.face : "") + " is reviewed", "ok");
+    status("saved: " + faceName(face) + " is reviewed", "ok");
     document.body.dataset.saves = Number(document.body.dataset.saves || 0) + 1;
     if (thenNext) step(1, true);
   } catch (err) {
