@@ -179,7 +179,8 @@ def measure_dataset(samples, models, args):
     Returns:
         dict with ``n``, ``images``, ``found``, ``curves`` (method -> per-face NME, inf
         for missed faces), ``results`` (method -> numbers) and ``diff`` (largest PyTorch
-        vs int8 ONNX landmark difference, px).
+        vs int8 ONNX landmark difference, px; vs the fp32 ONNX export when there is no int8 model:
+        ``diff_to`` names it).
     """
     from landmarker.io.decode import read_image
     from landmarker.training.metrics import mean_offset_iod, nme, summarise
@@ -219,8 +220,10 @@ def measure_dataset(samples, models, args):
         ms = {k: 1000 * v[1] / found for k, v in timed.items()}
         curves[label] = per_face
         results[label] = {**stats, **{f"ms_per_face_{k}": v for k, v in ms.items()}}
-    diff = float(np.nanmax(np.abs(runs[TORCH]["single"][0] - runs[INT8]["single"][0])))
-    return {"n": n, "images": len(images), "found": found, "curves": curves, "results": results, "diff": diff}
+    other = INT8 if INT8 in runs else FP32  # a --weights run without --int8 has no int8 model
+    diff = float(np.nanmax(np.abs(runs[TORCH]["single"][0] - runs[other]["single"][0])))
+    return {"n": n, "images": len(images), "found": found, "curves": curves, "results": results, "diff": diff,
+            "diff_to": other}
 
 
 def table_row(name: str, label: str, r: dict) -> str:
@@ -291,7 +294,7 @@ def main() -> None:
         notes.append(
             f"- {name} ({spec}): {which}, {m['n']} faces in {m['images']} images; the HOG detector found "
             f"{m['found']}, the {m['n'] - m['found']} missed face(s) count as failures (NME = inf) for all "
-            f"methods, NME mean and offsets are over the found faces; largest PyTorch fp32 vs int8 ONNX "
+            f"methods, NME mean and offsets are over the found faces; largest PyTorch fp32 vs {m['diff_to']} "
             f"landmark difference {m['diff']:.4f} px; CED plot {ced}"
         )
     if not rows:

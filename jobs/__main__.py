@@ -46,7 +46,8 @@ def _collection(p, func) -> None:
     _option(p, func, "--group-by", help="manifest column that gives the group, or several separated by commas for "
             "their cross (party,gender)")
     _option(p, func, "--landmarks", "landmarks_csv",
-            help="use this landmarks.csv (from bulk-label) instead of detecting")
+            help="use this landmarks.csv (from bulk-label) instead of detecting; a photo that is not the one a row was "
+            "made from (its size or sha1 differs) is labelled again")
     _option(p, func, "--width", type=int, help="output width in pixels")
     _option(p, func, "--height", type=int, help="output height in pixels")
 
@@ -63,15 +64,17 @@ def run_bulk_label(args: argparse.Namespace, prog: str) -> int:
     """``bulk-label``: run :func:`jobs.bulk_label.bulk_label`, print its summary line; the exit code."""
     try:
         r = bulk_label(args.archive, args.out, n_jobs=args.n_jobs, spec=_spec(args), overlay=args.overlay,
-                       restart=args.restart, fmt=args.format, scheduler=args.scheduler)
+                       restart=args.restart, fmt=args.format, scheduler=args.scheduler, min_score=args.min_score,
+                       overlay_side=args.overlay_size)
     except KeyboardInterrupt:
         print(f"{prog} bulk-label: interrupted; run the same command again to resume", file=sys.stderr)
         return 130
     resumed = f" ({r.resumed} done by an earlier run)" if r.resumed else ""
     xml = f", {args.out}/landmarks.xml" if r.xml else ""
+    dropped = f", {count(r.dropped, 'face')} under --min-score dropped" if r.dropped else ""
     print(
         f"bulk-label: {count(r.files, 'file')}, {r.ok} ok, {r.no_face} no_face, {r.error} error, "
-        f"{count(r.faces, 'face')}, {r.seconds:.1f} s{resumed} -> {args.out}/landmarks.csv, "
+        f"{count(r.faces, 'face')}{dropped}, {r.seconds:.1f} s{resumed} -> {args.out}/landmarks.csv, "
         f"{args.out}/report.csv{xml}"
     )
     return 0
@@ -157,11 +160,17 @@ def build_parser(prog: str = "morphkit") -> argparse.ArgumentParser:
         return p
 
     p = job("bulk-label", "landmarks for every image of an archive -> landmarks.csv + report.csv", run_bulk_label)
-    p.add_argument("archive", help="folder of images (walked recursively)")
+    p.add_argument("archive", help="folder of images (walked recursively), or one image file")
     p.add_argument("--out", required=True, help="output folder")
     _common(p, bulk_label)
     _option(p, bulk_label, "--overlay", action="store_true",
-            help="also write OUT/overlays/<image>.png with the landmarks drawn")
+            help="also write OUT/overlays/<image>.jpg with the landmarks drawn (JPEG, long side at most "
+            "--overlay-size)")
+    _option(p, bulk_label, "--overlay-size", "overlay_side", type=int, metavar="PX",
+            help="longest side of an overlay in pixels (photos larger are drawn reduced)")
+    _option(p, bulk_label, "--min-score", type=float,
+            help="leave out faces whose detector score is under this: 0 keeps dlib HOG's confident faces, "
+            "-0.9 drops only the Haar-only faces (score -1); the report says how many (default: keep all)")
     _option(p, bulk_label, "--format", "fmt", choices=FORMATS,
             help="dlib-xml: also write OUT/landmarks.xml (dlib/iBUG 300-W XML, integer pixels)")
     _option(p, bulk_label, "--restart", action="store_true",

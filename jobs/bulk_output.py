@@ -21,8 +21,14 @@ save in order (the points before and after). ``landmarks.csv`` is written from `
 with the reviewed faces' points put in place of the model's and ``reviewed`` set to ``1``
 (:data:`landmarker.io.landmarks_csv.REVIEWED_HEADER`), by the one writer
 :meth:`Journal.write_csv`; so a resumed, relabelling or restarted run never overwrites a
-correction: nothing in bulk-label deletes from ``reviews``. A review server holds the
-journal's lock like a run does: while one is open, bulk-label into that folder is refused,
+correction: nothing in bulk-label deletes from ``reviews``. Faces a person marked "not a face"
+(table ``rejected``) are left out of ``landmarks.csv`` (and so of every file and job made from it)
+until restored; faces a person boxed that the detector missed (table ``added``, the model's points
+in the box) are written after the detector's faces of their image, numbered after them; table
+``actions`` records every reject, restore and add in order. Like reviews, none of these is touched
+by a resumed, relabelling or restarted run (a relabelled file whose detector faces now take an
+added face's number moves that face to a free number). A review server holds the journal's lock
+like a run does: while one is open, bulk-label into that folder is refused,
 and the reverse.
 """
 
@@ -44,7 +50,16 @@ from pathlib import Path
 import numpy as np
 
 from landmarker.io.atomic import atomic_write
-from landmarker.io.landmarks_csv import HEADER, HEADERS, REVIEWED_HEADER, face_row, iter_landmarks_csv, point_fields
+from landmarker.io.landmarks_csv import (
+    HEADER,
+    HEADERS,
+    REVIEWED_HEADER,
+    SIZE_HEADER,
+    SIZE_REVIEWED_HEADER,
+    face_row,
+    iter_landmarks_csv,
+    point_fields,
+)
 from morphkit.errors import InvalidInput
 
 log = logging.getLogger(__name__)
@@ -54,6 +69,7 @@ STATUSES = ("ok", "no_face", "error")
 LANDMARKS, REPORT, SETTINGS, JOURNAL = "landmarks.csv", "report.csv", "bulk-label.json", ".bulk-label.sqlite"
 ENCODING = ("utf-8", "surrogateescape")  # file names that are not UTF-8 survive the round trip
 CSV_SHARE = 0.1  # the share of a run's time that rewriting the CSV files may take
+JOURNAL_VERSION = 1  # PRAGMA user_version: 1 = landmarks rows with the sha1 column (HEADER)
 _FILES = """CREATE TABLE IF NOT EXISTS files (  -- one row per file met, in the order met
     seq INTEGER PRIMARY KEY, image BLOB NOT NULL UNIQUE, status TEXT NOT NULL, faces INTEGER NOT NULL,
     bytes INTEGER, mtime_ns INTEGER, report BLOB NOT NULL, landmarks BLOB NOT NULL)"""  # its CSV rows
@@ -64,6 +80,14 @@ _REVIEWS = """CREATE TABLE IF NOT EXISTS reviews (  -- reviewed faces: their poi
 _EDITS = """CREATE TABLE IF NOT EXISTS edits (  -- every save of a review, in order: nothing is lost
     seq INTEGER PRIMARY KEY, image BLOB NOT NULL, face INTEGER NOT NULL, before TEXT NOT NULL,
     after TEXT NOT NULL, saved REAL NOT NULL)"""
+_REJECTED = """CREATE TABLE IF NOT EXISTS rejected (  -- "not a face": left out of landmarks.csv and every file
+    image BLOB NOT NULL, face INTEGER NOT NULL, saved REAL NOT NULL, PRIMARY KEY (image, face))"""
+_ADDED = """CREATE TABLE IF NOT EXISTS added (  -- faces a person boxed that the detector missed
+    image BLOB NOT NULL, face INTEGER NOT NULL, row BLOB NOT NULL, saved REAL NOT NULL,
+    PRIMARY KEY (image, face))"""  # row: its CSV row (HEADER layout, the model's points in the box)
+_ACTIONS = """CREATE TABLE IF NOT EXISTS actions (  -- every reject, restore and add, in order
+    seq INTEGER PRIMARY KEY, image BLOB NOT NULL, face INTEGER NOT NULL, action TEXT NOT NULL,
+    saved REAL NOT NULL)"""
 
 
 class OutputError(InvalidInput):
@@ -112,11 +136,16 @@ def _old_rows(path: Path, header: list[str]) -> Iterator[list[str]]:
         if not whole:
             rows = (row for row, _ in itertools.pairwise(rows))
         first = next(rows, None)
-        if first is None or first == header:
+        if first is None or (first == header and header != HEADER):
             yield from rows
-        elif header == HEADER and first == REVIEWED_HEADER:  # a journal deleted under reviewed faces
-            yield from ([*r[: len(HEADER)], "reviewed"] if r[len(HEADER):] == ["1"] else r[: len(HEADER)]
-                        for r in rows if len(r) == len(REVIEWED_HEADER))
+        elif header == HEADER and first in (HEADER, SIZE_HEADER, REVIEWED_HEADER, SIZE_REVIEWED_HEADER):
+            # HEADER rows, a reviewed one followed by "reviewed" (a journal deleted under reviewed faces);
+            # files before the sha1 column get it empty
+            base, marked = len(SIZE_HEADER), first[-1] == "reviewed"
+            for r in rows:
+                if len(r) == len(first):
+                    sha1 = r[base] if "sha1" in first else ""
+                    yield [*r[:base], sha1, *(["reviewed"] if marked and r[-1] == "1" else [])]
         elif (header == HEADER and first in HEADERS) or (header == REPORT_HEADER and first == REPORT_HEADER[:4]):
             raise OutputError(f"{path}: written by an earlier morphkit (fewer columns); --restart to label again")
         else:
@@ -180,6 +209,11 @@ class Journal:
         db.execute(_FILES)
         db.execute(_REVIEWS)
         db.execute(_EDITS)
+        db.execute(_REJECTED)
+        db.execute(_ADDED)
+        db.execute(_ACTIONS)
+        if db.execute("PRAGMA user_version").fetchone()[0] < JOURNAL_VERSION:
+            self._upgrade()
         for name in (LANDMARKS, REPORT):  # what a kill left of an atomic write (we hold the lock)
             for tmp in self.out.glob(f".{name}.*.tmp"):
                 tmp.unlink(missing_ok=True)
@@ -213,6 +247,16 @@ class Journal:
         if imported:
             log.info(f"bulk-label: {self.out}: {imported} file(s) recorded in the CSV files of an earlier version "
                      f"taken over into {JOURNAL}")
+
+    def _upgrade(self) -> None:
+        """Bring the rows of a journal written before the ``sha1`` column (version 0) to the layout of
+        :data:`HEADER`, the column empty (its readers then check those photos by size, as before)."""
+        old = [(seq, blob) for seq, blob in self._db.execute("SELECT seq, landmarks FROM files WHERE faces > 0")
+               if any(len(r) == len(SIZE_HEADER) for r in _rows_of(blob))]
+        self._db.executemany("UPDATE files SET landmarks = ? WHERE seq = ?",
+                             ((_csv_bytes([*r, ""] if len(r) == len(SIZE_HEADER) else r for r in _rows_of(blob)),
+                               seq) for seq, blob in old))
+        self._db.execute(f"PRAGMA user_version = {JOURNAL_VERSION}")
 
     def _import_csv(self) -> int:
         """Import the files that the CSV files of a version before the journal record; returns how many."""
@@ -260,13 +304,35 @@ class Journal:
                 report = [r.name, r.status, len(r.faces), r.message, "" if size is None else size,
                           "" if mtime is None else mtime]
                 yield (r.name.encode(*ENCODING), r.status, len(r.faces), size, mtime, _csv_bytes([report]),
-                       _csv_bytes(face_row(r.name, i, f, r.size) for i, f in enumerate(r.faces)))
+                       _csv_bytes(face_row(r.name, i, f, r.size, r.sha1) for i, f in enumerate(r.faces)))
 
+        results = list(results)
         try:
             with self._transaction() as db:
                 db.executemany(_INSERT, rows())
+                for r in results:
+                    if r.faces:
+                        self._renumber_added(r.name.encode(*ENCODING), len(r.faces))
         except sqlite3.OperationalError as err:  # a full disk, a journal deleted under the run
             raise OutputError(f"{self.out / JOURNAL}: cannot record the results: {err}") from err
+
+    def _renumber_added(self, key: bytes, n: int) -> None:
+        """Move the faces a person added to image ``key`` whose numbers the detector's ``n`` faces now
+        take (a file labelled again) to free numbers, their review and rejection with them."""
+        db = self._db
+        clash = [f for (f,) in db.execute("SELECT face FROM added WHERE image = ? AND face < ? ORDER BY face",
+                                          (key, n))]
+        if not clash:
+            return
+        used = [f for table in ("added", "reviews", "rejected")
+                for (f,) in db.execute(f"SELECT face FROM {table} WHERE image = ?", (key,))]
+        free = max([n - 1, *used]) + 1
+        for old in clash:
+            for table in ("added", "reviews", "rejected"):
+                db.execute(f"UPDATE {table} SET face = ? WHERE image = ? AND face = ?", (free, key, old))
+            log.warning(f"bulk-label: {key.decode(*ENCODING)}: the face added in review as number {old} is now "
+                        f"number {free} (the detector's faces take 0-{n - 1})")
+            free += 1
 
     def forget(self, names: Iterable[str]) -> None:
         """Drop the files ``names`` from the journal (to be labelled again)."""
@@ -287,13 +353,14 @@ class Journal:
         start = time.monotonic()
         if not final and start < self._next_csv:
             return
-        by_image: dict[bytes, dict[int, list]] = {}  # image as stored (bytes) -> face -> 68 x [x, y]
-        for image, face, points in self._db.execute("SELECT image, face, landmarks FROM reviews"):
-            by_image.setdefault(image, {})[face] = json.loads(points)
+        corrections = self._corrections()
         with atomic_write(self.out / LANDMARKS, "wb", fsync=final) as fh:
             fh.write(_csv_bytes([REVIEWED_HEADER]))
             for image, blob in self._db.execute("SELECT image, landmarks FROM files ORDER BY seq"):
-                fh.write(_reviewed_rows(blob, by_image.get(image)))
+                if not corrections.touch(image):  # the common case, fast
+                    fh.write(_reviewed_rows(blob))
+                else:
+                    fh.write(_csv_bytes(row for _, row, rejected in corrections.rows(image, blob) if not rejected))
         if report:
             with atomic_write(self.out / REPORT, "wb", fsync=final) as fh:
                 fh.write(_csv_bytes([REPORT_HEADER]))
@@ -303,16 +370,35 @@ class Journal:
 
     # --- reviews (morphkit review) ---------------------------------------------------------
 
-    def faces(self) -> Iterator[tuple[str, int, list[str]]]:
-        """Every face recorded, in file order, as written to ``landmarks.csv``: ``(image, face
-        number, CSV row in the layout of REVIEWED_HEADER)`` (a reviewed face with its corrected points)."""
-        reviews = self.reviews()
-        for image, blob in self._db.execute("SELECT image, landmarks FROM files WHERE faces > 0 ORDER BY seq"):
+    def faces(self, images: Iterable[str] | None = None) -> Iterator[tuple[str, int, list[str], bool]]:
+        """Every face recorded, in file order (an image's detected faces, then those a person added), as
+        written to ``landmarks.csv``: ``(image, face number, CSV row in the layout of REVIEWED_HEADER,
+        rejected)`` (a reviewed face with its corrected points; a rejected one is in no file).
+
+        Args:
+            images: only the faces of these images (default: all).
+        """
+        corrections = self._corrections()
+        if images is None:
+            found = self._db.execute("SELECT image, landmarks FROM files ORDER BY seq")
+        else:
+            found = [r for n in images for r in self._db.execute(
+                "SELECT image, landmarks FROM files WHERE image = ?", (n.encode(*ENCODING),))]
+        for image, blob in found:
             name = image.decode(*ENCODING)
-            for row in _rows_of(blob):
-                face = int(row[1])
-                points = reviews.get((name, face))
-                yield name, face, _with_points(row, points) if points is not None else [*row, ""]
+            for face, row, rejected in corrections.rows(image, blob):
+                yield name, face, row, rejected
+
+    def _corrections(self) -> _Corrections:
+        """What people changed: reviews, rejections and added faces, by image as stored."""
+        c = _Corrections({}, {}, {})
+        for image, face, points in self._db.execute("SELECT image, face, landmarks FROM reviews"):
+            c.reviewed.setdefault(image, {})[face] = json.loads(points)
+        for image, face in self._db.execute("SELECT image, face FROM rejected"):
+            c.rejected.setdefault(image, set()).add(face)
+        for image, face, row in self._db.execute("SELECT image, face, row FROM added ORDER BY image, face"):
+            c.added.setdefault(image, []).append([*_rows_of(row)[0][:1], str(face), *_rows_of(row)[0][2:]])
+        return c
 
     def reviews(self) -> dict[tuple[str, int], list]:
         """The reviewed faces: ``(image, face number) -> 68 x [x, y]`` pixels."""
@@ -334,8 +420,7 @@ class Journal:
         points = [[round(float(x), 3), round(float(y), 3)] for x, y in landmarks]
         try:
             with self._transaction() as db:
-                found = db.execute("SELECT landmarks FROM files WHERE image = ?", (key,)).fetchone()
-                row = next((r for r in _rows_of(found[0]) if int(r[1]) == face), None) if found else None
+                row = self._base_row(key, face)
                 if row is None:
                     raise KeyError((image, face))
                 old = db.execute("SELECT landmarks FROM reviews WHERE image = ? AND face = ?", (key, face)).fetchone()
@@ -351,6 +436,92 @@ class Journal:
                               f"{JOURNAL}") from err
         return _with_points(row, points)
 
+    def _base_row(self, key: bytes, face: int) -> list[str] | None:
+        """The row (``HEADER`` layout, the model's points) of face ``face`` of image ``key``: detected or
+        added; None: no such face."""
+        found = self._db.execute("SELECT landmarks FROM files WHERE image = ?", (key,)).fetchone()
+        row = next((r for r in _rows_of(found[0]) if int(r[1]) == face), None) if found else None
+        if row is None and found:
+            added = self._db.execute("SELECT row FROM added WHERE image = ? AND face = ?", (key, face)).fetchone()
+            row = [*_rows_of(added[0])[0][:1], str(face), *_rows_of(added[0])[0][2:]] if added else None
+        return row
+
+    def _change(self, what: str, change) -> None:
+        """Run ``change(db)`` in one transaction, then rewrite ``landmarks.csv`` from the journal.
+
+        Raises:
+            KeyError: from ``change`` (no such face or image).
+            OutputError: the journal or ``landmarks.csv`` cannot be written.
+        """
+        try:
+            with self._transaction() as db:
+                change(db)
+        except sqlite3.OperationalError as err:
+            raise OutputError(f"{self.out / JOURNAL}: cannot record the {what}: {err}") from err
+        try:
+            self.write_csv(report=False)
+        except OSError as err:  # the journal holds it: the next write puts it in the file
+            raise OutputError(f"{self.out / LANDMARKS}: cannot be written ({err}); the {what} is in {JOURNAL}") from err
+
+    def reject(self, image: str, face: int, rejected: bool = True) -> None:
+        """Mark face ``face`` of ``image`` "not a face" (``rejected`` False: restore it), recorded in the
+        journal (table ``rejected``, and ``actions``) in one transaction, then rewrite ``landmarks.csv``
+        without it (with it). Rejecting a rejected face, or restoring one that is not, changes nothing.
+
+        Raises:
+            KeyError: the journal holds no such face.
+            OutputError: the journal or ``landmarks.csv`` cannot be written.
+        """
+        key = image.encode(*ENCODING)
+
+        def change(db):
+            if self._base_row(key, face) is None:
+                raise KeyError((image, face))
+            was = db.execute("SELECT 1 FROM rejected WHERE image = ? AND face = ?", (key, face)).fetchone()
+            if bool(was) == rejected:
+                return
+            now = time.time()
+            if rejected:
+                db.execute("INSERT INTO rejected VALUES (?, ?, ?)", (key, face, now))
+            else:
+                db.execute("DELETE FROM rejected WHERE image = ? AND face = ?", (key, face))
+            db.execute("INSERT INTO actions VALUES (NULL, ?, ?, ?, ?)",
+                       (key, face, "reject" if rejected else "restore", now))
+
+        self._change("rejection" if rejected else "restore", change)
+
+    def add_face(self, image: str, row: list[str]) -> tuple[int, list[str]]:
+        """Record a face a person boxed in ``image`` (one the detector missed), then rewrite
+        ``landmarks.csv`` with it. It gets the next free face number of its image.
+
+        Args:
+            row: its ``landmarks.csv`` row (``HEADER`` layout; the face number is set here).
+
+        Returns:
+            ``(face number, its row in the layout of REVIEWED_HEADER)``.
+
+        Raises:
+            KeyError: the journal holds no such image.
+            OutputError: the journal or ``landmarks.csv`` cannot be written.
+        """
+        key = image.encode(*ENCODING)
+        number = []
+
+        def change(db):
+            found = db.execute("SELECT faces FROM files WHERE image = ?", (key,)).fetchone()
+            if found is None:
+                raise KeyError(image)
+            used = [found[0] - 1] + [f for table in ("added", "reviews", "rejected")
+                                     for (f,) in db.execute(f"SELECT face FROM {table} WHERE image = ?", (key,))]
+            face, now = max(used) + 1, time.time()
+            db.execute("INSERT INTO added VALUES (?, ?, ?, ?)", (key, face, _csv_bytes([[image, str(face), *row[2:]]]),
+                                                                 now))
+            db.execute("INSERT INTO actions VALUES (NULL, ?, ?, ?, ?)", (key, face, "add", now))
+            number.append(face)
+
+        self._change("added face", change)
+        return number[0], [image, str(number[0]), *row[2 : len(HEADER)], ""]
+
     def close(self) -> None:
         """Close the journal and release its lock."""
         if self._db is not None:
@@ -361,6 +532,29 @@ class Journal:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+@dataclass
+class _Corrections:
+    """People's changes, by image as stored (bytes): ``reviewed`` face -> 68 x [x, y], ``rejected`` face
+    numbers, ``added`` rows (``HEADER`` layout)."""
+
+    reviewed: dict[bytes, dict[int, list]]
+    rejected: dict[bytes, set[int]]
+    added: dict[bytes, list[list[str]]]
+
+    def touch(self, image: bytes) -> bool:
+        """Whether a person changed any face of ``image``."""
+        return image in self.reviewed or image in self.rejected or image in self.added
+
+    def rows(self, image: bytes, blob: bytes) -> Iterator[tuple[int, list[str], bool]]:
+        """The faces of ``image`` (its journal rows ``blob``, then the added ones): ``(face number,
+        row in the layout of REVIEWED_HEADER, rejected)``."""
+        reviewed, rejected = self.reviewed.get(image, {}), self.rejected.get(image, ())
+        for row in [*_rows_of(blob), *self.added.get(image, [])]:
+            face = int(row[1])
+            yield face, (_with_points(row, reviewed[face]) if face in reviewed else [*row[: len(HEADER)], ""]), \
+                face in rejected
 
 
 def _rows_of(blob: bytes) -> list[list[str]]:
@@ -379,15 +573,12 @@ def _with_points(row: list[str], points: list) -> list[str]:
     return [*row[:7], *point_fields(points), *row[143 : len(HEADER)], "1"]
 
 
-def _reviewed_rows(blob: bytes, reviewed: dict[int, list] | None) -> bytes:
-    """A file's rows from the journal (``HEADER`` layout) in the layout of ``REVIEWED_HEADER``:
-    the reviewed faces' points in place, marked ``1``; the others with the column empty."""
-    if not reviewed:
-        if b'"' not in blob:  # no quoted field: every CRLF ends a row
-            return blob.replace(b"\r\n", b",\r\n")
-        return _csv_bytes([*row, ""] for row in _rows_of(blob))
-    return _csv_bytes(_with_points(row, reviewed[int(row[1])]) if int(row[1]) in reviewed else [*row, ""]
-                      for row in _rows_of(blob))
+def _reviewed_rows(blob: bytes) -> bytes:
+    """A file's rows from the journal (``HEADER`` layout), none of them changed by a person, in the layout
+    of ``REVIEWED_HEADER`` (the column empty)."""
+    if b'"' not in blob:  # no quoted field: every CRLF ends a row
+        return blob.replace(b"\r\n", b",\r\n")
+    return _csv_bytes([*row, ""] for row in _rows_of(blob))
 
 
 def faces_by_image(path: str | os.PathLike) -> Iterator[tuple[str, list[tuple[tuple, np.ndarray]]]]:

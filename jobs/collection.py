@@ -7,8 +7,9 @@ is one group. Images a manifest does not name are skipped and reported.
 
 Landmarks come from an existing ``landmarks.csv`` (written by bulk-label) or are
 detected once per image, in parallel, by the landmarker. An image without a face
-is reported and skipped; with several faces the largest is used and the report
-says so.
+is reported and skipped; with several faces the largest is used (by the visible part of its
+box) and the report says so. Landmarks from a ``landmarks.csv`` are used only for the photo
+they were made from (its recorded size and ``sha1``): another photo is labelled again.
 """
 
 from __future__ import annotations
@@ -26,8 +27,9 @@ from landmarker.inference.labelling import ModelSpec, label_images
 from landmarker.inference.parallel import label_chunks
 from landmarker.io.atomic import atomic_write
 from landmarker.io.decode import ImageDecodeError, image_size
-from landmarker.io.files import find_images
-from landmarker.io.landmarks_csv import read_landmarks_table
+from landmarker.io.face import inside_photo, visible_area
+from landmarker.io.files import file_sha1, find_images
+from landmarker.io.landmarks_csv import iter_records, read_landmarks_table
 from landmarker.io.names import AmbiguousName, NameIndex
 from morphkit import CanonicalFrame
 from morphkit.errors import InvalidInput
@@ -154,21 +156,24 @@ def attach_landmarks(
     n_jobs: int | None = -1,
     spec: ModelSpec = ModelSpec(),
     executor=None,
+    whole_faces: bool = False,
 ) -> list[Portrait]:
-    """Fill in ``landmarks`` (largest face), ``faces`` and ``note`` of each portrait.
+    """Fill in ``landmarks`` (the face of the largest visible box area), ``faces`` and ``note`` of each portrait.
 
     From ``landmarks_csv`` when given (rows matched by image name, or by file name
     when the CSV was written for another folder; the corrected points where ``morphkit review``
     corrected them, and with a bulk-label run's file ``extra["review"]`` = ``(run folder, face id)``
     for the report's link to the face's review page; a photo whose size differs from the
-    image size the row records, or, in files without sizes, whose landmarks fall
-    outside it, is not the photo the row was made from: it is labelled again and its
-    note says why), else by labelling each image once
+    image size the row records, or whose bytes differ from those its ``sha1`` records, or, in
+    files without either, whose landmarks fall outside it, is not the photo the row was made
+    from: it is labelled again, one warning line says so and its note says why), else by labelling each image once
     with ``spec`` (:func:`landmarker.inference.labelling.label_images`) on ``n_jobs`` worker
     threads, or on the job's ``executor`` (:func:`jobs.workers.job_workers`).
 
     Portraits without a group (not in the manifest) are left alone. A file given
-    twice is labelled once and both portraits get its landmarks.
+    twice is labelled once and both portraits get its landmarks. With ``whole_faces`` (the face
+    tools) a face whose landmarks leave the photo (:func:`landmarker.io.face.inside_photo`) is
+    not used: the next largest one is, or none (the note says so).
 
     Raises:
         CollectionError: the landmarks CSV is malformed, names none of the images,
@@ -176,15 +181,19 @@ def attach_landmarks(
     """
     wanted = [p for p in portraits if p.group is not None]
     if landmarks_csv is None:
-        _label(wanted, n_jobs, spec, executor)
+        _label(wanted, n_jobs, spec, executor, whole_faces)
         return portraits
     try:
-        table, sizes = read_landmarks_table(landmarks_csv)
+        table, sizes, digests = read_landmarks_table(landmarks_csv)
     except (ValueError, OSError) as err:
         raise CollectionError(str(err)) from err
     relabel: list[Portrait] = []  # photos the CSV's landmarks do not belong to
     run = Path(landmarks_csv).parent
     review_run = run if (run / JOURNAL).is_file() else None  # a bulk-label run's file: faces can be reviewed
+    numbers: dict[str, list] = {}  # image -> its rows' face numbers (rejected faces leave gaps)
+    if review_run is not None:
+        for row in iter_records(landmarks_csv):
+            numbers.setdefault(row.image, []).append(row.number)
     index = NameIndex([(Path(k), k) for k in table])
     hits = 0
     for p in wanted:
@@ -193,14 +202,15 @@ def attach_landmarks(
         except AmbiguousName as err:
             raise CollectionError(str(err)) from err
         hits += key is not None
-        why = _other_photo(p.path, sizes.get(key), table.get(key, [])) if key else ""
+        why = _other_photo(p.path, sizes.get(key), digests.get(key), table.get(key, [])) if key else ""
         if why:
             p.note = f"{why}: labelled again"
             relabel.append(p)
             continue
-        _set_faces(p, table.get(key, []) if key else [], "" if key else "no row in the landmarks CSV")
+        _set_faces(p, table.get(key, []) if key else [], "" if key else "no row in the landmarks CSV",
+                   sizes.get(key) if key else None, whole_faces)
         if review_run is not None and p.landmarks is not None:  # its page in morphkit review
-            p.extra["review"] = (str(review_run), face_id(key, p.extra["face"]))
+            p.extra["review"] = (str(review_run), face_id(key, numbers[key][p.extra["face"]]))
     if wanted and not hits:
         example = next(iter(table), "nothing")
         raise CollectionError(
@@ -211,25 +221,34 @@ def attach_landmarks(
         log.warning(f"{len(relabel)} photo(s) are not the images {landmarks_csv} was made from ({relabel[0].name}: "
                     f"{relabel[0].note}); see the report")
         notes = {id(p): p.note for p in relabel}
-        _label(relabel, n_jobs, spec, executor)
+        _label(relabel, n_jobs, spec, executor, whole_faces)
         for p in relabel:  # keep why it was labelled again (a face note, if any, after it)
             p.note = notes[id(p)] + (f"; {p.note}" if p.note and p.note != notes[id(p)] else "")
     return portraits
 
 
-def _other_photo(path: Path, recorded: tuple[int, int] | None, faces: list) -> str:
+def _other_photo(path: Path, recorded: tuple[int, int] | None, sha1: str | None, faces: list) -> str:
     """Why the landmarks of a CSV row do not belong to the photo at ``path`` ("" when they may).
 
-    With the image size the CSV recorded: a photo of another size. Without (files
-    written before the ``width,height`` columns): landmarks outside the photo.
+    With the image size the CSV recorded: a photo of another size; with the file's SHA-1 it
+    recorded: a file of other bytes. Without either (files written before the ``width,height``
+    columns): landmarks outside the photo.
     """
     try:
         actual = image_size(path)
     except ImageDecodeError:
         return ""  # the job reports an unreadable photo when it decodes it
+    if recorded is not None and tuple(recorded) != actual:
+        return f"landmarks of a {recorded[0]}x{recorded[1]} image, this photo is {actual[0]}x{actual[1]}"
+    if sha1:
+        try:
+            now = file_sha1(path)
+        except OSError:
+            return ""  # reported when the job decodes it
+        return "" if now == sha1 else (f"changed since it was labelled (sha1 {now[:12]}, the landmarks' photo "
+                                       f"{sha1[:12]})")
     if recorded is not None:
-        return "" if tuple(recorded) == actual else (
-            f"landmarks of a {recorded[0]}x{recorded[1]} image, this photo is {actual[0]}x{actual[1]}")
+        return ""
     w, h = actual
     margin = 0.05 * max(w, h)
     for f in faces:
@@ -239,8 +258,8 @@ def _other_photo(path: Path, recorded: tuple[int, int] | None, faces: list) -> s
     return ""
 
 
-def _label(wanted: list[Portrait], n_jobs, spec: ModelSpec, executor) -> None:
-    """Label each portrait's image once with ``spec`` and attach its faces."""
+def _label(wanted: list[Portrait], n_jobs, spec: ModelSpec, executor, whole_faces: bool = False) -> None:
+    """Label each portrait's image once with ``spec`` and attach its faces (:func:`_set_faces`)."""
     by_path: dict[str, list[Portrait]] = {}
     for p in wanted:
         by_path.setdefault(str(p.path), []).append(p)
@@ -250,24 +269,76 @@ def _label(wanted: list[Portrait], n_jobs, spec: ModelSpec, executor) -> None:
         for chunk, results in zip(chunks, label_chunks(label_images, chunks, n_jobs, executor, spec=spec.resolved())):
             for (path, _), r in zip(chunk, results):
                 for p in by_path[path]:
-                    _set_faces(p, r.faces, r.message if r.status == "error" else "")
+                    _set_faces(p, r.faces, r.message if r.status == "error" else "", r.size, whole_faces)
             bar.update(len(chunk))
 
 
-def _set_faces(p: Portrait, faces: list, error: str) -> None:
+def _set_faces(p: Portrait, faces: list, error: str, size: tuple[int, int] | None = None,
+               whole_faces: bool = False) -> None:
+    """Attach the face of the largest visible box area (:func:`landmarker.io.face.visible_area` in an image
+    of ``size`` ``(width, height)``; read from the file when None and needed). With ``whole_faces`` the
+    largest one whose landmarks stay inside the photo, or none (the note says why)."""
     p.faces = len(faces)
     if error:
         p.note = error
-    elif not faces:
+        return
+    if not faces:
         p.note = "no face found"
-    else:
-        p.extra["face"] = max(range(len(faces)), key=lambda i: (faces[i].box[2] - faces[i].box[0])
-                              * (faces[i].box[3] - faces[i].box[1]))
-        largest = faces[p.extra["face"]]
-        p.landmarks = np.asarray(largest.landmarks, dtype=np.float32)
-        p.extra["fit"] = float(getattr(largest, "fit", float("nan")))
-        if len(faces) > 1:
-            p.note = f"{len(faces)} faces, used the largest"
+        return
+    if size is None and (len(faces) > 1 or whole_faces):
+        try:
+            size = image_size(p.path)
+        except ImageDecodeError:
+            size = None  # reported when the job decodes it
+    order = sorted(range(len(faces)), key=lambda i: -(visible_area(faces[i].box, size) if size else
+                                                      (faces[i].box[2] - faces[i].box[0])
+                                                      * (faces[i].box[3] - faces[i].box[1])))
+    usable = [i for i in order if not whole_faces or size is None or inside_photo(faces[i].landmarks, size)]
+    if not usable:
+        p.note = (f"{'its face' if len(faces) == 1 else f'each of its {len(faces)} faces'}: landmarks leave the "
+                  f"photo ({size[0]}x{size[1]}), cut off by the frame: no face a face tool can use")
+        return
+    p.extra["face"] = usable[0]
+    chosen = faces[usable[0]]
+    p.landmarks = np.asarray(chosen.landmarks, dtype=np.float32)
+    p.extra["fit"] = float(getattr(chosen, "fit", float("nan")))
+    if len(faces) > 1:
+        passed = order.index(usable[0])  # larger faces left out: cut off by the frame
+        p.note = f"{len(faces)} faces, used the largest" + (
+            f" whose landmarks stay inside the photo ({passed} larger leave the photo, cut off by the frame)"
+            if passed else "")
+
+
+def is_grayscale(path: str | os.PathLike) -> bool:
+    """Whether a photo is grayscale: its three channels (decoded reduced, long side 64 px or more) agree
+    to within JPEG noise (mean spread under 1.5 levels, 99% of pixels within 6). False when it does not decode.
+    """
+    from landmarker.io.decode import read_image_reduced
+
+    try:
+        image = read_image_reduced(path, 0, 64).image
+    except ImageDecodeError:
+        return False
+    spread = image.max(axis=2).astype(np.int16) - image.min(axis=2)
+    return bool(spread.mean() < 1.5 and np.percentile(spread, 99) <= 6)
+
+
+def note_grayscale(groups: list[list[Portrait]], job: str) -> int:
+    """Note grayscale photos averaged together with colour ones: in each list of portraits (a group's mean,
+    a movie's faces) that holds both, every grayscale portrait in use gets a note for the report, and one
+    console line says how many. Returns how many were noted."""
+    noted = []
+    for members in groups:
+        used = [p for p in members if p.landmarks is not None]
+        gray = [p for p in used if is_grayscale(p.path)]
+        if gray and len(gray) < len(used):
+            for p in gray:
+                p.note = "; ".join(n for n in (p.note, "grayscale photo, averaged with colour ones") if n)
+            noted.extend(gray)
+    if noted:
+        log.warning(f"{job}: {len(noted)} grayscale photo(s) averaged with colour ones (e.g. {noted[0].name}); "
+                    "see the report")
+    return len(noted)
 
 
 def face_sources(portraits: list[Portrait]) -> tuple[list, np.ndarray]:

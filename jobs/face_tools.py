@@ -332,7 +332,7 @@ def run_tool(
     preload("scipy.spatial")  # to triangulate; imported while faces are labelled
     with outputs, job_workers(n_jobs, scheduler) as executor:
         attach_landmarks([p for p in [*protos.values(), *portraits] if p.landmarks is None], None, n_jobs, spec,
-                         executor)
+                         executor, whole_faces=True)  # a face cut off by the frame would smear its edge
         for p in [*protos.values(), *portraits]:
             if p.faces > 1 and p.landmarks is not None:
                 log.warning(f"{tool}: {p.path}: {p.note}")

@@ -27,6 +27,7 @@ from .collection import (
     face_sources,
     frame_of,
     load_collection,
+    note_grayscale,
     write_report,
 )
 from .html_report import write_report as write_html
@@ -137,6 +138,7 @@ def morph_movie(
         with job_workers(n_jobs, scheduler) as executor:  # an unreachable scheduler: refused before the folder
             out_path.parent.mkdir(parents=True, exist_ok=True)
             attach_landmarks(portraits, landmarks_csv, n_jobs, spec, executor)
+            note_grayscale([portraits], "morph-movie")
             used = [p for p in portraits if p.landmarks is not None]
             write_report(portraits, outputs.add(report_csv))
             if len(used) < 2:

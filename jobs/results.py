@@ -24,6 +24,7 @@ class BulkLabelResult:
         seconds: wall-clock seconds of this run (labelling and writing), rounded to 0.1.
         xml: path of the ``landmarks.xml`` written (``fmt="dlib-xml"``, or one kept in step), else None.
         overlays_added: overlays drawn for files an earlier run labelled without ``overlay`` (0 if none).
+        dropped: faces this run left out for scoring under ``min_score`` (0 if none).
     """
 
     files: int
@@ -35,6 +36,7 @@ class BulkLabelResult:
     seconds: float
     xml: str | None = None
     overlays_added: int = 0
+    dropped: int = 0
 
 
 @dataclass(frozen=True)

@@ -39,6 +39,7 @@ from .collection import (
     face_sources,
     frame_of,
     load_collection,
+    note_grayscale,
     write_report,
 )
 from .html_report import write_report as write_html
@@ -103,7 +104,9 @@ def team_means(
 
     Args:
         collection: folder of portraits (its own ``out`` and our earlier outputs are skipped).
-        out: output folder (created; earlier outputs of the same names are replaced).
+        out: output folder (created; earlier outputs of the same names are replaced, and the group PNGs
+            an earlier run wrote there that this run does not write are removed: its ``shapes.csv``
+            names them; a run without any mean removes the earlier run's means, grid, shapes and page).
         manifest, group_by: groups from a manifest CSV column (``party``), or the cross
             of several (``party,gender``); without them, sub-folders are the groups.
         landmarks_csv: use a bulk-label ``landmarks.csv`` instead of labelling.
@@ -154,6 +157,7 @@ def team_means(
     if max_fit_score is not None:
         check_options(("--max-fit-score", max_fit_score, max_fit_score > 0, "must be above 0 (% of the IOD)"))
         spec = ModelSpec(spec.weights, spec.backend, spec.detector, True)  # the fit score needs the mirrored crop
+    previous = _previous_means(out_dir)  # an earlier run's means: removed unless this run writes them again
     with RunOutputs(out_dir) as outputs:  # Ctrl-C leaves none of this run's outputs
         means, labels, counts, files, shapes = [], [], {}, {}, []
         taken: set[str] = set()
@@ -165,6 +169,7 @@ def team_means(
             if dropped:
                 log.warning(f"team-means: {dropped} face(s) dropped for a fit score above {max_fit_score:g}% IOD "
                             "(see report.csv)")
+            note_grayscale([by_group[g] for g in order], "team-means")
             for group in order:
                 members = by_group[group]
                 usable = sum(p.landmarks is not None for p in members)
@@ -189,7 +194,8 @@ def team_means(
                 counts[group] = result.count
                 shapes.append((f"{stem}.png", result.shape))
         write_report(portraits, outputs.add(out_dir / "report.csv"))
-        if not means:
+        if not means:  # the earlier run's means, grid, shapes and page would describe another run
+            _remove_stale(out_dir, previous | {"comparison.png", "shapes.csv", "index.html"}, keep=set())
             raise CollectionError(
                 f"{collection}: no group has {min_faces} or more usable faces, so no mean face was written "
                 f"(see {out_dir / 'report.csv'})"
@@ -203,8 +209,33 @@ def team_means(
                    portraits, groups_order=order, comparison=out_dir / "comparison.png",
                    means={g: (out_dir / f, counts[g]) for g, f in files.items()},
                    files=[out_dir / "report.csv", out_dir / "shapes.csv", out_dir / "comparison.png"])
+        _remove_stale(out_dir, previous, keep=set(files.values()))
     return TeamMeansResult(images=len(portraits), used=used, skipped=len(portraits) - used, groups=counts,
                            files=files, seconds=round(time.time() - t0, 1))
+
+
+def _previous_means(out_dir: Path) -> set[str]:
+    """The mean PNGs an earlier team-means run wrote into ``out_dir``: the names its ``shapes.csv`` lists
+    (plain ``.png`` file names in the folder; none when there is no readable one)."""
+    from landmarker.io.landmarks_csv import read_landmarks_csv
+    from morphkit.errors import UserError
+
+    try:
+        names = read_landmarks_csv(out_dir / "shapes.csv") if (out_dir / "shapes.csv").is_file() else {}
+    except (UserError, OSError, ValueError):
+        return set()
+    return {n for n in names if n.endswith(".png") and "/" not in n and "\\" not in n and not n.startswith(".")}
+
+
+def _remove_stale(out_dir: Path, previous: set[str], keep: set[str]) -> None:
+    """Remove the files ``previous`` (names in ``out_dir`` that an earlier run wrote) that this run did not
+    write again (``keep``): one folder never mixes the means of two runs. Says how many on the console."""
+    stale = sorted(n for n in previous - keep if (out_dir / n).is_file())
+    for name in stale:
+        (out_dir / name).unlink(missing_ok=True)
+    if stale:
+        log.warning(f"team-means: removed {len(stale)} file(s) an earlier run wrote into {out_dir} "
+                    f"(e.g. {stale[0]}): not part of this run")
 
 
 def write_shapes(shapes: list[tuple[str, np.ndarray]], path: Path, width: int, height: int) -> None:

@@ -74,12 +74,17 @@ def _add_train(sub) -> None:
                    help="probability of a JPEG round trip at quality 30-90")
     p.add_argument("--noise-p", type=float, default=A("noise_p"),
                    help="probability of Gaussian noise, sigma 2-8 grey levels")
+    p.add_argument("--shape-p", type=float, default=A("shape_p"),
+                   help="probability of a shape augmentation: the face warped (piecewise-affine, labels exact) a "
+                   "random share of the way onto another training face's Procrustes-aligned shape")
     p.add_argument("--unlabelled", help="folder of unlabelled portraits for semi-supervised equivariance "
                    "consistency (Honari et al., CVPR 2018): two augmented crops of each face must agree")
     p.add_argument("--consistency-weight", type=float, default=T("consistency_weight"),
                    help="weight of the consistency loss against the supervised loss")
     p.add_argument("--unlabelled-batch", type=int, default=T("unlabelled_batch"),
                    help="unlabelled faces per training step, two crops each")
+    p.add_argument("--exclude", help="leave out the faces a landmarker audit-labels CSV flags as outliers "
+                   "(or every image a CSV with an image column names)")
     p.add_argument("--boxes", help="CSV of face boxes (image,left,top,right,bottom) to choose training boxes "
                    "from instead of running the detector (e.g. the boxes of tools/compact_ytf68.py)")
     p.add_argument("--save-every", type=int, default=T("save_every"),
@@ -106,8 +111,8 @@ def _add_evaluate(sub) -> None:
     p.add_argument("--val-fraction", type=float, default=0.1,
                    help="share of identities in the val split (as `train --val-fraction`)")
     p.add_argument("--seed", type=int, default=0, help="seed of the identity split (as `train --seed`)")
-    p.add_argument("--ced", default="ced.png",
-                   help="where to write the CED PNG, one curve per dataset (default ced.png)")
+    p.add_argument("--ced", help="write the CED plot (PNG, one curve per dataset) to this file (default: none; "
+                   "nothing is written into the current folder unasked)")
     p.add_argument("--json", help="also write the command and each dataset's numbers to this JSON file")
     p.add_argument("--update-card", action="store_true",
                    help="record the command and the rows as 'validation' in the weights' model card")
@@ -121,7 +126,7 @@ def _add_predict(sub) -> None:
     add_model_options(p)
     add_parallel_options(p)
     p.add_argument("--boxes", help="CSV of face boxes (image,left,top,right,bottom) to use instead of the detector")
-    p.add_argument("--overlay", help="folder for PNG copies with the landmarks drawn")
+    p.add_argument("--overlay", help="folder for JPEG copies (long side at most 1024 px) with the landmarks drawn")
 
 
 def _add_export(sub) -> None:
@@ -138,6 +143,29 @@ def _add_inspect(sub) -> None:
     p.add_argument("--out", required=True, help="folder for the PNG files")
     p.add_argument("--weights", help="safetensors file (default: the shipped weights)")
     p.add_argument("--image", help="an image whose largest face's feature maps to draw")
+
+
+def _add_pseudo_label(sub) -> None:
+    p = sub.add_parser("pseudo-label", formatter_class=HELP_FORMAT,
+                       help="label unlabelled portraits for self-training (test-time augmentation, surest kept)")
+    p.add_argument("folder", help="folder of portraits (walked recursively); the largest face of each is labelled")
+    p.add_argument("--out", required=True, help="folder for landmarks.csv, images (a link) and pseudo_labels.csv; "
+                   "train on it with --data landmarks-csv:OUT")
+    p.add_argument("--weights", help="the teacher's safetensors (default: the shipped weights)")
+    p.add_argument("--keep", type=float, default=0.8,
+                   help="share of the faces kept, those whose 18 test-time views agree best (default %(default)s)")
+    p.add_argument("--detector", default="hog", choices=["hog", "haar", "hog+haar"], help="face detector")
+
+
+def _add_audit(sub) -> None:
+    p = sub.add_parser("audit-labels", formatter_class=HELP_FORMAT,
+                       help="flag labelled faces whose labels disagree with the model's test-time average")
+    p.add_argument("--data", required=True, action="append", help="labelled data as FORMAT:PATH (as train --data)")
+    p.add_argument("--out", required=True, help="CSV to write: image,nme_pct,spread_pct,outlier (worst first); "
+                   "train --exclude takes it")
+    p.add_argument("--weights", help="safetensors (default: the shipped weights)")
+    p.add_argument("--k", type=float, default=3.0,
+                   help="outlier: NME above Q3 + k * IQR of all faces (default %(default)s)")
 
 
 def _add_serve(sub) -> None:
@@ -165,6 +193,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_export(sub)
     _add_serve(sub)
     _add_inspect(sub)
+    _add_pseudo_label(sub)
+    _add_audit(sub)
     add_debug_option(parser, sub)
     return parser
 
@@ -193,6 +223,7 @@ def _run_train(args) -> int:
         max_train=args.max_train,
         reviewed_only=args.reviewed_only,
         boxes=args.boxes,
+        exclude=args.exclude,
         workers=args.workers,
         unlabelled=args.unlabelled,
         consistency_weight=args.consistency_weight,
@@ -202,7 +233,7 @@ def _run_train(args) -> int:
             Augment(0, 0, 0, 0, 0, 0, 0)
             if args.no_augment
             else Augment(flip_p=args.flip_p, lowres_p=args.lowres_p, jpeg_p=args.jpeg_p,
-                         noise_p=args.noise_p).scaled(args.augment_strength)
+                         noise_p=args.noise_p, shape_p=args.shape_p).scaled(args.augment_strength)
         ),
     )
     best = train(cfg)
@@ -246,12 +277,31 @@ def _run_serve(args) -> int:
     return serve_command(args)
 
 
+def _run_pseudo_label(args) -> int:
+    from landmarker.training.pseudo_label import pseudo_label
+
+    r = pseudo_label(args.folder, args.out, args.weights, args.keep, args.detector)
+    print(f"pseudo-label: {r['photos']} photos, {r['faces']} faces, {r['kept']} kept (view spread <= "
+          f"{100 * r['spread_threshold']:.2f}% IOD, median {100 * r['spread_median']:.2f}%) -> {args.out}")
+    return 0
+
+
+def _run_audit(args) -> int:
+    from landmarker.training.pseudo_label import write_audit
+
+    rows = write_audit(args.data, args.out, args.weights, args.k)
+    flagged = sum(r["outlier"] for r in rows)
+    print(f"audit-labels: {len(rows)} faces, {flagged} flagged as label outliers -> {args.out}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``landmarker`` console script; returns the exit code."""
     args = build_parser().parse_args(argv)
     configure_logging()
     runner = {"train": _run_train, "evaluate": _run_evaluate, "predict": _run_predict,
-              "export": _run_export, "serve": _run_serve, "inspect": _run_inspect}[args.command]
+              "export": _run_export, "serve": _run_serve, "inspect": _run_inspect,
+              "pseudo-label": _run_pseudo_label, "audit-labels": _run_audit}[args.command]
     return run_command(f"landmarker {args.command}", lambda: runner(args), args.debug)
 
 

@@ -74,7 +74,7 @@ def predict_command(args) -> int:
                         print(f"skipped {r.name}: {r.message}", file=sys.stderr)
                     n_none += r.status == "no_face"
                     for i, face in enumerate(r.faces):
-                        writer.writerow(face_row(r.name, i, face, r.size))
+                        writer.writerow(face_row(r.name, i, face, r.size, r.sha1))
                     n_faces += len(r.faces)
                 bar.update(len(results))
     print(

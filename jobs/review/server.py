@@ -4,13 +4,29 @@ The page (``static/``: plain HTML, JS and CSS, no build step) lists the run's fa
 first and edits one face's 68 points on its photo. It uses the same HTTP API as scripts:
 
 - ``GET /api/faces`` -> JSON list, worst fit first: ``{"id", "image", "face", "fit" (or null),
-  "reviewed", "box": [l, t, r, b], "landmarks": 68 x [x, y], "size": [w, h] (or null),
-  "crop": [l, t, r, b] (what the thumbnail shows)}``.
-- ``PUT /api/faces/{id}`` with ``{"landmarks": 68 x [x, y]}`` -> 200 and the face as stored
-  (now reviewed); 404 for an unknown id; 422 for a body that is not 68 finite points inside
-  the image; 409 when the image cannot be read (to check the points against its size); 500
-  when the journal or ``landmarks.csv`` cannot be written. Written through to the journal and
-  ``landmarks.csv`` before the answer (:class:`jobs.review.store.ReviewStore`).
+  "reviewed", "rejected", "score" (the detector's, or null for a box a person drew), "box": [l, t, r, b],
+  "landmarks": 68 x [x, y], "size": [w, h] (or null), "crop": [l, t, r, b] (what the thumbnail
+  shows)}``; rejected faces only with ``?rejected=1`` (then every face, each marked).
+- ``GET /api/faces/{id}`` -> one face, as listed (rejected ones too); 404 for an unknown id.
+- ``DELETE /api/faces/{id}`` -> 200 and the face, now ``"rejected": true``: "not a face", left out
+  of ``landmarks.csv``, ``landmarks.xml``, the overlay and so of every job and training;
+  ``POST /api/faces/{id}/restore`` -> 200, undone. 404 for an unknown id. Both kept in the journal.
+- ``POST /api/faces`` with ``{"image": NAME, "box": [l, t, r, b]}`` -> 201 and a new face the detector
+  missed, with the run's model's 68 points in that box (not reviewed until saved); 404 for an image
+  not in the run; 422 for a bad box (:func:`jobs.review.store.check_box`) or body; 409 when the photo
+  cannot be read or changed since it was labelled; 503 when the run's model cannot be loaded.
+- ``GET /api/images`` -> every image of the run: ``{"id", "image", "status", "faces"}`` (``faces``:
+  those in ``landmarks.csv``), so a photo without a face can be opened to add one;
+  ``GET /api/images/{id}`` -> that photo, upright, as JPEG.
+- ``PUT /api/faces/{id}`` with ``{"landmarks": 68 x [x, y]}`` -> 200 and the face as stored,
+  exactly the points sent (now reviewed); 404 for an unknown id; 422 for a body that is not 68
+  finite points, or points far outside the image (points of a face cut off by the frame lie
+  outside it and are valid: :func:`jobs.review.store.check_landmarks`); 409 when the image cannot
+  be read (to check the points against its size) or changed since it was labelled (its ``sha1``);
+  500 when the journal or a file of the run cannot be written (so for DELETE, restore and POST).
+  Written through to the journal,
+  ``landmarks.csv``, ``landmarks.xml`` and the face's overlay (where the run has them) before the
+  answer (:class:`jobs.review.store.ReviewStore`).
 - ``GET /api/faces/{id}/image`` -> the photo, upright (EXIF applied, the frame of the
   landmarks), as JPEG; ``GET /api/faces/{id}/thumb`` -> the thumbnail (``crop`` of it).
 - ``GET /api/scheme`` -> the 68-point scheme of :mod:`morphkit.ibug68`: point names,
@@ -40,7 +56,7 @@ from pathlib import Path
 from morphkit.errors import InvalidInput, MissingDependency, extra_hint
 
 from ..bulk_output import OutputError
-from .store import ReviewStore, thumb_crop
+from .store import OUTSIDE, ModelUnavailable, PhotoChanged, ReviewStore, thumb_crop
 
 MAX_BODY = 64 * 1024  # a PUT of 68 points is about 2 KB
 THUMB_SIDE = 160
@@ -216,6 +232,7 @@ def create_app(store: ReviewStore, token: str | None = None, loopback_only: bool
                      for n, s, c in ibug68.CONTOURS],
         "groups": {n: list(range(ibug68.N_POINTS)[s]) for n, s in ibug68.GROUPS.items()},
         "mirror": ibug68.MIRROR.tolist(),
+        "outside": OUTSIDE,  # points may lie this share of the photo's larger side outside it (jobs.review.store)
     }
     app = FastAPI(title="morphkit review", summary="correct a bulk-label run's landmarks", docs_url=None,
                   redoc_url=None, openapi_url=None)
@@ -248,8 +265,63 @@ def create_app(store: ReviewStore, token: str | None = None, loopback_only: bool
         return {"run": store.run_dir.name, "archive": store.archive.name}
 
     @app.get("/api/faces")
-    def list_faces() -> JSONResponse:
-        return JSONResponse([f.as_json() for f in store.faces()], headers=nocache)
+    def list_faces(rejected: int = 0) -> JSONResponse:
+        return JSONResponse([f.as_json() for f in store.faces(rejected=bool(rejected))], headers=nocache)
+
+    @app.get("/api/faces/{face_id}")
+    def get_face(face_id: str) -> JSONResponse:
+        return JSONResponse(found(face_id).as_json(), headers=nocache)
+
+    def written(change, face_id: str) -> JSONResponse:
+        found(face_id)
+        try:
+            face = change(face_id)
+        except OutputError as err:  # the disk, not the request
+            raise HTTPException(500, detail=str(err)) from err
+        return JSONResponse(face.as_json())
+
+    @app.delete("/api/faces/{face_id}")
+    def reject_face(face_id: str) -> JSONResponse:
+        return written(store.reject, face_id)
+
+    @app.post("/api/faces/{face_id}/restore")
+    def restore_face(face_id: str) -> JSONResponse:
+        return written(store.restore, face_id)
+
+    @app.post("/api/faces", status_code=201)
+    def add_face(body: dict = Body(...)) -> JSONResponse:
+        if set(body) != {"image", "box"} or not isinstance(body["image"], str):
+            raise HTTPException(422, detail='the body must be {"image": NAME, "box": [left, top, right, bottom]}')
+        try:
+            face = store.add(body["image"], body["box"])
+        except ModelUnavailable as err:
+            raise HTTPException(503, detail=str(err)) from err
+        except KeyError as err:
+            raise HTTPException(404, detail=f"no image {body['image']!r} in this run") from err
+        except PhotoChanged as err:
+            raise HTTPException(409, detail=str(err)) from err
+        except (ImageDecodeError, OSError) as err:
+            raise HTTPException(409, detail=f"the image cannot be read: {err}") from err
+        except OutputError as err:
+            raise HTTPException(500, detail=str(err)) from err
+        except InvalidInput as err:
+            raise HTTPException(422, detail=str(err)) from err
+        return JSONResponse(face.as_json(), status_code=201)
+
+    @app.get("/api/images")
+    def list_images() -> JSONResponse:
+        return JSONResponse(store.images(), headers=nocache)
+
+    @app.get("/api/images/{image_id}")
+    def get_photo(image_id: str) -> Response:
+        name = store.image_named(image_id)
+        if name is None:
+            raise HTTPException(404, detail=f"no image {image_id!r} in this run")
+        try:
+            data = images.photo(store.photo_path(name))
+        except (InvalidInput, OSError) as err:  # ImageDecodeError included
+            raise HTTPException(404, detail=f"the image cannot be read: {err}") from err
+        return Response(data, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=3600"})
 
     # the routes below are plain functions: FastAPI runs them in its thread pool (file I/O, decoding)
     @app.put("/api/faces/{face_id}")
@@ -259,8 +331,10 @@ def create_app(store: ReviewStore, token: str | None = None, loopback_only: bool
             raise HTTPException(422, detail='the body must be {"landmarks": 68 x [x, y]}')
         try:
             face = store.save(face_id, body["landmarks"])
-        except ImageDecodeError as err:
+        except (ImageDecodeError, OSError) as err:
             raise HTTPException(409, detail=f"the image cannot be read: {err}") from err
+        except PhotoChanged as err:
+            raise HTTPException(409, detail=str(err)) from err
         except OutputError as err:  # the disk, not the request
             raise HTTPException(500, detail=str(err)) from err
         except InvalidInput as err:

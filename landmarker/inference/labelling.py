@@ -19,10 +19,11 @@ import threading
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import numpy as np
-
 from landmarker.inference.detect import DEFAULT_DETECTOR, DETECTORS, SEARCH_MAX_PIXELS, SEARCH_SIDE
 from landmarker.io.decode import ImageDecodeError, read_image, read_image_reduced
+from landmarker.io.face import scaled_faces, visible_area
+from landmarker.io.files import file_sha1
+from landmarker.io.overlay import OVERLAY_SUFFIX
 from landmarker.model.backends import BACKENDS, load_backend, resolve_backend
 
 __all__ = ["ModelSpec", "ImageResult", "add_model_options", "label_images", "faces_for_boxes", "overlay_path"]
@@ -116,9 +117,11 @@ class ImageResult:
     Attributes:
         name: the image's name (relative POSIX path) as given.
         status: ``ok``, ``no_face`` or ``error``.
-        faces: :class:`landmarker.io.face.Face` list, largest box first.
+        faces: :class:`landmarker.io.face.Face` list, largest visible box area first.
         message: why a file is ``no_face`` or ``error``.
         size: the decoded (upright) image's ``(width, height)`` in pixels; None for an error.
+        sha1: the hex SHA-1 of the file's bytes (:func:`landmarker.io.files.file_sha1`): which photo
+            the faces belong to; None for an error.
     """
 
     name: str
@@ -126,6 +129,7 @@ class ImageResult:
     faces: list = field(default_factory=list)
     message: str = ""
     size: tuple[int, int] | None = None
+    sha1: str | None = None
 
 
 _LOCAL = threading.local()
@@ -152,13 +156,15 @@ def _model(spec: ModelSpec, threads: int | None):
 
 
 def overlay_path(overlay_dir, name: str) -> Path:
-    """Where the overlay of image ``name`` (relative POSIX path) goes: same sub-path, ``.png``."""
+    """Where the overlay of image ``name`` (relative POSIX path) goes: same sub-path, plus ``.jpg``
+    (``a/x.png`` -> ``overlay_dir/a/x.png.jpg``: ``x.png`` and ``x.jpg`` never share one)."""
     rel = Path(*[p for p in Path(name).parts if p not in ("..", "/", "\\")])
-    return Path(overlay_dir) / rel.with_suffix(rel.suffix + ".png")
+    return Path(overlay_dir) / rel.with_suffix(rel.suffix + OVERLAY_SUFFIX)
 
 
 def faces_for_boxes(model, images, boxes) -> list[list]:
-    """:class:`~landmarker.io.face.Face` lists for given boxes (score ``nan``), largest box first.
+    """:class:`~landmarker.io.face.Face` lists for given boxes (score ``nan``), the box with the
+    largest visible area first (:func:`landmarker.io.face.visible_area`: the part inside the image).
 
     Args:
         model: a :class:`landmarker.inference.predictor.Landmarker`.
@@ -170,20 +176,11 @@ def faces_for_boxes(model, images, boxes) -> list[list]:
     """
     from landmarker.io.face import Face
 
-    ordered = [sorted(bxs, key=lambda b: -(b[2] - b[0]) * (b[3] - b[1])) for bxs in boxes]
+    ordered = [sorted(bxs, key=lambda b, im=im: -visible_area(b, (im.shape[1], im.shape[0])))
+               for im, bxs in zip(images, boxes)]
     landmarks = model.predict_boxes_with_fit(images, ordered)
     return [[Face(tuple(b), math.nan, lm, float(f)) for b, lm, f in zip(bxs, lms, fit)]
             for bxs, (lms, fit) in zip(ordered, landmarks)]
-
-
-def _scaled(faces: list, scale: int) -> list:
-    """Faces found in an image reduced ``scale`` times, in full-size pixels."""
-    if scale == 1:
-        return faces
-    from landmarker.io.face import Face
-
-    return [Face(tuple(float(v) * scale for v in f.box), f.score,
-                 ((f.landmarks + 0.5) * scale - 0.5).astype(np.float32), f.fit) for f in faces]
 
 
 def label_images(items, spec: ModelSpec = ModelSpec(), overlay_dir=None, threads: int | None = None,
@@ -195,7 +192,8 @@ def label_images(items, spec: ModelSpec = ModelSpec(), overlay_dir=None, threads
     Args:
         items: ``(path, name)`` pairs: the file, and the name results carry.
         spec: the model; each worker thread loads it once and keeps it.
-        overlay_dir: also write ``overlay_dir/<name>.png`` with the faces drawn.
+        overlay_dir: also write ``overlay_dir/<name>.jpg`` with the faces drawn
+            (:func:`landmarker.io.overlay.save_overlay`: JPEG, long side at most 1024 px).
         threads: ONNX Runtime (or torch) CPU threads of this thread's model.
         boxes: ``name -> [(left, top, right, bottom), ...]``: use these face boxes
             instead of the detector (score ``nan``); every item must have an entry.
@@ -216,7 +214,7 @@ def label_images(items, spec: ModelSpec = ModelSpec(), overlay_dir=None, threads
     model = _model(spec, threads) if model is None else model
     results: list[ImageResult | None] = [None] * len(items)
     first: dict[str, int] = {}  # path -> the position that labels it (a file given twice is labelled once)
-    decoded = []  # (position, image, scale)
+    decoded = []  # (position, image, scale, size, sha1)
     for i, (path, name) in enumerate(items):
         if str(path) in first:
             continue
@@ -227,32 +225,32 @@ def label_images(items, spec: ModelSpec = ModelSpec(), overlay_dir=None, threads
             else:  # given boxes are in full-size pixels
                 image, scale = read_image(path), 1
                 size = (image.shape[1], image.shape[0])
-            decoded.append((i, image, scale, size))
+            decoded.append((i, image, scale, size, file_sha1(path)))
         except ImageDecodeError as err:
             results[i] = ImageResult(name, "error", [], err.reason)
         except OSError as err:  # a file we could not even stat or read (our own bugs surface)
             results[i] = ImageResult(name, "error", [], f"{type(err).__name__}: {err}")
-    arrays = [image for _, image, _, _ in decoded]
+    arrays = [image for _, image, _, _, _ in decoded]
     if not decoded:
         found = []
     elif boxes is not None:
-        found = faces_for_boxes(model, arrays, [boxes[items[i][1]] for i, _, _, _ in decoded])
+        found = faces_for_boxes(model, arrays, [boxes[items[i][1]] for i, _, _, _, _ in decoded])
     else:
         found = model.predict_many(arrays)
-    for (i, image, scale, size), faces in zip(decoded, found):
+    for (i, image, scale, size, sha1), faces in zip(decoded, found):
         name = items[i][1]
-        full = _scaled(faces, scale)
-        result = ImageResult(name, "ok" if faces else "no_face", full, "" if faces else "no face found", size)
+        full = scaled_faces(faces, scale)
+        result = ImageResult(name, "ok" if faces else "no_face", full, "" if faces else "no face found", size, sha1)
         if overlay_dir is not None:
-            from landmarker.io.overlay import draw_faces, save_png
+            from landmarker.io.overlay import save_overlay
 
             try:
-                save_png(draw_faces(image, faces), overlay_path(overlay_dir, name))
+                save_overlay(image, faces, overlay_path(overlay_dir, name))
             except OSError as err:
-                result = ImageResult(name, "error", full, f"overlay not written: {err}", size)
+                result = ImageResult(name, "error", full, f"overlay not written: {err}", size, sha1)
         results[i] = result
     for i, (path, name) in enumerate(items):  # repeats share the result of their file's first position
         if results[i] is None:
             r = results[first[str(path)]]
-            results[i] = ImageResult(name, r.status, r.faces, r.message, r.size)
+            results[i] = ImageResult(name, r.status, r.faces, r.message, r.size, r.sha1)
     return results

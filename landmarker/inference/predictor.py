@@ -14,7 +14,7 @@ import numpy as np
 
 from landmarker.inference.detect import DEFAULT_DETECTOR, make_detector
 from landmarker.io.decode import to_gray
-from landmarker.io.face import Face
+from landmarker.io.face import Face, visible_area
 from landmarker.model import crop as C
 from landmarker.model.backends import load_backend
 from morphkit.ibug68 import MIRROR, inter_ocular_distance
@@ -176,11 +176,15 @@ class Landmarker:
 
         Args:
             image: RGB uint8 ``(H, W, 3)`` array (or gray ``(H, W)``), or an image file's
-                path (decoded with :func:`landmarker.io.decode.read_image`).
+                path (decoded with :func:`landmarker.io.decode.read_image`). The channels must be
+                in RGB order: an OpenCV ``cv2.imread`` array is BGR, and the gray crop the network
+                sees is then weighted wrongly (points move by a fraction of a pixel to a pixel or
+                more); convert it first with ``cv2.cvtColor(image, cv2.COLOR_BGR2RGB)``, or pass the path.
 
         Returns:
             list of :class:`Face` (box ``(l, t, r, b)`` px, detector score, landmarks float32
-            ``(68, 2)`` ``(x, y)`` px), largest box first (empty when no face is found).
+            ``(68, 2)`` ``(x, y)`` px), largest visible box area first
+            (:func:`landmarker.io.face.visible_area`; empty when no face is found).
 
         Raises:
             TypeError: ``image`` is neither an array nor a path.
@@ -189,9 +193,11 @@ class Landmarker:
         return self.predict_many([image])[0]
 
     def predict_many(self, images: Sequence[np.ndarray]) -> list[list[Face]]:
-        """:meth:`predict` for several images (arrays or paths), their faces batched through the network together."""
+        """:meth:`predict` for several images (RGB arrays, not BGR: see :meth:`predict`; or paths), their
+        faces batched through the network together."""
         images = [_as_image(image) for image in images]
-        detections = [self.detector(image) for image in images]
+        detections = [sorted(self.detector(image), key=lambda d, im=image: -visible_area(d.box, im.shape[1::-1]))
+                      for image in images]
         landmarks = self.predict_boxes_with_fit(images, [[d.box for d in dets] for dets in detections])
         return [
             [Face(d.box, d.score, lm, float(f)) for d, lm, f in zip(dets, lms, fit)]

@@ -11,7 +11,8 @@ Six formats, named on the command line as ``FORMAT:PATH`` (docs/architecture.md)
   itself, e.g. a bulk-label run's ``RUN_DIR/landmarks.csv``: image names are then relative
   to the archive that ``bulk-label.json`` beside it names (else to the CSV's folder), and
   ``reviewed_only`` keeps the faces a person corrected in ``morphkit review``. Each image
-  is its own identity for the identity split.
+  is its own identity for the identity split. Rows whose ``sha1`` (the digest of the photo
+  they were made from) differs from the image file's are skipped, one warning per file.
 - ``ytf68``: the same folder layout holding ytf68 (udacity/P1_Facial_Keypoints,
   YouTube Faces frames), whose labels are moved onto the iBUG 300-W convention on
   loading (:func:`load_ytf68`); identities are the people (:func:`ytf68_identity`).
@@ -40,6 +41,7 @@ from __future__ import annotations
 import csv
 import functools
 import json
+import logging
 import os
 import re
 import zlib
@@ -50,8 +52,11 @@ import numpy as np
 from defusedxml import ElementTree
 
 from landmarker.io.decode import is_image_name
+from landmarker.io.files import file_sha1
 from morphkit.errors import InvalidInput
 from morphkit.ibug68 import inter_ocular_distance
+
+log = logging.getLogger(__name__)
 
 N_LANDMARKS = 68
 
@@ -163,6 +168,12 @@ def load_landmarks_csv(path: str | os.PathLike, reviewed_only: bool = False) -> 
     Image names are relative to ``images/`` (the archive; the CSV's folder) and must stay
     inside it (:func:`path_inside`). Each image is its own identity.
 
+    A row that records the ``sha1`` of its photo (:mod:`landmarker.io.landmarks_csv`) is checked
+    against the image file now there: when the file's digest differs, the photo was replaced or
+    edited since it was labelled and the points belong to another picture, so its rows are
+    skipped (not an error: the rest of a large archive still trains), with one warning line per
+    such file naming it. Rows without a ``sha1`` (older files, the plain layout) are used as stored.
+
     Args:
         path: the folder, or the CSV file.
         reviewed_only: only the faces marked reviewed (``reviewed`` column, ``morphkit review``;
@@ -208,10 +219,19 @@ def _read_landmarks_folder(folder: str | os.PathLike, fmt: str, reviewed_only: b
                                "mark faces reviewed with morphkit review)")
         rows = _predicted_rows(csv_path, reviewed_only) if predicted else _plain_rows(csv_path)
         out = []
-        for where, name, pts, box in rows:
+        changed: dict[Path, bool] = {}  # image -> its bytes are not those the rows were made from
+        for where, name, pts, box, sha1 in rows:
             image_path = path_inside(images, name, where)
             if not image_path.is_file():
                 raise DatasetError(f"{where}: image {image_path} does not exist")
+            if sha1:
+                if image_path not in changed:
+                    changed[image_path] = file_sha1(image_path) != sha1
+                    if changed[image_path]:
+                        log.warning(f"{where}: {image_path}: changed since it was labelled (its sha1 differs from "
+                                    "the one recorded): its rows are skipped")
+                if changed[image_path]:
+                    continue
             out.append((name, image_path, pts, box))
     except UnicodeDecodeError:
         raise DatasetError(f"{csv_path}: not UTF-8 text") from None
@@ -222,14 +242,14 @@ def _read_landmarks_folder(folder: str | os.PathLike, fmt: str, reviewed_only: b
 
 
 def _predicted_rows(csv_path: Path, reviewed_only: bool = False):
-    """The rows of a ``landmarker predict`` / ``morphkit bulk-label`` file as ``(where, name, pts, box)``;
+    """The rows of a ``landmarker predict`` / ``morphkit bulk-label`` file as ``(where, name, pts, box, sha1)``;
     ``reviewed_only``: the rows marked reviewed."""
     from landmarker.io.landmarks_csv import iter_records
 
     try:
         for row in iter_records(csv_path):
             if row.reviewed or not reviewed_only:
-                yield str(csv_path), row.image, row.face.landmarks, tuple(row.face.box)
+                yield str(csv_path), row.image, row.face.landmarks, tuple(row.face.box), row.sha1
     except UnicodeDecodeError:
         raise
     except ValueError as err:
@@ -237,7 +257,8 @@ def _predicted_rows(csv_path: Path, reviewed_only: bool = False):
 
 
 def _plain_rows(csv_path: Path):
-    """The rows of a plain ``file, x0, y0, ..., x67, y67`` file (after its header) as ``(where, name, pts, None)``."""
+    """The rows of a plain ``file, x0, y0, ..., x67, y67`` file (after its header) as
+    ``(where, name, pts, None, None)`` (no box, no sha1)."""
     with open(csv_path, newline="", encoding="utf-8") as fh:
         reader = csv.reader(fh)
         next(reader)
@@ -253,7 +274,7 @@ def _plain_rows(csv_path: Path):
                 pts = np.asarray(row[1:], dtype=np.float32).reshape(N_LANDMARKS, 2)
             except ValueError:
                 raise DatasetError(f"{csv_path}:{line_no}: non-numeric landmark value") from None
-            yield f"{csv_path}:{line_no}", row[0], pts, None
+            yield f"{csv_path}:{line_no}", row[0], pts, None, None
 
 
 def path_inside(folder: Path, rel: str, where: str) -> Path:

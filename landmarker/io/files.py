@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 
@@ -26,6 +27,26 @@ def mark_output(folder: str | os.PathLike) -> None:
     marker = folder / OUTPUT_MARKER
     if not marker.exists():
         marker.write_text("written by morphkit; folders holding this file are skipped when looking for photos\n")
+
+
+def sha1_hex(data: bytes) -> str:
+    """The SHA-1 digest of ``data`` as 40 hex digits: the one digest of file names (review ids,
+    :func:`jobs.review.store.face_id`) and of photos (:func:`file_sha1`)."""
+    return hashlib.sha1(data).hexdigest()
+
+
+def file_sha1(path: str | os.PathLike) -> str:
+    """The SHA-1 digest of a file's bytes as 40 hex digits (the ``sha1`` column of ``landmarks.csv``:
+    which photo the landmarks belong to), read in 1 MiB blocks.
+
+    Raises:
+        OSError: the file cannot be read.
+    """
+    digest = hashlib.sha1()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def find_images(paths, exclude=()) -> list[tuple[Path, str]]:

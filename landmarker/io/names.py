@@ -79,12 +79,13 @@ def bounded_file_stem(text: str, taken: set[str], limit: int = 80) -> str:
     (``New_York`` and ``New York`` give ``New_York`` and ``New_York-2``). The result
     is added to ``taken``.
     """
-    import hashlib
     import re
+
+    from landmarker.io.files import sha1_hex
 
     stem = re.sub(r"[^\w.-]+", "_", text.strip()).strip("._") or "group"
     if len(stem) > limit:
-        stem = stem[: limit - 9] + "-" + hashlib.sha1(text.encode("utf-8", "surrogatepass")).hexdigest()[:8]
+        stem = stem[: limit - 9] + "-" + sha1_hex(text.encode("utf-8", "surrogatepass"))[:8]
     candidate, n = stem, 1
     while candidate.lower() in taken:
         n += 1

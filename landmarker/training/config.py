@@ -34,9 +34,10 @@ class Augment:
     lowres_p: float = 0.0
     jpeg_p: float = 0.0
     noise_p: float = 0.0
+    shape_p: float = 0.0
 
     def __post_init__(self) -> None:
-        for name in ("flip_p", "blur_p", "lowres_p", "jpeg_p", "noise_p"):
+        for name in ("flip_p", "blur_p", "lowres_p", "jpeg_p", "noise_p", "shape_p"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise InvalidInput(f"{name} is a probability in [0, 1], got {getattr(self, name)}")
 
@@ -71,6 +72,7 @@ class TrainConfig:
     seed: int = 0
     detector: str | None = "hog"
     boxes: str | None = None
+    exclude: str | None = None
     workers: int = 0
     save_every: int = 1
     init: str | None = None

@@ -30,6 +30,7 @@ from landmarker.io.decode import read_image, to_gray
 from landmarker.model import crop as C
 from landmarker.model.crop import face_box_for
 from landmarker.training.config import Augment
+from landmarker.training.shape_augment import blended_shape, shape_warped_crop
 from morphkit.ibug68 import MIRROR
 
 CACHE_VERSION = 2
@@ -187,13 +188,17 @@ def training_boxes(path: str | os.PathLike,
 
 
 def augmented_crop(
-    context: np.ndarray, landmarks: np.ndarray, img_size: int, rng: np.random.Generator | None, aug: Augment | None
+    context: np.ndarray, landmarks: np.ndarray, img_size: int, rng: np.random.Generator | None, aug: Augment | None,
+    donors: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Cut one ``(N, N)`` training crop out of a ``(2N, 2N)`` context crop.
 
     With ``aug`` and ``rng`` the crop is randomly rotated, scaled, shifted, mirrored
     (landmarks re-ordered with :data:`morphkit.ibug68.MIRROR`) and
-    photometrically jittered; without, it is the plain centre crop.
+    photometrically jittered; without, it is the plain centre crop. With
+    ``aug.shape_p`` and ``donors`` (float32 ``(n, 68, 2)`` landmarks of other faces, any
+    frame), the face is first warped onto a shape between its own and a random donor's
+    (:mod:`landmarker.training.shape_augment`), in the same resampling as the crop.
 
     Returns:
         ``(crop uint8 (N, N), landmarks float32 (68, 2) in crop pixels)``.
@@ -204,7 +209,14 @@ def augmented_crop(
         m = C.crop_matrix(c, c, n, n)
         return C.warp_crop(context, m, n), C.apply_affine(landmarks, m)
     m, flip = random_crop_matrix(n, rng, aug)
-    img = C.warp_crop(context, m, n)
+    img = None
+    if aug.shape_p and donors is not None and len(donors) and rng.random() < aug.shape_p:
+        target = blended_shape(landmarks, donors[rng.integers(len(donors))], rng.uniform(0.0, 1.0))
+        img = shape_warped_crop(context, landmarks, target, m, n)
+        if img is not None:
+            landmarks = target
+    if img is None:
+        img = C.warp_crop(context, m, n)
     pts = C.apply_affine(landmarks, m)
     if flip:
         pts = pts[MIRROR]
@@ -285,7 +297,8 @@ class LandmarkDataset(torch.utils.data.Dataset):
 
     def __getitem__(self, i: int):
         img, pts = augmented_crop(
-            self.cache.images[i], self.cache.landmarks[i], self.cache.img_size, self.rng, self.aug
+            self.cache.images[i], self.cache.landmarks[i], self.cache.img_size, self.rng, self.aug,
+            self.cache.landmarks,
         )
         x = torch.from_numpy(C.normalise(img))[None]
         y = torch.from_numpy(C.to_targets(pts, self.cache.img_size).reshape(-1).astype(np.float32))

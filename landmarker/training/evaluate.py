@@ -218,8 +218,9 @@ def evaluate_command(args) -> int:
     print(markdown_table(rows))
     title = "CED" + ("" if args.split == "all" else
                      f" ({args.split} split, val_fraction {args.val_fraction}, seed {args.seed})")
-    plot_ced(curves, args.ced, title=title)
-    print(f"\nCED curves: {args.ced}")
+    if args.ced:
+        plot_ced(curves, args.ced, title=title)
+        print(f"\nCED curves: {args.ced}")
     validation = {"command": _command_line(args, specs), "rows": rows}
     if args.json:
         Path(args.json).write_text(json.dumps(validation, indent=2) + "\n")

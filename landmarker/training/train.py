@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import itertools
 import json
 import logging
 import math
@@ -142,6 +143,13 @@ def _split(cfg: TrainConfig) -> tuple[list[FaceSample], list[FaceSample], list[F
         raise InvalidInput(f"{partial.image_path}: labels only "
                          f"{int((~np.isnan(partial.landmarks[:, 0])).sum())} of the "
                          f"68 points (a template format such as tem): for evaluation, not training")
+    if cfg.exclude:
+        from landmarker.training.pseudo_label import read_exclusions
+
+        drop = read_exclusions(cfg.exclude)
+        before = len(train)
+        train = [s for s in train if str(Path(s.image_path).resolve()) not in drop]
+        log.info(f"--exclude {cfg.exclude}: {before - len(train)} of {before} training faces left out")
     if cfg.max_train:
         train = train[: cfg.max_train]
     if not train:
@@ -364,6 +372,12 @@ def _optimiser(cfg: TrainConfig, model: nn.Module, steps_per_epoch: int):
     return opt, torch.optim.lr_scheduler.LambdaLR(opt, lr_factor)
 
 
+def steps_in_epoch(n_faces: int, batch_size: int) -> int:
+    """Optimiser steps in one epoch: whole batches only (the loader drops the last partial batch,
+    so a step never sees a handful of faces), or one step when all faces fit in one batch."""
+    return max(1, n_faces // batch_size) if n_faces > batch_size else 1
+
+
 def _epoch_loader(train_set: LandmarkDataset, cfg: TrainConfig, epoch: int, device: torch.device):
     """The shuffled loader of 0-based ``epoch``; its order and augmentations depend on ``(seed, epoch)``
     only, so a resumed run sees the batches the uninterrupted one would."""
@@ -373,7 +387,7 @@ def _epoch_loader(train_set: LandmarkDataset, cfg: TrainConfig, epoch: int, devi
         batch_size=cfg.batch_size,
         shuffle=True,
         generator=torch.Generator().manual_seed(cfg.seed * 1000 + epoch),
-        drop_last=len(train_set) > cfg.batch_size,
+        drop_last=len(train_set) > cfg.batch_size,  # so steps_in_epoch steps
         num_workers=cfg.workers,
         worker_init_fn=reseed_worker if cfg.workers else None,
         pin_memory=device.type == "cuda",
@@ -391,22 +405,32 @@ def _unlabelled_batches(pairs, cfg: TrainConfig, epoch: int):
 
 def train_one_epoch(
     model: nn.Module, loader, opt, sched, cfg: TrainConfig, device: torch.device, epoch: int, unlabelled=None
-) -> float:
+) -> tuple[float, float]:
     """One pass over ``loader`` (0-based ``epoch``), one optimiser and scheduler step per batch.
 
     With ``unlabelled`` (an endless iterator of :class:`landmarker.training.consistency.UnlabelledPairs`
     batches), each step adds ``cfg.consistency_weight`` times the consistency loss of one batch.
 
     Returns:
-        The mean training loss (``cfg.loss``, crop pixels).
+        ``(mean training loss (cfg.loss, crop pixels), seconds spent waiting for batches)``: the
+        second against the epoch's time says whether the data pipeline starves the network
+        (``data_seconds`` in ``metrics.csv``).
 
     Raises:
         ValueError: a non-finite loss (nan or inf), naming the epoch and step (1-based).
     """
     model.train()
     losses = []
+    waited = 0.0
     bar = tqdm(loader, desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="batch", leave=False)
-    for step, (x, y) in enumerate(bar):
+    batches = iter(bar)
+    for step in itertools.count():
+        t0 = time.perf_counter()
+        try:
+            x, y = next(batches)
+        except StopIteration:
+            break
+        waited += time.perf_counter() - t0
         x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
         x = x.contiguous(memory_format=torch.channels_last)
         loss = landmark_loss(cfg.loss, model(x), y, cfg.img_size)
@@ -422,7 +446,7 @@ def train_one_epoch(
             raise InvalidInput(f"epoch {epoch + 1}, step {step + 1}: the loss is {value}; lower --lr or check the data")
         losses.append(value)
         bar.set_postfix(loss=f"{np.mean(losses[-20:]):.3f}")
-    return float(np.mean(losses))
+    return float(np.mean(losses)), waited
 
 
 def validate(model: nn.Module, val_set: LandmarkDataset, val_gt: np.ndarray, cfg: TrainConfig) -> dict:
@@ -489,7 +513,7 @@ def train(cfg: TrainConfig) -> dict:
             pairs = UnlabelledPairs(contexts, cfg.img_size, cfg.augment, cfg.seed)
             log.info(f"unlabelled faces {len(contexts)} from {cfg.unlabelled}; "
                   f"consistency weight {cfg.consistency_weight}")
-    steps_per_epoch = math.ceil(len(train_set) / cfg.batch_size)
+    steps_per_epoch = steps_in_epoch(len(train_set), cfg.batch_size)
     opt, sched = _optimiser(cfg, model, steps_per_epoch)
     rows: list[dict] = []
     start_epoch, best = 0, float("inf")
@@ -507,7 +531,7 @@ def train(cfg: TrainConfig) -> dict:
     for epoch in range(start_epoch, cfg.epochs):
         t0 = time.time()
         loader = _epoch_loader(train_set, cfg, epoch, device)
-        train_loss = train_one_epoch(model, loader, opt, sched, cfg, device, epoch,
+        train_loss, data_seconds = train_one_epoch(model, loader, opt, sched, cfg, device, epoch,
                                      _unlabelled_batches(pairs, cfg, epoch) if pairs is not None else None)
         val = validate(model, val_set, val_gt, cfg)
         if not math.isfinite(val["val_loss"]):  # finite losses, yet the last step left broken weights
@@ -515,7 +539,7 @@ def train(cfg: TrainConfig) -> dict:
                 f"epoch {epoch + 1}: the validation loss is {val['val_loss']}; lower --lr or check the data"
             )
         row = {"epoch": epoch + 1, "train_loss": train_loss, **val, "lr": opt.param_groups[0]["lr"],
-               "seconds": time.time() - t0}
+               "seconds": time.time() - t0, "data_seconds": data_seconds}
         rows.append(row)
         improved = row["val_nme_mean"] < best
         if improved:
@@ -529,7 +553,8 @@ def train(cfg: TrainConfig) -> dict:
         log.info(
             f"epoch {epoch + 1}/{cfg.epochs}: train loss {row['train_loss']:.4f}, val loss {row['val_loss']:.4f}, "
             f"val NME mean {100 * row['val_nme_mean']:.2f}% median {100 * row['val_nme_median']:.2f}% "
-            f"failures {100 * row['val_failure_rate']:.1f}%, {row['seconds']:.0f}s" + (" *" if improved else ""),
+            f"failures {100 * row['val_failure_rate']:.1f}%, {row['seconds']:.0f}s "
+            f"({row['data_seconds']:.0f}s waiting for data)" + (" *" if improved else ""),
         )
     return best_row or {}
 
@@ -642,7 +667,7 @@ def model_card(cfg: TrainConfig, row: dict, n_train: int, n_val: int) -> dict:
 
 
 METRIC_FIELDS = ["epoch", "train_loss", "val_loss", "val_nme_mean", "val_nme_median", "val_failure_rate", "lr",
-                 "seconds"]
+                 "seconds", "data_seconds"]
 
 
 def _write_metrics(path: Path, rows: list[dict]) -> None:
@@ -650,7 +675,7 @@ def _write_metrics(path: Path, rows: list[dict]) -> None:
         w = csv.DictWriter(fh, fieldnames=METRIC_FIELDS)
         w.writeheader()
         for r in rows:
-            w.writerow({k: (f"{r[k]:.6g}" if isinstance(r[k], float) else r[k]) for k in METRIC_FIELDS})
+            w.writerow({k: (f"{r[k]:.6g}" if isinstance(r.get(k), float) else r.get(k, "")) for k in METRIC_FIELDS})
 
 
 def read_metrics(path: str | os.PathLike) -> list[dict]:
@@ -659,4 +684,5 @@ def read_metrics(path: str | os.PathLike) -> list[dict]:
     if not path.is_file():
         return []
     with open(path, newline="") as fh:
-        return [{k: (int(v) if k == "epoch" else float(v)) for k, v in r.items()} for r in csv.DictReader(fh)]
+        return [{k: (int(v) if k == "epoch" else float(v)) for k, v in r.items() if v != ""}
+                for r in csv.DictReader(fh)]

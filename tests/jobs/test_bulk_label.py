@@ -35,7 +35,7 @@ def test_bulk_label_reports_every_file_and_goes_on(tmp_path, data_dir, capsys):
     assert report["empty.JPG"]["status"] == "error" and "empty" in report["empty.JPG"]["message"]
     faces = read_landmarks_csv(out / "landmarks.csv")
     assert set(faces) == {"staff/senate/A000360.jpg", "staff/senate/S000033.jpg"}
-    assert (out / "overlays" / "staff" / "senate" / "A000360.jpg.png").is_file()
+    assert (out / "overlays" / "staff" / "senate" / "A000360.jpg.jpg").is_file()
     summary = capsys.readouterr().out.strip().splitlines()[-1]
     assert "5 files, 2 ok, 1 no_face, 2 error, 2 faces" in summary
 
@@ -54,4 +54,4 @@ def test_bulk_label_parallel_equals_serial(tmp_path, data_dir):
 
 def test_bulk_label_missing_archive_exits_2(tmp_path, capsys):
     assert jobs_main(["bulk-label", str(tmp_path / "none"), "--out", str(tmp_path / "o")]) == 2
-    assert "no such folder" in capsys.readouterr().err
+    assert "no such file or folder" in capsys.readouterr().err

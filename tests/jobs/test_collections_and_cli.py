@@ -142,7 +142,7 @@ def test_bulk_label_resumed_with_overlay_draws_the_missing_overlays(tmp_path, te
     assert jobs_main(["bulk-label", str(team["coll"]), "--out", str(out)]) == 0
     assert not (out / "overlays").exists()
     assert jobs_main(["bulk-label", str(team["coll"]), "--out", str(out), "--overlay"]) == 0
-    assert len(list((out / "overlays").glob("*.png"))) == 8
+    assert len(list((out / "overlays").glob("*.jpg"))) == 8
 
 
 # --- one line, exit 2, no traceback ----------------------------------------------------------------

@@ -132,7 +132,7 @@ def test_outputs_take_the_mode_the_umask_gives(tmp_path, data_dir):
     try:
         arch = _archive(tmp_path, data_dir)
         assert jobs_main(["bulk-label", str(arch), "--out", str(tmp_path / "o"), "--overlay"]) == 0
-        for f in ("landmarks.csv", "report.csv", "bulk-label.json", "overlays/A000360.jpg.png"):
+        for f in ("landmarks.csv", "report.csv", "bulk-label.json", "overlays/A000360.jpg.jpg"):
             assert stat.S_IMODE((tmp_path / "o" / f).stat().st_mode) == 0o644, f
         os.umask(0o002)
         with atomic_write(tmp_path / "a.txt") as fh:

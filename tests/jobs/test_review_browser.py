@@ -128,3 +128,57 @@ def test_drag_a_point_save_and_see_it_in_landmarks_csv(server):
     assert after[image].reviewed and sum(r.reviewed for r in after.values()) == 1
     np.testing.assert_allclose(moved[30], (24 / scale, 12 / scale), atol=0.6 / scale + 0.02)
     np.testing.assert_allclose(np.delete(moved, 30, axis=0), 0, atol=0.011)  # the eye's move was undone
+
+
+def test_reject_restore_and_add_a_face_by_drawing_a_box(server):
+    sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
+    url, run = server
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 860})
+            errors = []
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.goto(url)
+            page.wait_for_selector(".card")
+            first = page.locator(".card").first
+            gone = first.locator("img").get_attribute("alt")
+            first.click()
+            page.wait_for_selector("body[data-ready='1']")
+            page.click("#reject")  # "not a face"
+            page.wait_for_selector("body[data-rejects='1']")
+            assert gone not in _rows(run) and len(_rows(run)) == 29
+            page.wait_for_function(f"!document.getElementById('title').textContent.startsWith({gone!r})")
+
+            page.keyboard.press("Escape")  # the list: the rejected face is listed only under "rejected only"
+            page.wait_for_selector("#list:not([hidden])")
+            assert page.locator(".card").count() == 29
+            page.check("#showrejected")
+            assert page.locator(".card").count() == 1
+            page.click(".card .restore")
+            page.wait_for_selector("body[data-rejects='2']")
+            assert gone in _rows(run) and len(_rows(run)) == 30
+            page.uncheck("#showrejected")
+            page.wait_for_function("document.querySelectorAll('.card').length === 30")
+
+            host = page.locator(".card").nth(1)
+            image = host.locator("img").get_attribute("alt")
+            host.click()
+            page.wait_for_selector("body[data-ready='1']")
+            page.keyboard.press("a")  # add a face: drag a box on the photo (here around the same face, moved)
+            box = page.locator("#facebox").bounding_box()
+            page.mouse.move(box["x"] + 10, box["y"] + 10)
+            page.mouse.down()
+            page.mouse.move(box["x"] + box["width"] - 5, box["y"] + box["height"] - 5, steps=5)
+            page.mouse.up()
+            page.wait_for_selector("body[data-added='1']")
+            page.wait_for_function(f"document.getElementById('title').textContent.startsWith({image + ' face 1'!r})")
+            page.wait_for_selector("body[data-ready='1']")
+            assert page.locator("#points circle").count() == 68
+            page.keyboard.press("s")  # corrected (as proposed) and saved
+            page.wait_for_selector("body[data-saves='1']")
+            assert not errors, errors
+        finally:
+            browser.close()
+    faces = [r for r in iter_records(run / "landmarks.csv") if r.image == image]
+    assert len(faces) == 2 and faces[1].reviewed and np.isnan(faces[1].face.score)

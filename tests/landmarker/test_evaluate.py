@@ -175,3 +175,9 @@ def test_split_suffix_chooses_each_datasets_split(tmp_path, capsys):
     rows = json.loads((tmp_path / "e.json").read_text())["rows"]
     assert [(r["split"], r["faces"]) for r in rows] == [("train", 4), ("val", 0)]
     assert "no faces in split 'val'" in capsys.readouterr().err
+
+
+def test_no_ced_plot_is_written_unless_asked(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert landmarker_main(["evaluate", "--data", YTF_MINI]) == 0
+    assert list(tmp_path.iterdir()) == [] and "CED curves" not in capsys.readouterr().out

@@ -74,7 +74,7 @@ def test_predict_cli_writes_csv_and_overlays(tmp_path, data_dir):
         assert next(csv.reader(fh)) == HEADER
     faces = read_landmarks_csv(out)
     assert sorted(faces) == ["nested/A000360.jpg", "nested/S000033.jpg"]
-    assert (tmp_path / "ov" / "nested" / "A000360.jpg.png").is_file()
+    assert (tmp_path / "ov" / "nested" / "A000360.jpg.jpg").is_file()
 
 
 def test_predict_cli_missing_path_exits_2(tmp_path, capsys):
@@ -110,4 +110,4 @@ def test_same_names_in_two_folders_and_repeated_files_stay_apart(tmp_path, data_
     names = [r["image"] for r in rows]
     assert sorted(names) == sorted(["same.jpg", f"{tmp_path.as_posix()}/b/same.jpg"])  # unique; repeat once
     assert [rows[0][k] for k in ("top", "x0", "y0")] != [rows[1][k] for k in ("top", "x0", "y0")]  # not one twice
-    assert len(list(overlays.rglob("*.png"))) == 2  # neither overlay overwrote the other
+    assert len(list(overlays.rglob("*.jpg"))) == 2  # neither overlay overwrote the other

@@ -108,3 +108,28 @@ def test_train_on_several_datasets_at_once(tmp_path, data_dir):
     card = json.loads((run / "best.json").read_text())
     assert card["training"]["train_faces"] == 4 + 18  # both sets, not only the first
     assert card["training"]["data"] == f"{ytf} + {xml}"
+
+
+class _Faces(torch.utils.data.Dataset):
+    def __init__(self, n):
+        self.n = n
+
+    def reseed(self, *seed):
+        pass
+
+    def __len__(self):
+        return self.n
+
+    def __getitem__(self, i):
+        return torch.zeros(1), torch.zeros(1)
+
+
+@pytest.mark.parametrize("n,batch", [(10, 4), (8, 4), (3, 4), (4, 4), (33, 32), (5309, 32)])
+def test_the_steps_announced_are_the_batches_the_loader_gives(n, batch):
+    """The log's "N epochs of S steps" and the learning-rate schedule count the batches trained on
+    (the last partial batch is dropped): the schedule reaches its end at the last step."""
+    from landmarker.training.config import TrainConfig
+    from landmarker.training.train import _epoch_loader, steps_in_epoch
+
+    cfg = TrainConfig(data="x", out="y", batch_size=batch)
+    assert steps_in_epoch(n, batch) == len(_epoch_loader(_Faces(n), cfg, 0, torch.device("cpu")))

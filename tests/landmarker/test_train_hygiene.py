@@ -28,7 +28,7 @@ class Stop(Exception):
 
 
 def _without_seconds(rows):
-    return [{k: v for k, v in r.items() if k != "seconds"} for r in rows]
+    return [{k: v for k, v in r.items() if k not in ("seconds", "data_seconds")} for r in rows]
 
 
 def test_a_resumed_run_ends_as_an_uninterrupted_one(tmp_path, data_dir, monkeypatch):
