@@ -164,7 +164,7 @@ def team_means(
         preload("scipy.spatial")  # to triangulate; imported while faces are labelled
         with job_workers(n_jobs, scheduler) as executor:  # an unreachable scheduler: refused before the folder
             mark_output(out_dir)
-            attach_landmarks(portraits, landmarks_csv, n_jobs, spec, executor)
+            attach_landmarks(portraits, landmarks_csv, n_jobs, spec, executor, whole_faces=True)  # no edge smear
             dropped = drop_bad_fits(portraits, max_fit_score, landmarks_csv or "the labelling")
             if dropped:
                 log.warning(f"team-means: {dropped} face(s) dropped for a fit score above {max_fit_score:g}% IOD "

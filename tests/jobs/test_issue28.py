@@ -376,3 +376,17 @@ def test_a_journal_from_before_the_sha1_column_is_upgraded_and_resumed(tmp_path,
     assert result.resumed == 2
     records = list(iter_records(tmp_path / "run" / "landmarks.csv"))
     assert len(records) == 2 and all(r.sha1 is None and r.size == (225, 275) for r in records)
+
+
+@pytest.mark.parametrize("job", ["team-means", "morph-movie"])
+def test_means_and_movies_do_not_use_a_face_cut_off_by_the_frame(tmp_path, data_dir, monkeypatch, job):
+    """A mean or a morph warps the whole face: one cut off by the frame would smear the photo's edge into it."""
+    _with_a_cut_off_face(monkeypatch, True)
+    photos = _group(tmp_path, data_dir)
+    out = tmp_path / ("means" if job == "team-means" else "movie.gif")
+    extra = [] if job == "team-means" else ["--fps", "4", "--seconds-per-face", "0.5", "--width", "90",
+                                             "--height", "110"]
+    assert jobs_main([job, str(photos), "--out", str(out), *extra]) == 0
+    report = out / "report.csv" if job == "team-means" else tmp_path / "movie.report.csv"
+    notes = [r["message"] for r in _report(report) if r["status"] == "used"]
+    assert notes and all("leave the photo" in n for n in notes), notes
