@@ -18,6 +18,8 @@ from landmarker.inference.labelling import ModelSpec, add_model_options
 from landmarker.inference.parallel import add_parallel_options
 
 from .bulk_label import FORMATS, bulk_label
+from .export import FORMATS as EXPORT_FORMATS
+from .export import export
 from .face_tools import DEFAULT_SHAPE, run_tool
 from .morph_movie import morph_movie
 from .review.server import review_command
@@ -135,6 +137,14 @@ def run_symmetrize(args: argparse.Namespace, prog: str) -> int:
     return _face_tool(args, sym=args.what, width=args.width, height=args.height)
 
 
+def run_export(args: argparse.Namespace, prog: str) -> int:
+    """``export``: run :func:`jobs.export.export`, print its summary line; the exit code."""
+    r = export(args.run_dir, args.out, fmt=args.format)
+    print(f"export: {count(r.faces, 'face')} ({r.reviewed} reviewed), {count(r.files, 'file')}, "
+          f"{r.seconds:.1f} s -> {r.path}")
+    return 0
+
+
 def run_review(args: argparse.Namespace, prog: str) -> int:
     """``review``: serve the review page of a bulk-label run (:func:`jobs.review.server.review_command`)."""
     try:
@@ -151,8 +161,8 @@ def build_parser(prog: str = "morphkit") -> argparse.ArgumentParser:
                                      formatter_class=HelpFormatter)
     parser.add_argument("--version", action="version", version=f"%(prog)s {package_version()}")
     sub = parser.add_subparsers(dest="job", required=True,
-                                metavar="{bulk-label,review,team-means,morph-movie,transform,caricature,continuum,"
-                                "symmetrize}")
+                                metavar="{bulk-label,review,export,team-means,morph-movie,transform,caricature,"
+                                "continuum,symmetrize}")
 
     def job(name, help, func):
         p = sub.add_parser(name, help=help, description=help, formatter_class=HelpFormatter)
@@ -186,6 +196,13 @@ def build_parser(prog: str = "morphkit") -> argparse.ArgumentParser:
             help="the archive the run labelled, when it moved (default: the one the run records)")
     _option(p, review_command, "--log-level", choices=["critical", "error", "warning", "info", "debug"],
             help="uvicorn log level (info: one line per request)")
+
+    p = job("export", "a bulk-label run's labels (corrections in, rejected faces out) for other tools", run_export)
+    p.add_argument("run_dir", help="the --out folder of a bulk-label run (its journal)")
+    p.add_argument("--format", required=True, metavar="FORMAT",
+                   help=f"one of {', '.join(EXPORT_FORMATS)}: tem and pts write OUT/<image without extension>_<face>"
+                   ".tem|.pts, the others one file in OUT")
+    p.add_argument("--out", required=True, help="output folder")
 
     p = job("team-means", "one mean face per group + a labelled comparison grid", run_team_means)
     p.add_argument("collection", help="folder of portraits (groups from --manifest, else sub-folders)")

@@ -25,7 +25,8 @@ import csv
 import logging
 import os
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
 
@@ -147,10 +148,12 @@ def _aligned(path, landmarks, is_mean: bool, frame: CanonicalFrame | None) -> tu
 
 @dataclass(frozen=True)
 class _Recipe:
-    """What to make of each face (sent to the workers with it)."""
+    """What to make of each aligned face (sent to the workers with it): ``make(image, landmarks, recipe)``
+    gives ``(image, landmarks, note)`` (a module-level function, so a Dask worker can receive it); None:
+    the aligned face itself, unmasked."""
 
-    tool: str
     frame: CanonicalFrame | None
+    make: Callable | None = None
     protos: tuple = ()  # (image, landmarks) of A and B (transform) or of the mean (caricature)
     shape: float = 100.0
     color: float = 0.0
@@ -170,24 +173,14 @@ def _render(face: tuple, recipe: _Recipe):
     """One face's output: ``(image uint8 (H, W, 3|4), landmarks float32 (68, 2), note)``, or the reason it
     failed; ``note`` is ``""`` or a warning for the report (a face turned too far to symmetrise).
 
-    ``face`` is ``(path, landmarks, is_mean)``. With ``recipe.tool == "align"`` the aligned face itself.
+    ``face`` is ``(path, landmarks, is_mean)``. With ``recipe.make`` None the aligned face itself.
     """
     path, landmarks, is_mean = face
     try:
         image, lm = _aligned(path, landmarks, is_mean, recipe.frame)
-        note = ""
-        if recipe.tool == "align":
-            return image, lm, note
-        if recipe.tool == "transform":
-            (a, sa), (b, sb) = recipe.protos
-            image, lm = transform(image, lm, a, sa, b, sb, recipe.shape, recipe.color, recipe.texture)
-        elif recipe.tool == "caricature":
-            (m, sm), = recipe.protos
-            image, lm = caricature(image, lm, sm, recipe.shape, m, recipe.color, recipe.texture)
-        else:
-            note = yaw_note(lm)
-            image, lm = symmetrize(image, lm, shape=recipe.sym in ("both", "shape"),
-                                   color=recipe.sym in ("both", "color"), max_yaw=None)
+        if recipe.make is None:
+            return image, lm, ""
+        image, lm, note = recipe.make(image, lm, recipe)
         return _finish(image, lm, recipe.mask, recipe.mask_color), lm, note
     except ImageDecodeError as err:
         return err.reason
@@ -195,13 +188,26 @@ def _render(face: tuple, recipe: _Recipe):
         return str(err)
 
 
-def _output_stem(recipe: _Recipe, stem: str) -> str:
-    if recipe.tool == "transform":
-        return (f"{stem}-transform-{percent_tag(recipe.shape)}-{percent_tag(recipe.color)}"
-                + (f"-{percent_tag(recipe.texture)}" if recipe.texture else ""))
-    if recipe.tool == "caricature":
-        return f"{stem}-caricature-{percent_tag(recipe.shape)}"
-    return f"{stem}-symmetric-{recipe.sym}"
+def _transformed(image, landmarks, r: _Recipe):
+    """``transform``'s face: moved from prototype A towards B (:func:`morphkit.research.transform`)."""
+    (a, sa), (b, sb) = r.protos
+    image, landmarks = transform(image, landmarks, a, sa, b, sb, r.shape, r.color, r.texture)
+    return image, landmarks, ""
+
+
+def _caricatured(image, landmarks, r: _Recipe):
+    """``caricature``'s face: its difference from the mean exaggerated (:func:`morphkit.research.caricature`)."""
+    (m, sm), = r.protos
+    image, landmarks = caricature(image, landmarks, sm, r.shape, m, r.color, r.texture)
+    return image, landmarks, ""
+
+
+def _symmetric(image, landmarks, r: _Recipe):
+    """``symmetrize``'s face, noted when turned too far (:func:`morphkit.research.yaw_note`)."""
+    note = yaw_note(landmarks)
+    image, landmarks = symmetrize(image, landmarks, shape=r.sym in ("both", "shape"),
+                                  color=r.sym in ("both", "color"), max_yaw=None)
+    return image, landmarks, note
 
 
 def _write_report(path: Path, rows: list[list[str]]) -> None:
@@ -212,19 +218,203 @@ def _write_report(path: Path, rows: list[list[str]]) -> None:
         w.writerows(rows)
 
 
-def _prototype(p: Portrait, flag: str, frame: CanonicalFrame | None) -> Face:
-    """The aligned prototype of ``flag`` (``frame`` None: a mean as it is, a photo in the default frame).
+@dataclass(frozen=True)
+class _Options:
+    """The options of :func:`run_tool`, as given (``shape`` with the tool's default filled in)."""
+
+    source: str | os.PathLike | None
+    dest: str | os.PathLike | None
+    mean: str | os.PathLike | None
+    shape: float
+    color: float
+    texture: float
+    steps: int
+    sym: str
+    mask: str | None
+    mask_color: str
+    width: int | None
+    height: int | None
+
+
+class _Job:
+    """One run of a face tool: the shared part of every tool (inputs labelled, outputs, report).
+
+    A tool's function (:data:`TOOL_FUNCTIONS`) gets it once the inputs and prototypes are labelled, and makes
+    its outputs with :meth:`prototype`, :meth:`each`, :meth:`save_each` and :meth:`save`.
+    """
+
+    def __init__(self, tool: str, out_dir: Path, outputs: RunOutputs, portraits: list[Portrait],
+                 protos: dict[str, Portrait], problems: list[tuple[str, str]], options: _Options, n_images: int):
+        self.tool, self.out_dir, self.outputs, self.options = tool, out_dir, outputs, options
+        self.portraits, self.protos, self.problems, self.n_images = portraits, protos, problems, n_images
+        self.rows: list[list[str]] = [["", p, "skipped", why] for p, why in problems]
+        self.taken: set[str] = set()
+        self.written = 0
+
+    def recipe(self, frame: CanonicalFrame | None, make: Callable | None, protos: tuple = ()) -> _Recipe:
+        """A :class:`_Recipe` with this run's options."""
+        o = self.options
+        return _Recipe(frame, make, protos, o.shape, o.color, o.texture, o.sym, o.mask, o.mask_color)
+
+    def prototype(self, flag: str, frame: CanonicalFrame | None) -> Face:
+        """The aligned prototype of ``flag`` (``frame`` None: a mean as it is, a photo in the default frame).
+
+        Raises:
+            CollectionError: ``"--from X: reason"``.
+        """
+        p = self.protos[flag]
+        if p.landmarks is None:
+            raise CollectionError(f"{flag} {p.path}: {p.note or 'no face'}")
+        result = _render((p.path, p.landmarks, "mean" in p.extra),
+                         _Recipe(frame if frame is not None or "mean" in p.extra else CanonicalFrame()))
+        if isinstance(result, str):
+            raise CollectionError(f"{flag} {p.path}: {result}")
+        return Face(p.path, result[0], result[1], "shapes.csv" if "mean" in p.extra else "landmarker")
+
+    def save(self, name: str, image, source_path, note: str = "") -> None:
+        """Write ``image`` as ``<name>.png`` (``-2``, ... when taken) and its report row."""
+        stem = bounded_file_stem(name, self.taken)
+        save_png(image, self.outputs.add(self.out_dir / f"{stem}.png"))
+        self.written += 1
+        self.rows.append([f"{stem}.png", str(source_path), "ok", note])
+
+    def each(self, recipe: _Recipe, done: Callable) -> None:
+        """Render every input face with ``recipe`` on the job's workers, in input order, calling
+        ``done(portrait, (image, landmarks, note))`` for each made; then report those that failed."""
+        mark_output(self.out_dir)  # (after the prototypes: a bad one leaves no folder behind)
+        usable = [p for p in self.portraits if p.landmarks is not None]
+        results = ordered_map(partial(_render, recipe=recipe), [(p.path, p.landmarks, "mean" in p.extra)
+                                                                for p in usable])
+        for p, result in zip(usable, results):
+            if isinstance(result, str):
+                p.landmarks, p.note = None, result
+            else:
+                done(p, result)
+        for p in self.portraits:
+            if p.landmarks is None:
+                self.rows.append(["", str(p.path), "skipped", p.note])
+                self.problems.append((str(p.path), p.note))
+
+    def save_each(self, recipe: _Recipe, name: Callable[[str], str]) -> None:
+        """:meth:`each` saving every face made as ``name(input stem)`` (its note warned and reported)."""
+        def done(p: Portrait, result) -> None:
+            if result[2]:
+                log.warning(f"{self.tool}: {p.path}: {result[2]}")
+            self.save(name(p.path.stem), result[0], p.path, "; ".join(n for n in (p.note, result[2]) if n))
+
+        self.each(recipe, done)
+
+
+def _prototype_frame(face: Face) -> CanonicalFrame:
+    return CanonicalFrame(width=face.image.shape[1], height=face.image.shape[0])
+
+
+def _transform(job: _Job) -> None:
+    """``transform``: each face moved along the line from prototype A (``--from``) to B (``--to``)."""
+    o = job.options
+    a = job.prototype("--from", None)
+    frame = _prototype_frame(a)
+    b = job.prototype("--to", frame)
+    recipe = job.recipe(frame, _transformed, ((a.image, a.landmarks), (b.image, b.landmarks)))
+    job.save_each(recipe, lambda stem: f"{stem}-transform-{percent_tag(o.shape)}-{percent_tag(o.color)}"
+                  + (f"-{percent_tag(o.texture)}" if o.texture else ""))
+
+
+def _caricature(job: _Job) -> None:
+    """``caricature``: each face's difference from the mean (``--mean``) exaggerated."""
+    m = job.prototype("--mean", None)
+    recipe = job.recipe(_prototype_frame(m), _caricatured, ((m.image, m.landmarks),))
+    job.save_each(recipe, lambda stem: f"{stem}-caricature-{percent_tag(job.options.shape)}")
+
+
+def _symmetrize(job: _Job) -> None:
+    """``symmetrize``: each face averaged with its mirror image, in its photo's frame or ``--width/--height``."""
+    o = job.options
+    frame = frame_of(o.width, o.height) if o.width is not None else None
+    job.save_each(job.recipe(frame, _symmetric), lambda stem: f"{stem}-symmetric-{o.sym}")
+
+
+def _continuum(job: _Job) -> None:
+    """``continuum``: the faces between two input faces at even steps, and ``strip.png`` of them."""
+    o = job.options
+    first_mean = next((p for p in job.portraits if "mean" in p.extra), None)
+    frame = CanonicalFrame()
+    if first_mean is not None:
+        try:
+            h, w = read_image(first_mean.path).shape[:2]
+            frame = CanonicalFrame(width=w, height=h)
+        except ImageDecodeError:
+            pass
+    done = []
+    job.each(job.recipe(frame, None), lambda p, result: done.append((p, result)))
+    if len(done) != 2:
+        raise CollectionError(f"continuum needs two faces, got {len(done)} usable of {job.n_images} "
+                              f"({'; '.join(f'{p}: {w}' for p, w in job.problems)})")
+    (pa, (ia, la, _)), (pb, (ib, lb, _)) = done
+    strip = []
+    for i, (img, lm) in enumerate(continuum(ia, la, ib, lb, o.steps)):
+        pct = round(100 * i / (o.steps - 1))
+        final = _finish(img, lm, o.mask, o.mask_color)
+        job.save(f"{pa.path.stem}-{pb.path.stem}-{pct:03d}", final, f"{pa.path} -> {pb.path}")
+        strip.append((final, f"{pct}%"))  # RGBA in a transparent run: the strip keeps the alpha
+    save_png(image_grid([s for s, _ in strip], [t for _, t in strip], columns=len(strip),
+                        tile_width=min(200, strip[0][0].shape[1])), job.outputs.add(job.out_dir / "strip.png"))
+
+
+def _check_steps(o: _Options) -> None:
+    check_options(("--steps", o.steps, 2 <= o.steps <= 101, "must be 2..101"))
+
+
+@dataclass(frozen=True)
+class _Tool:
+    """A face tool for the runner (:func:`run_tool`): ``make`` writes its outputs given the run with its
+    inputs labelled; ``prototypes``: ``(flag, parameter of run_tool)`` it needs, ``needs`` says which
+    in the error; ``sized``: it takes ``width/height``; ``check``: its own options' checks (raises
+    CollectionError), run before anything is read."""
+
+    make: Callable[[_Job], None]
+    prototypes: tuple = ()
+    needs: str = ""
+    sized: bool = False
+    check: Callable[[_Options], None] | None = None
+
+
+#: Every tool: a new one is a function and an entry here.
+TOOL_FUNCTIONS: dict[str, _Tool] = {
+    "transform": _Tool(_transform, (("--from", "source"), ("--to", "dest")),
+                       "prototypes A and B (source and dest: --from and --to)"),
+    "caricature": _Tool(_caricature, (("--mean", "mean"),), "the mean face (mean: --mean)"),
+    "continuum": _Tool(_continuum, check=_check_steps),
+    "symmetrize": _Tool(_symmetrize, sized=True),
+}
+TOOLS = tuple(TOOL_FUNCTIONS)
+
+
+def _check(tool: str, o: _Options, out_dir: Path) -> None:
+    """The options' checks, before anything is read or written.
 
     Raises:
-        CollectionError: ``"--from X: reason"``.
+        CollectionError: the message names the flag.
     """
-    if p.landmarks is None:
-        raise CollectionError(f"{flag} {p.path}: {p.note or 'no face'}")
-    result = _render((p.path, p.landmarks, "mean" in p.extra),
-                     _Recipe("align", frame if frame is not None or "mean" in p.extra else CanonicalFrame()))
-    if isinstance(result, str):
-        raise CollectionError(f"{flag} {p.path}: {result}")
-    return Face(p.path, result[0], result[1], "shapes.csv" if "mean" in p.extra else "landmarker")
+    spec = TOOL_FUNCTIONS[tool]
+    if any(getattr(o, param) is None for _, param in spec.prototypes):
+        raise CollectionError(f"{tool} needs {spec.needs}")
+    if out_dir.exists() and not out_dir.is_dir():
+        raise CollectionError(f"--out {out_dir}: is a file; give a folder")
+    if o.mask_color is not None and o.mask is None:
+        raise CollectionError(f"--mask-color {o.mask_color}: needs --mask outline or --mask oval (without a mask "
+                              "there is no background to colour)")
+    if o.mask_color not in (None, *COLORS, "transparent"):
+        raise CollectionError(f"--mask-color {o.mask_color}: use {', '.join(COLORS)} or transparent")
+    if spec.check is not None:
+        spec.check(o)
+    if o.width is not None or o.height is not None:
+        if not spec.sized:
+            raise CollectionError(f"--width/--height: {tool} has none (its frame is the prototypes')")
+        if o.width is None or o.height is None:
+            raise CollectionError("--width and --height go together: give both, or neither (each photo keeps "
+                                  "its size)")
+        frame_of(o.width, o.height)
 
 
 def run_tool(
@@ -251,7 +441,9 @@ def run_tool(
     """Run one of the tools over ``images`` into the folder ``out``.
 
     The defaults here (and :data:`DEFAULT_SHAPE`) are those of the ``morphkit`` sub-commands (their
-    options read them from this signature).
+    options read them from this signature). This is the runner every tool shares (inputs, labelling on
+    the job's workers, outputs, report); what each tool makes is its function in :data:`TOOL_FUNCTIONS`
+    (:class:`_Tool`).
 
     Args:
         tool: ``transform``, ``caricature``, ``continuum`` or ``symmetrize``.
@@ -283,52 +475,23 @@ def run_tool(
         ValueError: a bad ``n_jobs`` or an unreachable scheduler.
     """
     t0 = time.time()
-    if tool not in TOOLS:
+    if tool not in TOOL_FUNCTIONS:
         raise CollectionError(f"unknown tool {tool!r}: use one of {', '.join(TOOLS)}")
-    if tool == "transform" and (source is None or dest is None):
-        raise CollectionError("transform needs prototypes A and B (source and dest: --from and --to)")
-    if tool == "caricature" and mean is None:
-        raise CollectionError("caricature needs the mean face (mean: --mean)")
-    shape = DEFAULT_SHAPE.get(tool, 0.0) if shape is None else shape
+    options = _Options(source, dest, mean, DEFAULT_SHAPE.get(tool, 0.0) if shape is None else shape, color, texture,
+                       steps, sym, mask, mask_color, width, height)
     out_dir = Path(out)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise CollectionError(f"--out {out_dir}: is a file; give a folder")
-    if mask_color is not None and mask is None:
-        raise CollectionError(f"--mask-color {mask_color}: needs --mask outline or --mask oval (without a mask "
-                              "there is no background to colour)")
-    mask_color = "white" if mask_color is None else mask_color
-    if mask_color not in (*COLORS, "transparent"):
-        raise CollectionError(f"--mask-color {mask_color}: use {', '.join(COLORS)} or transparent")
-    if tool == "continuum":
-        check_options(("--steps", steps, 2 <= steps <= 101, "must be 2..101"))
-    frame = None
-    if width is not None or height is not None:
-        if tool != "symmetrize":
-            raise CollectionError(f"--width/--height: {tool} has none (its frame is the prototypes')")
-        if width is None or height is None:
-            raise CollectionError("--width and --height go together: give both, or neither (each photo keeps "
-                                  "its size)")
-        frame = frame_of(width, height)
+    _check(tool, options, out_dir)
+    options = replace(options, mask_color="white" if mask_color is None else mask_color)
     means = _Means()
     portraits, problems = _inputs(images, exclude=[out_dir])
-    protos = {flag: Portrait(Path(p), str(p), "prototype")
-              for flag, p in (("--from", source), ("--to", dest), ("--mean", mean)) if p is not None}
+    protos = {flag: Portrait(Path(getattr(options, param)), str(getattr(options, param)), "prototype")
+              for flag, param in TOOL_FUNCTIONS[tool].prototypes}
     for p in [*protos.values(), *portraits]:
         shape_csv = means.shape_of(p.path)
         if shape_csv is not None:
             p.landmarks, p.faces, p.extra["mean"] = shape_csv, 1, True
-    rows = [["", p, "skipped", why] for p, why in problems]
-    taken: set[str] = set()
-    written = 0
     outputs = RunOutputs(out_dir)  # Ctrl-C leaves none of this run's outputs
-
-    def save(name: str, image, source_path, note: str = "") -> None:
-        nonlocal written
-        stem = bounded_file_stem(name, taken)
-        save_png(image, outputs.add(out_dir / f"{stem}.png"))
-        written += 1
-        rows.append([f"{stem}.png", str(source_path), "ok", note])
-
+    job = _Job(tool, out_dir, outputs, portraits, protos, problems, options, len(images))
     preload("scipy.spatial")  # to triangulate; imported while faces are labelled
     with outputs, job_workers(n_jobs, scheduler) as executor:
         attach_landmarks([p for p in [*protos.values(), *portraits] if p.landmarks is None], None, n_jobs, spec,
@@ -336,62 +499,8 @@ def run_tool(
         for p in [*protos.values(), *portraits]:
             if p.faces > 1 and p.landmarks is not None:
                 log.warning(f"{tool}: {p.path}: {p.note}")
-        if tool == "transform":
-            a = _prototype(protos["--from"], "--from", None)
-            frame = CanonicalFrame(width=a.image.shape[1], height=a.image.shape[0])
-            b = _prototype(protos["--to"], "--to", frame)
-            recipe = _Recipe(tool, frame, ((a.image, a.landmarks), (b.image, b.landmarks)), shape, color, texture,
-                             sym, mask, mask_color)
-        elif tool == "caricature":
-            m = _prototype(protos["--mean"], "--mean", None)
-            frame = CanonicalFrame(width=m.image.shape[1], height=m.image.shape[0])
-            recipe = _Recipe(tool, frame, ((m.image, m.landmarks),), shape, color, texture, sym, mask, mask_color)
-        elif tool == "continuum":
-            first_mean = next((p for p in portraits if "mean" in p.extra), None)
-            if first_mean is not None:
-                try:
-                    h, w = read_image(first_mean.path).shape[:2]
-                    frame = CanonicalFrame(width=w, height=h)
-                except ImageDecodeError:
-                    frame = CanonicalFrame()
-            else:
-                frame = CanonicalFrame()
-            recipe = _Recipe("align", frame)
-        else:
-            recipe = _Recipe(tool, frame, (), shape, color, texture, sym, mask, mask_color)
-        mark_output(out_dir)  # (after the prototypes: a bad one leaves no folder behind)
-        usable = [p for p in portraits if p.landmarks is not None]
-        results = ordered_map(partial(_render, recipe=recipe), [(p.path, p.landmarks, "mean" in p.extra)
-                                                                for p in usable])
-        done = []
-        for p, result in zip(usable, results):
-            if isinstance(result, str):
-                p.landmarks, p.note = None, result
-            elif tool == "continuum":
-                done.append((p, result))
-            else:
-                if result[2]:
-                    log.warning(f"{tool}: {p.path}: {result[2]}")
-                note = "; ".join(n for n in (p.note, result[2]) if n)
-                save(_output_stem(recipe, p.path.stem), result[0], p.path, note)
-        for p in portraits:
-            if p.landmarks is None:
-                rows.append(["", str(p.path), "skipped", p.note])
-                problems.append((str(p.path), p.note))
-        if tool == "continuum":
-            if len(done) != 2:
-                raise CollectionError(f"continuum needs two faces, got {len(done)} usable of {len(images)} "
-                                      f"({'; '.join(f'{p}: {w}' for p, w in problems)})")
-            (pa, (ia, la, _)), (pb, (ib, lb, _)) = done
-            strip = []
-            for i, (img, lm) in enumerate(continuum(ia, la, ib, lb, steps)):
-                pct = round(100 * i / (steps - 1))
-                final = _finish(img, lm, mask, mask_color)
-                save(f"{pa.path.stem}-{pb.path.stem}-{pct:03d}", final, f"{pa.path} -> {pb.path}")
-                strip.append((final, f"{pct}%"))  # RGBA in a transparent run: the strip keeps the alpha
-            save_png(image_grid([s for s, _ in strip], [t for _, t in strip], columns=len(strip),
-                                tile_width=min(200, strip[0][0].shape[1])), outputs.add(out_dir / "strip.png"))
-        _write_report(outputs.add(out_dir / "report.csv"), rows)
-    if not written:
+        TOOL_FUNCTIONS[tool].make(job)
+        _write_report(outputs.add(out_dir / "report.csv"), job.rows)
+    if not job.written:
         raise CollectionError(f"nothing written: {'; '.join(f'{p}: {w}' for p, w in problems) or 'no input face'}")
-    return ToolResult(written=written, skipped=len(problems), seconds=round(time.time() - t0, 1))
+    return ToolResult(written=job.written, skipped=len(problems), seconds=round(time.time() - t0, 1))

@@ -93,3 +93,22 @@ class ToolResult:
     written: int
     skipped: int
     seconds: float
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    """The summary of :func:`jobs.export.export`.
+
+    Attributes:
+        faces: faces exported (every face of the run's ``landmarks.csv``: rejected ones are not).
+        files: label files written (one per face for ``tem`` and ``pts``, else 1).
+        reviewed: faces among them that a person corrected or confirmed in ``morphkit review``.
+        seconds: wall-clock seconds of the job, rounded to 0.1.
+        path: the output folder (``tem``, ``pts``) or the file written.
+    """
+
+    faces: int
+    files: int
+    reviewed: int
+    seconds: float
+    path: str

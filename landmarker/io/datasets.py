@@ -472,7 +472,8 @@ def _images_with_labels_beside(folder, suffix: str, read) -> list[FaceSample]:
 #: bottom of the nose, outer and inner lip centres); ../shared/datasets/README.md, frl-canada.
 FRL_TO_IBUG = {36: 18, 39: 22, 42: 23, 45: 27, 48: 87, 54: 93, 17: 71, 21: 76, 22: 77, 26: 82, 8: 129, 33: 55,
                51: 90, 57: 106, 62: 96, 66: 101}
-TEMPLATES = {189: ("FRL", FRL_TO_IBUG)}  # point count -> (name, iBUG index -> template index)
+TEMPLATES = {189: ("FRL", FRL_TO_IBUG),  # point count -> (name, iBUG index -> template index)
+             68: ("iBUG 300-W", {i: i for i in range(N_LANDMARKS)})}  # morphkit export --format tem
 
 
 def read_tem(tem_path: str | os.PathLike) -> np.ndarray:
@@ -502,8 +503,8 @@ def load_tem(folder: str | os.PathLike) -> list[FaceSample]:
     The template's points that have an iBUG 300-W counterpart are placed at their
     300-W index; the other 300-W points are ``nan`` (left out of NME and offsets,
     :mod:`landmarker.training.metrics`). Built in: the Face Research Lab 189-point template
-    (:data:`FRL_TO_IBUG`, 16 points). For evaluation only: training refuses faces
-    with missing points.
+    (:data:`FRL_TO_IBUG`, 16 points) and the 68-point iBUG one that ``morphkit export --format tem``
+    writes (all 68 points). For evaluation only: training refuses faces with missing points.
 
     Returns:
         One :class:`FaceSample` per image: float32 ``(68, 2)`` ``(x, y)`` pixels, ``nan`` where

@@ -10,26 +10,28 @@ import pytest
 from jobs.__main__ import build_parser, default
 from jobs.bulk_label import bulk_label
 from jobs.collection import CollectionError
+from jobs.export import export
 from jobs.face_tools import DEFAULT_SHAPE, run_tool
 from jobs.morph_movie import morph_movie
-from jobs.results import BulkLabelResult, MorphMovieResult, TeamMeansResult, ToolResult
+from jobs.results import BulkLabelResult, ExportResult, MorphMovieResult, TeamMeansResult, ToolResult
 from jobs.review.server import review_command
 from jobs.team_means import team_means
 
 JOBS = {"bulk-label": bulk_label, "team-means": team_means, "morph-movie": morph_movie, "transform": run_tool,
-        "caricature": run_tool, "continuum": run_tool, "symmetrize": run_tool, "review": review_command}
+        "caricature": run_tool, "continuum": run_tool, "symmetrize": run_tool, "review": review_command,
+        "export": export}
 RENAMED = {"landmarks": "landmarks_csv", "format": "fmt", "what": "sym"}  # option dest -> parameter
 
 
 @pytest.mark.parametrize("func, positional", [(bulk_label, 2), (team_means, 2), (morph_movie, 2), (run_tool, 3),
-                                                    (review_command, 1)])
+                                                    (review_command, 1), (export, 2)])
 def test_options_are_keyword_only(func, positional):
     kinds = [p.kind for p in inspect.signature(func).parameters.values()]
     assert kinds[:positional] == [inspect.Parameter.POSITIONAL_OR_KEYWORD] * positional
     assert set(kinds[positional:]) == {inspect.Parameter.KEYWORD_ONLY}
 
 
-@pytest.mark.parametrize("cls", [BulkLabelResult, TeamMeansResult, MorphMovieResult, ToolResult])
+@pytest.mark.parametrize("cls", [BulkLabelResult, TeamMeansResult, MorphMovieResult, ToolResult, ExportResult])
 def test_results_are_frozen_and_document_every_field(cls):
     assert dataclasses.is_dataclass(cls) and cls.__dataclass_params__.frozen
     for field in dataclasses.fields(cls):
