@@ -79,21 +79,36 @@ def write_xml(out: Path, archive: Path) -> tuple[int, int, int]:
     Returns:
         ``(images, boxes, images left out)``.
     """
+    return write_xml_of(out / XML, faces_by_image(out / "landmarks.csv"), archive, out, name="bulk-label",
+                        comment=f"68-point landmarks of {archive.name} by morphkit bulk-label", job="bulk-label")
+
+
+def write_xml_of(path: Path, groups, archive: Path, rel_to: Path, *, name: str, comment: str,
+                 job: str) -> tuple[int, int, int]:
+    """Write the dlib XML file ``path`` (:func:`landmarker.io.dlib_xml.write_dlib_xml`, atomically) of
+    ``groups``: ``(image name in archive, [(box, landmarks float (68, 2) pixels), ...])`` per image, image
+    paths relative to the folder ``rel_to``. An image whose path XML cannot hold is left out, one warning
+    line each (``job: ...``).
+
+    Returns:
+        ``(images, boxes, images left out)``.
+
+    Raises:
+        OSError: the file cannot be written.
+    """
     left_out = []
 
     def images():
-        for name, faces in faces_by_image(out / "landmarks.csv"):
-            rel = Path(os.path.relpath(archive / name, out)).as_posix()
+        for image, faces in groups:
+            rel = Path(os.path.relpath(archive / image, rel_to)).as_posix()
             if xml_safe(rel):
                 yield rel, faces
             else:
-                left_out.append(name)
+                left_out.append(image)
 
-    n_images, n_boxes = write_dlib_xml(
-        out / XML, images(), name="bulk-label", comment=f"68-point landmarks of {archive.name} by morphkit bulk-label"
-    )
-    for name in left_out:
-        log.warning(f"bulk-label: {name!r} left out of {XML}: its name cannot be stored in XML")
+    n_images, n_boxes = write_dlib_xml(path, images(), name=name, comment=comment)
+    for image in left_out:
+        log.warning(f"{job}: {image!r} left out of {path.name}: its name cannot be stored in XML")
     return n_images, n_boxes, len(left_out)
 
 

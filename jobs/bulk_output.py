@@ -324,9 +324,7 @@ class Journal:
                                           (key, n))]
         if not clash:
             return
-        used = [f for table in ("added", "reviews", "rejected")
-                for (f,) in db.execute(f"SELECT face FROM {table} WHERE image = ?", (key,))]
-        free = max([n - 1, *used]) + 1
+        free = max([n - 1, *_people_faces(db, key)]) + 1
         for old in clash:
             for table in ("added", "reviews", "rejected"):
                 db.execute(f"UPDATE {table} SET face = ? WHERE image = ? AND face = ?", (free, key, old))
@@ -397,7 +395,7 @@ class Journal:
         for image, face in self._db.execute("SELECT image, face FROM rejected"):
             c.rejected.setdefault(image, set()).add(face)
         for image, face, row in self._db.execute("SELECT image, face, row FROM added ORDER BY image, face"):
-            c.added.setdefault(image, []).append([*_rows_of(row)[0][:1], str(face), *_rows_of(row)[0][2:]])
+            c.added.setdefault(image, []).append(_added_row(row, face))
         return c
 
     def reviews(self) -> dict[tuple[str, int], list]:
@@ -443,7 +441,7 @@ class Journal:
         row = next((r for r in _rows_of(found[0]) if int(r[1]) == face), None) if found else None
         if row is None and found:
             added = self._db.execute("SELECT row FROM added WHERE image = ? AND face = ?", (key, face)).fetchone()
-            row = [*_rows_of(added[0])[0][:1], str(face), *_rows_of(added[0])[0][2:]] if added else None
+            row = _added_row(added[0], face) if added else None
         return row
 
     def _change(self, what: str, change) -> None:
@@ -511,9 +509,7 @@ class Journal:
             found = db.execute("SELECT faces FROM files WHERE image = ?", (key,)).fetchone()
             if found is None:
                 raise KeyError(image)
-            used = [found[0] - 1] + [f for table in ("added", "reviews", "rejected")
-                                     for (f,) in db.execute(f"SELECT face FROM {table} WHERE image = ?", (key,))]
-            face, now = max(used) + 1, time.time()
+            face, now = max([found[0] - 1, *_people_faces(db, key)]) + 1, time.time()
             db.execute("INSERT INTO added VALUES (?, ?, ?, ?)", (key, face, _csv_bytes([[image, str(face), *row[2:]]]),
                                                                  now))
             db.execute("INSERT INTO actions VALUES (NULL, ?, ?, ?, ?)", (key, face, "add", now))
@@ -555,6 +551,19 @@ class _Corrections:
             face = int(row[1])
             yield face, (_with_points(row, reviewed[face]) if face in reviewed else [*row[: len(HEADER)], ""]), \
                 face in rejected
+
+
+def _people_faces(db: sqlite3.Connection, key: bytes) -> list[int]:
+    """The face numbers of image ``key`` (as stored) that a person added, reviewed or rejected."""
+    return [f for table in ("added", "reviews", "rejected")
+            for (f,) in db.execute(f"SELECT face FROM {table} WHERE image = ?", (key,))]
+
+
+def _added_row(blob: bytes, face: int) -> list[str]:
+    """The row (``HEADER`` layout) of an added face from its ``added.row`` blob, numbered ``face`` (its
+    number may have moved since it was stored: :meth:`Journal._renumber_added`)."""
+    row = _rows_of(blob)[0]
+    return [row[0], str(face), *row[2:]]
 
 
 def _rows_of(blob: bytes) -> list[list[str]]:

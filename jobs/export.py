@@ -44,11 +44,11 @@ from pathlib import Path, PurePosixPath
 
 from landmarker.io.atomic import atomic_write
 from landmarker.io.decode import ImageDecodeError, image_size
-from landmarker.io.dlib_xml import write_dlib_xml, xml_safe
 from landmarker.io.exchange import coco_keypoints, pts_text, tem_text
 from landmarker.io.landmarks_csv import REVIEWED_HEADER, Row, parse_row
 from morphkit.errors import InvalidInput
 
+from .bulk_label import write_xml_of
 from .bulk_output import Journal, OutputError
 from .outputs import RunOutputs
 from .results import ExportResult
@@ -227,16 +227,6 @@ def export(run_dir: str | os.PathLike, out: str | os.PathLike, *, fmt: str) -> E
 
 def _write_xml(out_dir: Path, path: Path, archive: Path, faces: list[_Face]) -> None:
     """dlib XML of ``faces``, image paths relative to ``out_dir``; names XML cannot hold left out (warned)."""
-    left_out = []
-
-    def images():
-        for image, group in _by_image(faces):
-            rel = Path(os.path.relpath(archive / image, out_dir.resolve())).as_posix()
-            if xml_safe(rel):
-                yield rel, [(f.row.face.box, f.row.face.landmarks) for f in group]
-            else:
-                left_out.append(image)
-
-    write_dlib_xml(path, images(), name="morphkit export", comment=f"68-point landmarks of {archive}")
-    for name in left_out:
-        log.warning(f"export: {name!r} left out of {path.name}: its name cannot be stored in XML")
+    groups = ((image, [(f.row.face.box, f.row.face.landmarks) for f in group]) for image, group in _by_image(faces))
+    write_xml_of(path, groups, archive, out_dir.resolve(), name="morphkit export",
+                 comment=f"68-point landmarks of {archive}", job="export")

@@ -29,3 +29,27 @@ def mirrored_groups(root: Path, groups=("a", "b"), prefix: bool = False) -> Path
                 image = image.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
             image.save(root / group / (f"{group}-{p.name}" if prefix else p.name))
     return root
+
+
+def label_run(archive, out, **kwargs):
+    """``jobs.bulk_label.bulk_label(archive, out)`` as the review tests run it: one thread, ``--flip-average``
+    (fit scores), no progress bar; ``kwargs`` (``restart=True``) passed on. Returns its result."""
+    from jobs.bulk_label import bulk_label
+    from landmarker.inference.labelling import ModelSpec
+
+    return bulk_label(archive, out, n_jobs=1, spec=ModelSpec(flip_average=True), progress=False, **kwargs)
+
+
+def labelled_once(tmp_path_factory, archive) -> Path:
+    """A :func:`label_run` of ``archive`` in a fresh temporary folder: a module-scoped fixture's run, made
+    once and copied for each test by :func:`copy_run`. Returns the run's folder."""
+    out = tmp_path_factory.mktemp("run") / "run"
+    label_run(archive, out)
+    return out
+
+
+def copy_run(labelled: Path, tmp_path: Path) -> Path:
+    """A copy of the run ``labelled`` for one test (``tmp_path/run``; the archive stays where it is)."""
+    import shutil
+
+    return Path(shutil.copytree(labelled, tmp_path / "run"))

@@ -66,7 +66,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from landmarker.io.decode import to_gray
-from landmarker.io.face import box_iou
+from landmarker.io.face import box_iou, visible_area
 from morphkit.errors import InvalidInput
 
 DETECTORS = ("hog+haar", "hog", "haar")
@@ -160,8 +160,11 @@ def frontal_face_detector():
     return pickle.loads(_FRONTAL)  # our own bytes, made just above
 
 
-def _by_area(dets: list[Detection]) -> list[Detection]:
-    return sorted(dets, key=lambda d: -d.area)
+def by_visible_area(dets: list[Detection], shape) -> list[Detection]:
+    """``dets`` largest first by the area of their box inside an image of ``shape`` ``(H, W[, C])``
+    (:func:`landmarker.io.face.visible_area`): a face cut off by the frame counts what the photo shows."""
+    size = (shape[1], shape[0])
+    return sorted(dets, key=lambda d: -visible_area(d.box, size))
 
 
 class HogDetector:
@@ -211,8 +214,8 @@ class HogDetector:
 
     def __call__(self, image: np.ndarray) -> list[Detection]:
         if self.upsample is not None:
-            return _by_area(self.run(image))
-        return _by_area(search_passes(image.shape, lambda up: self.run(image, up))[0])
+            return by_visible_area(self.run(image), image.shape)
+        return by_visible_area(search_passes(image.shape, lambda up: self.run(image, up))[0], image.shape)
 
 
 class HaarDetector:
@@ -261,7 +264,7 @@ class HaarDetector:
         ]
 
     def __call__(self, image: np.ndarray) -> list[Detection]:
-        return _by_area(self.run(to_gray(image)))
+        return by_visible_area(self.run(to_gray(image)), image.shape)
 
 
 # Haar (frontalface_default) box -> HOG box, median over 2,945 ytf68 training frames
@@ -334,7 +337,7 @@ class HogHaarDetector:
                     box = haar_to_hog_box(h.box)
                     if box_iou(h.box, a.box) >= 0.5 and not _overlaps(box, faces):
                         faces.append(Detection(box, -1.0))
-        return _by_area(faces)
+        return by_visible_area(faces, gray.shape)
 
     def _verified(self, image: np.ndarray, gray: np.ndarray, upsample: int) -> list[Detection]:
         """Steps 1 and 2: HOG faces, and weak HOG boxes that the Haar cascades confirm."""

@@ -12,9 +12,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from landmarker.inference.detect import DEFAULT_DETECTOR, make_detector
+from landmarker.inference.detect import DEFAULT_DETECTOR, by_visible_area, make_detector
 from landmarker.io.decode import to_gray
-from landmarker.io.face import Face, visible_area
+from landmarker.io.face import Face
 from landmarker.model import crop as C
 from landmarker.model.backends import load_backend
 from morphkit.ibug68 import MIRROR, inter_ocular_distance
@@ -196,8 +196,8 @@ class Landmarker:
         """:meth:`predict` for several images (RGB arrays, not BGR: see :meth:`predict`; or paths), their
         faces batched through the network together."""
         images = [_as_image(image) for image in images]
-        detections = [sorted(self.detector(image), key=lambda d, im=image: -visible_area(d.box, im.shape[1::-1]))
-                      for image in images]
+        # our detectors already order their faces; a detector given as a callable may not
+        detections = [by_visible_area(self.detector(image), image.shape) for image in images]
         landmarks = self.predict_boxes_with_fit(images, [[d.box for d in dets] for dets in detections])
         return [
             [Face(d.box, d.score, lm, float(f)) for d, lm, f in zip(dets, lms, fit)]

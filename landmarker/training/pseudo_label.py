@@ -19,7 +19,7 @@ scores each label's NME against it, and the faces far beyond the rest (above
 Outputs of :func:`pseudo_label` (a ``landmarks-csv`` training set):
 ``OUT/landmarks.csv`` (the plain layout ``file,x0,y0,...,x67,y67``, kept faces only),
 ``OUT/images`` (a link to the photo folder) and ``OUT/pseudo_labels.csv`` (every photo:
-``image,status,spread_iod,kept``).
+``image,status,spread_iod_pct,kept``, the spread in % of the IOD).
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ import torch
 from landmarker.io.atomic import atomic_write
 from landmarker.io.datasets import FaceSample
 from landmarker.io.decode import ImageDecodeError, read_image, to_gray
+from landmarker.io.landmarks_csv import point_fields
 from landmarker.model import crop as C
 from landmarker.model.network import load_model
 from morphkit.errors import InvalidInput
@@ -152,7 +153,7 @@ def pseudo_label(folder: str | os.PathLike, out: str | os.PathLike, weights: str
             kept += ok
             rows.append([name, "ok", f"{100 * s:.3f}", str(int(ok))])
             if ok:
-                w.writerow([name] + [f"{v:.2f}" for v in mean.reshape(-1)])
+                w.writerow([name] + point_fields(mean))
     with atomic_write(out / "pseudo_labels.csv", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(["image", "status", "spread_iod_pct", "kept"])
@@ -168,10 +169,19 @@ def audit_labels(samples: list[FaceSample], weights: str | os.PathLike | None = 
     Each face is cropped from its training box (:func:`landmarker.model.crop.face_box_for`:
     the detector's box overlapping the labels, else the dataset's, else one from the labels).
 
+    Args:
+        samples: labelled faces (landmarks float32 ``(68, 2)`` ``(x, y)`` pixels of their image); at least one.
+        weights: the model's safetensors (default the shipped weights).
+        detector: face detector whose boxes are preferred; None or ``""``: the dataset's boxes only.
+        k: the outlier fence, in interquartile ranges above the third quartile.
+
     Returns:
         One dict per face, in order: ``image`` (path), ``nme`` (labels vs TTA average,
         share of the IOD), ``spread`` (:func:`spread_iod`) and ``outlier`` (``nme`` above
         ``Q3 + k * IQR`` of all faces).
+
+    Raises:
+        ImageDecodeError: an image cannot be decoded (the message names it).
     """
     from tqdm import tqdm
 
@@ -195,7 +205,14 @@ def audit_labels(samples: list[FaceSample], weights: str | os.PathLike | None = 
 
 def write_audit(specs: list[str], out: str | os.PathLike, weights=None, k: float = 3.0) -> list[dict]:
     """:func:`audit_labels` over the datasets ``specs`` (``FORMAT:PATH``), written to the CSV ``out``
-    (``image,nme_pct,spread_pct,outlier``, worst first); returns the rows."""
+    (``image,nme_pct,spread_pct,outlier``: image path, NME and spread in % of the IOD, 1 for an outlier;
+    worst first, written atomically); returns the rows (:func:`audit_labels`' dicts, shares not %).
+
+    Raises:
+        DatasetError: a spec cannot be loaded (:func:`landmarker.io.datasets.load_dataset`).
+        ImageDecodeError: an image cannot be decoded.
+        OSError: ``out`` cannot be written.
+    """
     from landmarker.io.datasets import load_dataset
 
     samples = [s for spec in specs for s in load_dataset(spec)]

@@ -375,7 +375,7 @@ def _optimiser(cfg: TrainConfig, model: nn.Module, steps_per_epoch: int):
 def steps_in_epoch(n_faces: int, batch_size: int) -> int:
     """Optimiser steps in one epoch: whole batches only (the loader drops the last partial batch,
     so a step never sees a handful of faces), or one step when all faces fit in one batch."""
-    return max(1, n_faces // batch_size) if n_faces > batch_size else 1
+    return max(1, n_faces // batch_size)
 
 
 def _epoch_loader(train_set: LandmarkDataset, cfg: TrainConfig, epoch: int, device: torch.device):

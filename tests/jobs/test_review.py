@@ -6,7 +6,6 @@ import csv
 import io
 import json
 import os
-import shutil
 import signal
 import sqlite3
 import subprocess
@@ -17,13 +16,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import REPO_ROOT
+from helpers import REPO_ROOT, copy_run, label_run, labelled_once
 from PIL import Image
 
 from jobs.__main__ import main as jobs_main
-from jobs.bulk_label import bulk_label
 from jobs.bulk_output import JOURNAL, Journal, OutputError
-from landmarker.inference.labelling import ModelSpec
 from landmarker.io.landmarks_csv import REVIEWED_HEADER, iter_records, read_landmarks_csv
 
 pytest.importorskip("fastapi", reason="morphkit review needs the serve extra (fastapi, uvicorn)")
@@ -39,15 +36,13 @@ LOCAL = "http://127.0.0.1:8765"
 @pytest.fixture(scope="module")
 def labelled(tmp_path_factory) -> Path:
     """A bulk-label --flip-average run of sample_data (30 portraits), made once."""
-    out = tmp_path_factory.mktemp("review") / "run"
-    bulk_label(SAMPLE, out, n_jobs=1, spec=ModelSpec(flip_average=True), progress=False)
-    return out
+    return labelled_once(tmp_path_factory, SAMPLE)
 
 
 @pytest.fixture
 def run(labelled, tmp_path) -> Path:
     """A copy of the run for one test (the archive stays sample_data)."""
-    return Path(shutil.copytree(labelled, tmp_path / "run"))
+    return copy_run(labelled, tmp_path)
 
 
 def _client(store, **kwargs) -> TestClient:
@@ -146,14 +141,14 @@ def test_a_correction_survives_a_restart_and_resumed_or_restarted_runs(run):
         pass
     assert (run / "landmarks.csv").read_bytes() == before
     for restart in (False, True):  # a resumed run, and one started over, keep the correction
-        r = bulk_label(SAMPLE, run, n_jobs=1, spec=ModelSpec(flip_average=True), progress=False, restart=restart)
+        r = label_run(SAMPLE, run, restart=restart)
         assert r.files == 30 and r.resumed == (0 if restart else 30)
         row = _row(run, f.image, f.face)
         assert row.reviewed, restart
         np.testing.assert_allclose(row.face.landmarks, moved, atol=0.006)
     assert sum(r.reviewed for r in _records(run)) == 1
     (run / JOURNAL).unlink()  # the journal lost: the CSV files are taken over, the reviewed marks with them
-    bulk_label(SAMPLE, run, n_jobs=1, spec=ModelSpec(flip_average=True), progress=False)
+    label_run(SAMPLE, run)
     with ReviewStore(run) as store:
         assert [g.id for g in store.faces() if g.reviewed] == [f.id]
         np.testing.assert_allclose(store.get(f.id).landmarks, moved, atol=0.006)
@@ -188,7 +183,7 @@ def test_review_and_bulk_label_refuse_each_other(run):
             ReviewStore(run)
     with ReviewStore(run):
         with pytest.raises(OutputError, match="morphkit review has it open"):
-            bulk_label(SAMPLE, run, n_jobs=1, spec=ModelSpec(flip_average=True), progress=False)
+            label_run(SAMPLE, run)
     with pytest.raises(OutputError, match="not the output folder of a bulk-label run"):
         ReviewStore(run / "nothing")
 

@@ -10,12 +10,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import REPO_ROOT
+from helpers import REPO_ROOT, copy_run, label_run, labelled_once
 
 from jobs.__main__ import main as jobs_main
 from jobs.bulk_label import bulk_label
 from jobs.bulk_output import JOURNAL, Journal
-from landmarker.inference.labelling import ImageResult, ModelSpec
+from landmarker.inference.labelling import ImageResult
 from landmarker.io.datasets import load_landmarks_csv
 from landmarker.io.face import Face
 from landmarker.io.landmarks_csv import iter_records
@@ -44,14 +44,12 @@ def archive(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def labelled(archive, tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("run") / "run"
-    bulk_label(archive, out, n_jobs=1, spec=ModelSpec(flip_average=True), progress=False)
-    return out
+    return labelled_once(tmp_path_factory, archive)
 
 
 @pytest.fixture
 def run(labelled, tmp_path) -> Path:
-    return Path(shutil.copytree(labelled, tmp_path / "run"))
+    return copy_run(labelled, tmp_path)
 
 
 def _client(store) -> TestClient:
@@ -139,9 +137,9 @@ def test_rejected_and_added_faces_survive_restarts_resumes_and_restart(run, arch
     with ReviewStore(run) as store:  # a server restart
         assert store.get(gone["id"]).rejected and store.get(added["id"]) is not None
         assert gone["id"] not in [f.id for f in store.faces()]
-    bulk_label(archive, run, n_jobs=1, spec=ModelSpec(flip_average=True), progress=False)  # resumed
+    label_run(archive, run)  # resumed
     check()
-    bulk_label(archive, run, n_jobs=1, spec=ModelSpec(flip_average=True), progress=False, restart=True)
+    label_run(archive, run, restart=True)
     check()
     with ReviewStore(run) as store:
         store.restore(gone["id"])
@@ -199,7 +197,7 @@ def test_min_score_drops_only_faces_under_it_and_is_part_of_the_settings(archive
 
 
 def test_an_added_face_moves_when_the_detector_takes_its_number(labelled, tmp_path):
-    run = Path(shutil.copytree(labelled, tmp_path / "run"))
+    run = copy_run(labelled, tmp_path)
     rows = {row.image: row for row in _rows(run)}
     with Journal(run, None) as journal:
         number, _ = journal.add_face("B001242.jpg", ["B001242.jpg", "0", *["1"] * 5, *["50"] * 136, "", "225",

@@ -218,3 +218,11 @@ def test_portraits_are_searched_once_at_native_size_other_photos_also_upsampled(
     found = detector(canvas)
     assert calls == [0, 1] and len(found) == 1
     assert box_iou(found[0].box, [b + o for b, o in zip(faces[0].box, (300, 100, 300, 100))]) > 0.6
+
+
+def test_detectors_order_faces_by_the_box_area_inside_the_photo():
+    from landmarker.inference.detect import Detection, by_visible_area
+
+    cut, whole = Detection((-400.0, 0.0, 20.0, 250.0), 1.0), Detection((80.0, 90.0, 200.0, 210.0), 1.0)
+    assert cut.area > whole.area  # the whole box is larger, its visible part (20 x 250) is not
+    assert by_visible_area([cut, whole], (275, 225, 3)) == [whole, cut]

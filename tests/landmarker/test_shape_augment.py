@@ -136,6 +136,7 @@ def test_augmented_crop_uses_donors_only_with_shape_p():
     img0, pts0 = augmented_crop(ctx, own, N, np.random.default_rng(9), plain, donors)
     img1, pts1 = augmented_crop(ctx, own, N, np.random.default_rng(9), with_shape, None)
     np.testing.assert_array_equal(pts0, pts1)  # no donors: nothing to warp onto
+    np.testing.assert_array_equal(img0, img1)
     img2, pts2 = augmented_crop(ctx, own, N, np.random.default_rng(9), with_shape, donors)
     assert np.abs(pts2 - pts0).max() > 0.5
     inside = pts2[MARKED][(pts2[MARKED] > 4).all(1) & (pts2[MARKED] < N - 5).all(1)]  # dots the crop holds whole
