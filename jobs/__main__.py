@@ -137,6 +137,24 @@ def run_symmetrize(args: argparse.Namespace, prog: str) -> int:
     return _face_tool(args, sym=args.what, width=args.width, height=args.height)
 
 
+def run_align(args: argparse.Namespace, prog: str) -> int:
+    """``align``: the faces moved into one output frame, with landmarks.csv of the outputs."""
+    return _face_tool(args, landmarks_csv=args.landmarks, eyes=args.eyes, procrustes=args.procrustes,
+                      rotation=args.rotation, style=args.style, border=args.border, image_format=args.image_format,
+                      width=args.width, height=args.height)
+
+
+def _four_numbers(text: str) -> tuple[float, ...]:
+    """``--eyes LX,LY,RX,RY``: four numbers separated by commas (argparse says so otherwise)."""
+    try:
+        values = tuple(float(v) for v in text.split(","))
+    except ValueError:
+        values = ()
+    if len(values) != 4:
+        raise argparse.ArgumentTypeError(f"{text!r}: give four numbers LX,LY,RX,RY (pixels of the output)")
+    return values
+
+
 def run_export(args: argparse.Namespace, prog: str) -> int:
     """``export``: run :func:`jobs.export.export`, print its summary line; the exit code."""
     r = export(args.run_dir, args.out, fmt=args.format)
@@ -162,7 +180,7 @@ def build_parser(prog: str = "morphkit") -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {package_version()}")
     sub = parser.add_subparsers(dest="job", required=True,
                                 metavar="{bulk-label,review,export,team-means,morph-movie,transform,caricature,"
-                                "continuum,symmetrize}")
+                                "continuum,symmetrize,align}")
 
     def job(name, help, func):
         p = sub.add_parser(name, help=help, description=help, formatter_class=HelpFormatter)
@@ -228,7 +246,7 @@ def build_parser(prog: str = "morphkit") -> argparse.ArgumentParser:
     def face_tool(name, help, func, images="images"):
         q = job(name, help, func)
         q.add_argument("images", nargs="+", help=images + ": files or folders (walked recursively)")
-        q.add_argument("--out", required=True, help="output folder (PNG files and report.csv)")
+        q.add_argument("--out", required=True, help="output folder (the images and report.csv)")
         _option(q, run_tool, "--mask", choices=["outline", "oval"],
                 help="keep only the face: its outline (jaw, whole brows and a forehead) or an oval")
         _option(q, run_tool, "--mask-color",
@@ -264,6 +282,30 @@ def build_parser(prog: str = "morphkit") -> argparse.ArgumentParser:
     _option(q, run_tool, "--width", type=int, help="output width in pixels, with --height (default: each photo keeps "
             "its size, the face levelled and centred at scale 1)")
     _option(q, run_tool, "--height", type=int, help="output height in pixels, with --width")
+    q = face_tool("align", "rotate, scale and move every face into one output frame (eyes at fixed places, "
+                  "Procrustes onto the mean shape, or the FFHQ crop); writes landmarks.csv of the outputs",
+                  run_align, "photos to align")
+    _option(q, run_tool, "--eyes", type=_four_numbers, metavar="LX,LY,RX,RY",
+            help="output pixels of the image-left and image-right eye centres (default: those of the canonical "
+            "frame: 42%% down, a quarter of the width apart); with --procrustes, where the mean shape's eyes go")
+    _option(q, run_tool, "--procrustes", action="store_true",
+            help="fit all 68 points onto the collection's Procrustes mean shape (rotation, scale, translation) "
+            "instead of putting the eyes exactly in place")
+    _option(q, run_tool, "--no-rotation", "rotation", dest="rotation", action="store_false",
+            help="with --procrustes: scale and translation only, each face keeps its roll (default: rotated too)")
+    _option(q, run_tool, "--style", choices=["ffhq"],
+            help="ffhq: the FFHQ crop (Karras et al. 2019) from the eyes and mouth, square, 1024 px unless "
+            "--width/--height say otherwise")
+    _option(q, run_tool, "--width", type=int, help="output width in pixels, with --height (default 450, ffhq 1024)")
+    _option(q, run_tool, "--height", type=int, help="output height in pixels, with --width (default 550, ffhq 1024)")
+    _option(q, run_tool, "--border",
+            help="the output beyond the photo's edge: replicate (its edge pixels), reflect, transparent (RGBA "
+            "PNG), white, black, grey or #rrggbb")
+    _option(q, run_tool, "--format", "image_format", dest="image_format", choices=["png", "jpeg"],
+            help="the aligned images' format (jpeg: quality 95, no transparency)")
+    _option(q, run_tool, "--landmarks", "landmarks_csv",
+            help="use this landmarks.csv (from bulk-label) instead of detecting; a photo that is not the one a "
+            "row was made from (its size or sha1 differs) is labelled again")
 
     p = job("morph-movie", "a movie morphing through a roster of faces", run_morph_movie)
     p.add_argument("sources", nargs="+", help="a collection folder, or two or more images in movie order")

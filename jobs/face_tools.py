@@ -1,4 +1,4 @@
-"""``morphkit transform | caricature | continuum | symmetrize``: face-research stimuli from files.
+"""``morphkit transform | caricature | continuum | symmetrize | align``: face-research stimuli from files.
 
 Inputs are image files and folders (walked recursively, :func:`landmarker.io.files.find_images`;
 the ``--out`` folder and folders our commands wrote are skipped). Each input face is
@@ -7,7 +7,8 @@ reported) and aligned (:func:`morphkit.align_face`: eye centres fixed) into the 
 the prototypes, or, for an image that team-means wrote, taken as it is with its mean
 shape from the ``shapes.csv`` beside it. ``symmetrize`` keeps each photo's size by
 default: the face is levelled and centred at scale 1 (``--width/--height`` give a fixed
-frame instead). Labelling and the per-face warps run on the job's workers
+frame instead). ``align`` moves each photo's face into one output frame itself (:mod:`jobs.align`) and
+writes ``landmarks.csv`` of its outputs. Labelling and the per-face warps run on the job's workers
 (:func:`jobs.workers.job_workers`: ``--n-jobs`` threads or a Dask cluster); the outputs
 do not depend on how many. The arrays work is :mod:`morphkit.research`.
 
@@ -17,6 +18,8 @@ and ``continuum``'s ``strip.png`` keeps the alpha too), named
 ``x-caricature-m50.png``; a name already taken gets ``-2``, ``-3``, ...), plus a
 ``report.csv`` of what was made from what; a bad input is reported and skipped, and a face
 turned too far to symmetrise (:func:`morphkit.research.yaw_note`) is made with a warning there.
+``align`` names its outputs ``<input stem>.png`` (or ``.jpg``), and its report has three more columns
+(the face used, the mode, the scale factor).
 """
 
 from __future__ import annotations
@@ -35,17 +38,21 @@ import numpy as np
 from landmarker.inference.labelling import ModelSpec
 from landmarker.io.atomic import atomic_write
 from landmarker.io.decode import ImageDecodeError, read_image
-from landmarker.io.files import find_images, mark_output
-from landmarker.io.landmarks_csv import read_landmarks_csv
+from landmarker.io.face import Face as FaceRow
+from landmarker.io.files import file_sha1, find_images, mark_output
+from landmarker.io.landmarks_csv import read_landmarks_csv, write_landmarks_csv
 from landmarker.io.names import bounded_file_stem
 from landmarker.io.overlay import save_png
+from landmarker.model.crop import box_from_landmarks
 from morphkit import CanonicalFrame, align_face, image_grid
+from morphkit.align import scale_of
 from morphkit.errors import InvalidInput, UserError
 from morphkit.ibug68 import eye_centres
 from morphkit.masks import apply_mask
 from morphkit.parallel import ordered_map
 from morphkit.research import caricature, continuum, symmetrize, transform, yaw_note
 
+from .align import IMAGE_FORMATS, REPORT_COLUMNS, check_align, placed, plan_of, upscale_note
 from .collection import CollectionError, Portrait, attach_landmarks, check_options, frame_of
 from .outputs import RunOutputs
 from .results import ToolResult
@@ -53,7 +60,6 @@ from .workers import job_workers, preload
 
 log = logging.getLogger(__name__)
 
-TOOLS = ("transform", "caricature", "continuum", "symmetrize")
 #: Percent of the shape difference each tool adds when ``run_tool(shape=None)`` (and ``--shape`` is not given).
 DEFAULT_SHAPE = {"transform": 100.0, "caricature": 50.0}
 COLORS = {"white": (255, 255, 255), "black": (0, 0, 0), "grey": (128, 128, 128), "gray": (128, 128, 128)}
@@ -132,14 +138,16 @@ def _inputs(paths, exclude) -> tuple[list[Portrait], list[tuple[str, str]]]:
     return [Portrait(path, name, "input") for path, name in items], problems
 
 
-def _aligned(path, landmarks, is_mean: bool, frame: CanonicalFrame | None) -> tuple[np.ndarray, np.ndarray]:
-    """The face of ``path`` in ``frame`` (None: :func:`photo_frame`); a mean image already there as it is.
+def _aligned(path, landmarks, is_mean: bool, frame: CanonicalFrame | None,
+             photo: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """The face of ``path`` in ``frame`` (None: :func:`photo_frame`); a mean image already there as it is;
+    with ``photo`` the photo as decoded.
 
     Raises:
         ImageDecodeError: the file does not decode. ValueError: landmarks that cannot align.
     """
     image = read_image(path)
-    if is_mean and (frame is None or image.shape[:2] == (frame.height, frame.width)):
+    if photo or is_mean and (frame is None or image.shape[:2] == (frame.height, frame.width)):
         return image, np.asarray(landmarks, dtype=np.float32)
     if frame is None:
         frame = photo_frame(landmarks, image.shape[1], image.shape[0])
@@ -150,7 +158,8 @@ def _aligned(path, landmarks, is_mean: bool, frame: CanonicalFrame | None) -> tu
 class _Recipe:
     """What to make of each aligned face (sent to the workers with it): ``make(image, landmarks, recipe)``
     gives ``(image, landmarks, note)`` (a module-level function, so a Dask worker can receive it); None:
-    the aligned face itself, unmasked."""
+    the aligned face itself, unmasked. ``photo``: ``make`` gets the photo as decoded, not aligned into
+    ``frame`` (it aligns the face itself: ``align``)."""
 
     frame: CanonicalFrame | None
     make: Callable | None = None
@@ -161,6 +170,7 @@ class _Recipe:
     sym: str = "both"
     mask: str | None = None
     mask_color: str = "white"
+    photo: bool = False
 
 
 def _finish(image, landmarks, mask: str | None, mask_color: str):
@@ -177,7 +187,7 @@ def _render(face: tuple, recipe: _Recipe):
     """
     path, landmarks, is_mean = face
     try:
-        image, lm = _aligned(path, landmarks, is_mean, recipe.frame)
+        image, lm = _aligned(path, landmarks, is_mean, recipe.frame, recipe.photo)
         if recipe.make is None:
             return image, lm, ""
         image, lm, note = recipe.make(image, lm, recipe)
@@ -210,12 +220,14 @@ def _symmetric(image, landmarks, r: _Recipe):
     return image, landmarks, note
 
 
-def _write_report(path: Path, rows: list[list[str]]) -> None:
-    """``report.csv``: ``output,input,status,message`` for each output and skipped input."""
+def _write_report(path: Path, rows: list[list[str]], columns: tuple = ()) -> None:
+    """``report.csv``: ``output,input,status,message`` and the tool's own ``columns`` (empty on a skipped
+    input) for each output and skipped input."""
+    header = ["output", "input", "status", "message", *columns]
     with atomic_write(path, newline="") as fh:
         w = csv.writer(fh)
-        w.writerow(["output", "input", "status", "message"])
-        w.writerows(rows)
+        w.writerow(header)
+        w.writerows(row + [""] * (len(header) - len(row)) for row in rows)
 
 
 @dataclass(frozen=True)
@@ -234,6 +246,13 @@ class _Options:
     mask_color: str
     width: int | None
     height: int | None
+    landmarks_csv: str | os.PathLike | None = None
+    eyes: tuple | None = None
+    procrustes: bool = False
+    rotation: bool = True
+    style: str | None = None
+    border: str = "replicate"
+    image_format: str = "png"
 
 
 class _Job:
@@ -271,12 +290,16 @@ class _Job:
             raise CollectionError(f"{flag} {p.path}: {result}")
         return Face(p.path, result[0], result[1], "shapes.csv" if "mean" in p.extra else "landmarker")
 
-    def save(self, name: str, image, source_path, note: str = "") -> None:
-        """Write ``image`` as ``<name>.png`` (``-2``, ... when taken) and its report row."""
+    def save(self, name: str, image, source_path, note: str = "", extra: tuple = (), suffix: str = ".png",
+             writer: Callable = save_png) -> Path:
+        """Write ``image`` as ``<name><suffix>`` (``-2``, ... when taken) with ``writer`` and its report row
+        (``extra``: the tool's own columns, :attr:`_Tool.columns`); returns the file's path."""
         stem = bounded_file_stem(name, self.taken)
-        save_png(image, self.outputs.add(self.out_dir / f"{stem}.png"))
+        path = self.outputs.add(self.out_dir / f"{stem}{suffix}")
+        writer(image, path)
         self.written += 1
-        self.rows.append([f"{stem}.png", str(source_path), "ok", note])
+        self.rows.append([path.name, str(source_path), "ok", note, *map(str, extra)])
+        return path
 
     def each(self, recipe: _Recipe, done: Callable) -> None:
         """Render every input face with ``recipe`` on the job's workers, in input order, calling
@@ -361,6 +384,33 @@ def _continuum(job: _Job) -> None:
                         tile_width=min(200, strip[0][0].shape[1])), job.outputs.add(job.out_dir / "strip.png"))
 
 
+def _align(job: _Job) -> None:
+    """``align``: each face moved into one output frame (:mod:`jobs.align`: eyes on two points, Procrustes onto
+    the collection's mean shape, or the FFHQ crop), and ``landmarks.csv`` of the outputs (bulk-label's layout:
+    the moved points, a detector-like box from them, the output's size and sha1)."""
+    o = job.options
+    plan = plan_of(o, [p.landmarks for p in job.portraits if p.landmarks is not None], COLORS)
+    suffix, writer = IMAGE_FORMATS[o.image_format]
+    rows, upscaled = [], []
+
+    def done(p: Portrait, result) -> None:
+        image, moved, _ = result
+        scale = scale_of(plan.matrix_of(p.landmarks))
+        note = "; ".join(n for n in (p.note, upscale_note(scale)) if n)
+        if upscale_note(scale):
+            upscaled.append(scale)
+        path = job.save(p.path.stem, image, p.path, note, (p.extra.get("face", 0), plan.mode, f"{scale:.3f}"),
+                        suffix, writer)
+        face = FaceRow(box_from_landmarks(moved), float("nan"), moved, p.extra.get("fit", float("nan")))
+        rows.append((path.name, 0, face, (image.shape[1], image.shape[0]), file_sha1(path)))
+
+    job.each(replace(job.recipe(None, partial(placed, plan=plan)), photo=True), done)
+    write_landmarks_csv(job.outputs.add(job.out_dir / "landmarks.csv"), rows)
+    if upscaled:
+        log.warning(f"align: {len(upscaled)} face(s) smaller in the photo than in the output, upscaled up to "
+                    f"{max(upscaled):.2f}x; see report.csv")
+
+
 def _check_steps(o: _Options) -> None:
     check_options(("--steps", o.steps, 2 <= o.steps <= 101, "must be 2..101"))
 
@@ -370,13 +420,14 @@ class _Tool:
     """A face tool for the runner (:func:`run_tool`): ``make`` writes its outputs given the run with its
     inputs labelled; ``prototypes``: ``(flag, parameter of run_tool)`` it needs, ``needs`` says which
     in the error; ``sized``: it takes ``width/height``; ``check``: its own options' checks (raises
-    CollectionError), run before anything is read."""
+    CollectionError), run before anything is read; ``columns``: its own columns of ``report.csv``."""
 
     make: Callable[[_Job], None]
     prototypes: tuple = ()
     needs: str = ""
     sized: bool = False
     check: Callable[[_Options], None] | None = None
+    columns: tuple = ()
 
 
 #: Every tool: a new one is a function and an entry here.
@@ -386,6 +437,7 @@ TOOL_FUNCTIONS: dict[str, _Tool] = {
     "caricature": _Tool(_caricature, (("--mean", "mean"),), "the mean face (mean: --mean)"),
     "continuum": _Tool(_continuum, check=_check_steps),
     "symmetrize": _Tool(_symmetrize, sized=True),
+    "align": _Tool(_align, sized=True, check=partial(check_align, colors=COLORS), columns=REPORT_COLUMNS),
 }
 TOOLS = tuple(TOOL_FUNCTIONS)
 
@@ -406,15 +458,15 @@ def _check(tool: str, o: _Options, out_dir: Path) -> None:
                               "there is no background to colour)")
     if o.mask_color not in (None, *COLORS, "transparent"):
         raise CollectionError(f"--mask-color {o.mask_color}: use {', '.join(COLORS)} or transparent")
-    if spec.check is not None:
-        spec.check(o)
     if o.width is not None or o.height is not None:
         if not spec.sized:
             raise CollectionError(f"--width/--height: {tool} has none (its frame is the prototypes')")
         if o.width is None or o.height is None:
-            raise CollectionError("--width and --height go together: give both, or neither (each photo keeps "
-                                  "its size)")
+            raise CollectionError(f"--width and --height go together: give both, or neither ({tool}'s default "
+                                  "size)")
         frame_of(o.width, o.height)
+    if spec.check is not None:
+        spec.check(o)
 
 
 def run_tool(
@@ -434,6 +486,13 @@ def run_tool(
     mask_color: str | None = None,
     width: int | None = None,
     height: int | None = None,
+    landmarks_csv: str | os.PathLike | None = None,
+    eyes: tuple[float, float, float, float] | None = None,
+    procrustes: bool = False,
+    rotation: bool = True,
+    style: str | None = None,
+    border: str = "replicate",
+    image_format: str = "png",
     n_jobs: int | None = -1,
     spec: ModelSpec = ModelSpec(),
     scheduler: str | None = None,
@@ -446,7 +505,7 @@ def run_tool(
     (:class:`_Tool`).
 
     Args:
-        tool: ``transform``, ``caricature``, ``continuum`` or ``symmetrize``.
+        tool: ``transform``, ``caricature``, ``continuum``, ``symmetrize`` or ``align``.
         images: image files and folders (walked recursively); a path that does not exist
             or does not decode, or a photo without a face, is reported and skipped.
         out: output folder (PNG files and ``report.csv``); skipped when under a folder given.
@@ -460,8 +519,20 @@ def run_tool(
         mask: ``outline`` (the face region: landmark hull, whole brows and a forehead) or ``oval``:
             keep only the face; ``mask_color`` (needs ``mask``):
             white (default), black, grey or transparent (RGBA PNG).
-        width, height: ``symmetrize`` only: output size in pixels (both or neither; default:
-            each photo keeps its size, the face levelled and centred at scale 1).
+        width, height: ``symmetrize`` and ``align`` only: output size in pixels (both or neither; default:
+            ``symmetrize``: each photo keeps its size, the face levelled and centred at scale 1; ``align``:
+            450 x 550, or 1024 x 1024 with ``style="ffhq"``).
+        landmarks_csv: a ``landmarks.csv`` (bulk-label's, or an earlier align's) to take the faces from
+            instead of labelling them (a photo it was not made from is labelled again).
+        eyes: ``align``: ``(lx, ly, rx, ry)`` output pixels of the image-left and image-right eye centres
+            (default: the canonical frame's of the output size); with ``procrustes``, where the mean
+            shape's eyes go.
+        procrustes: ``align``: fit all 68 points onto the collection's Procrustes mean shape (least squares)
+            instead of putting the eyes exactly on ``eyes``; ``rotation`` False: scale and translation only.
+        style: ``align``: ``"ffhq"``: the FFHQ crop (Karras et al. 2019) from the eyes and mouth, square.
+        border: ``align``: the output beyond the photo's edge: ``replicate``, ``reflect``, ``transparent``
+            (RGBA PNG), a colour name (white, black, grey) or ``#rrggbb``.
+        image_format: ``align``: ``png`` or ``jpeg`` (quality 95, no transparency).
         n_jobs: cores to use (-1: all) for labelling and warping; the outputs are the same for any.
         spec: the model that labels faces (team-means images with ``shapes.csv`` are not labelled).
         scheduler: Dask scheduler address: run the per-image work on that cluster.
@@ -478,7 +549,9 @@ def run_tool(
     if tool not in TOOL_FUNCTIONS:
         raise CollectionError(f"unknown tool {tool!r}: use one of {', '.join(TOOLS)}")
     options = _Options(source, dest, mean, DEFAULT_SHAPE.get(tool, 0.0) if shape is None else shape, color, texture,
-                       steps, sym, mask, mask_color, width, height)
+                       steps, sym, mask, mask_color, width, height, landmarks_csv,
+                       None if eyes is None else tuple(float(v) for v in eyes), procrustes, rotation, style, border,
+                       image_format)
     out_dir = Path(out)
     _check(tool, options, out_dir)
     options = replace(options, mask_color="white" if mask_color is None else mask_color)
@@ -494,13 +567,13 @@ def run_tool(
     job = _Job(tool, out_dir, outputs, portraits, protos, problems, options, len(images))
     preload("scipy.spatial")  # to triangulate; imported while faces are labelled
     with outputs, job_workers(n_jobs, scheduler) as executor:
-        attach_landmarks([p for p in [*protos.values(), *portraits] if p.landmarks is None], None, n_jobs, spec,
-                         executor, whole_faces=True)  # a face cut off by the frame would smear its edge
+        attach_landmarks([p for p in [*protos.values(), *portraits] if p.landmarks is None], landmarks_csv, n_jobs,
+                         spec, executor, whole_faces=True)  # a face cut off by the frame would smear its edge
         for p in [*protos.values(), *portraits]:
             if p.faces > 1 and p.landmarks is not None:
                 log.warning(f"{tool}: {p.path}: {p.note}")
         TOOL_FUNCTIONS[tool].make(job)
-        _write_report(outputs.add(out_dir / "report.csv"), job.rows)
+        _write_report(outputs.add(out_dir / "report.csv"), job.rows, TOOL_FUNCTIONS[tool].columns)
     if not job.written:
         raise CollectionError(f"nothing written: {'; '.join(f'{p}: {w}' for p, w in problems) or 'no input face'}")
     return ToolResult(written=job.written, skipped=len(problems), seconds=round(time.time() - t0, 1))

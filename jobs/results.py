@@ -85,7 +85,7 @@ class ToolResult:
     """The summary of :func:`jobs.face_tools.run_tool`.
 
     Attributes:
-        written: PNG files written (for ``continuum``: one per step; ``strip.png`` is not counted).
+        written: images written (for ``continuum``: one per step; ``strip.png`` is not counted).
         skipped: inputs skipped (missing, unreadable, no face; ``report.csv`` says why).
         seconds: wall-clock seconds of the job, rounded to 0.1.
     """

@@ -11,7 +11,6 @@ why an image was skipped).
 
 from __future__ import annotations
 
-import csv
 import logging
 import math
 import os
@@ -21,11 +20,10 @@ from pathlib import Path
 import numpy as np
 
 from landmarker.inference.labelling import ModelSpec
-from landmarker.io.atomic import atomic_write
 from landmarker.io.decode import ImageDecodeError
 from landmarker.io.face import Face
 from landmarker.io.files import mark_output
-from landmarker.io.landmarks_csv import HEADER, face_row
+from landmarker.io.landmarks_csv import write_landmarks_csv
 from landmarker.io.names import bounded_file_stem
 from landmarker.io.overlay import save_png
 from morphkit import CanonicalFrame, image_grid, mean_face
@@ -245,9 +243,5 @@ def write_shapes(shapes: list[tuple[str, np.ndarray]], path: Path, width: int, h
     (``0, 0, width, height``: the means are in the canonical frame), ``score`` is empty,
     and the 68 points are the mean shape the faces were warped to, frame pixels.
     """
-    with atomic_write(path, newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(HEADER)
-        for image, shape in shapes:
-            w.writerow(face_row(image, 0, Face((0.0, 0.0, float(width), float(height)), math.nan, shape),
-                                (width, height)))
+    write_landmarks_csv(path, ((image, 0, Face((0.0, 0.0, float(width), float(height)), math.nan, shape),
+                                (width, height), None) for image, shape in shapes))

@@ -22,6 +22,11 @@ import importlib
 _EXPORTS = {
     "align_face": "align",
     "align_landmarks": "align",
+    "ffhq_quad": "align",
+    "similarity_to_eyes": "align",
+    "similarity_to_ffhq": "align",
+    "similarity_to_shape": "align",
+    "warp_face": "align",
     "similarity_to_frame": "align",
     "transform_points": "align",
     "CanonicalFrame": "frame",

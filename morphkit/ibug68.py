@@ -25,6 +25,8 @@ INNER_MOUTH = slice(60, 68)
 
 #: Outer eye corners, whose distance is the inter-ocular distance (IOD) of 300-W's NME.
 OUTER_EYE_CORNERS = (36, 45)
+#: The mouth corners (image-left, image-right): the mouth's position in the FFHQ crop (morphkit.align.ffhq_quad).
+MOUTH_CORNERS = (48, 54)
 
 #: ``(name, points, closed)`` of each drawn contour, in index order (``closed``: a loop).
 CONTOURS = (

@@ -238,7 +238,9 @@ def apply_mask(image, landmarks, kind: str = "outline", color=(255, 255, 255), f
     with ``color=None``, transparent (:func:`transparent`: RGB 0 wherever alpha is 0).
 
     Args:
-        image: uint8 ``(H, W, 3)`` RGB. landmarks: ``(68, 2)`` pixels of ``image``.
+        image: uint8 ``(H, W, 3)`` RGB, or ``(H, W, 4)`` RGBA (a face aligned onto a transparent border,
+            :func:`morphkit.align.warp_face`): its alpha multiplies the mask.
+        landmarks: ``(68, 2)`` pixels of ``image``.
         kind: ``outline`` or ``oval``. color: RGB triple 0..255, or None for transparency.
         feather: Gaussian sigma in pixels (default 8% of the eye-centre distance).
 
@@ -248,11 +250,16 @@ def apply_mask(image, landmarks, kind: str = "outline", color=(255, 255, 255), f
     Raises:
         InvalidInput (a ValueError): bad image or landmarks, unknown ``kind``.
     """
+    alpha = None
+    if isinstance(image, np.ndarray) and image.ndim == 3 and image.shape[2] == 4:
+        image, alpha = image[..., :3], image[..., 3].astype(np.float32) / 255.0
     image = check_image(image)
     h, w = image.shape[:2]
     if kind not in MASKS:
         raise InvalidInput(f"mask must be one of {', '.join(MASKS)}, got {kind!r}")
     mask = face_mask(landmarks, w, h, feather) if kind == "outline" else oval_mask(landmarks, w, h, feather)
+    if alpha is not None:
+        mask = mask * alpha
     if color is None:
         return transparent(image, mask)
     return composite_on_background(image, mask, color)

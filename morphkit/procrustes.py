@@ -10,16 +10,18 @@ from .frame import CanonicalFrame
 from .ibug68 import eye_centres
 
 
-def fit_similarity(src, dst) -> tuple[np.ndarray, np.ndarray]:
+def fit_similarity(src, dst, rotation: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """Least-squares similarity transform (rotation, uniform scale, translation) of
     ``src`` onto ``dst`` - ordinary Procrustes analysis, vectorised over shapes.
 
     With points as complex numbers ``z``, the optimal map is ``z -> a z + t`` with
-    ``a = sum(conj(zs_c) zd_c) / sum(|zs_c|^2)`` on centred shapes (no reflection).
+    ``a = sum(conj(zs_c) zd_c) / sum(|zs_c|^2)`` on centred shapes (no reflection);
+    without ``rotation`` ``a`` is the real part of that (the least-squares scale alone).
 
     Args:
         src: ``(k, 2)`` or ``(n, k, 2)`` source shapes.
         dst: ``(k, 2)`` or ``(n, k, 2)`` target shape(s), broadcast against ``src``.
+        rotation: False: scale and translation only (the shapes keep their roll).
 
     Returns:
         ``(aligned, matrices)``: float64 ``src``-shaped points after the transform, and
@@ -44,6 +46,8 @@ def fit_similarity(src, dst) -> tuple[np.ndarray, np.ndarray]:
     if np.any(denom <= 1e-12):
         raise InvalidInput("cannot fit a similarity: a source shape has all its points at one place")
     a = np.sum(np.conj(zs_c) * zd_c, axis=-1, keepdims=True) / denom
+    if not rotation:
+        a = a.real.astype(np.complex128)
     t = md - a * ms
     out = a * zs + t
     aligned = np.stack([out.real, out.imag], axis=-1)

@@ -53,3 +53,30 @@ def copy_run(labelled: Path, tmp_path: Path) -> Path:
     import shutil
 
     return Path(shutil.copytree(labelled, tmp_path / "run"))
+
+
+def red_dots(image, points, radius):
+    """``image`` (RGB uint8) with a pure red disc of ``radius`` px (anti-aliased, sub-pixel centre) at each
+    ``(x, y)`` point: marks whose place in a warped image :func:`red_centroids` finds."""
+    import cv2
+
+    out = image.copy()
+    for x, y in points:
+        cv2.circle(out, (round(x * 16), round(y * 16)), round(radius * 16), (255, 0, 0), -1, cv2.LINE_AA, shift=4)
+    return out
+
+
+def red_centroids(image):
+    """float64 ``(2, 2)``: the redness-weighted centroids ``(x, y)`` of the two reddest blobs of ``image``
+    (RGB or RGBA uint8), left first."""
+    import cv2
+    import numpy as np
+
+    rgb = image[..., :3].astype(np.float64)
+    red = np.clip(rgb[..., 0] - np.maximum(rgb[..., 1], rgb[..., 2]) - 100, 0, None)
+    n, labels = cv2.connectedComponents((red > 0).astype(np.uint8))
+    blobs = sorted(range(1, n), key=lambda i: -red[labels == i].sum())[:2]
+    ys, xs = np.mgrid[: image.shape[0], : image.shape[1]]
+    centres = [(np.sum(xs * red * (labels == i)), np.sum(ys * red * (labels == i))) / red[labels == i].sum()
+               for i in blobs]
+    return np.array(sorted(centres, key=lambda c: c[0]))

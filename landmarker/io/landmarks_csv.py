@@ -21,7 +21,7 @@ from __future__ import annotations
 import csv
 import math
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import NamedTuple
 
@@ -72,6 +72,22 @@ def face_row(image: str, index: int, face: Face, size: tuple[int, int] | None = 
         + ([str(int(size[0])), str(int(size[1]))] if size else ["", ""])
         + [sha1 or ""]
     )
+
+
+def write_landmarks_csv(path: str | os.PathLike,
+                        rows: Iterable[tuple[str, int, Face, tuple[int, int] | None, str | None]]) -> None:
+    """Write a ``landmarks.csv`` (:data:`HEADER` layout) all or nothing (:func:`landmarker.io.atomic.atomic_write`):
+    one :func:`face_row` per ``(image, face number, Face, (width, height) or None, sha1 or None)``.
+
+    Raises:
+        OSError: the file cannot be written.
+    """
+    from landmarker.io.atomic import atomic_write
+
+    with atomic_write(path, newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(HEADER)
+        w.writerows(face_row(*row) for row in rows)
 
 
 def point_fields(landmarks) -> list[str]:
