@@ -1,4 +1,4 @@
-"""Landmark accuracy and speed: dlib's 68-point shape predictor vs ours (PyTorch and ONNX Runtime).
+"""Landmark accuracy and speed: dlib's 68-point shape predictor vs ours (PyTorch, OpenVINO, ONNX Runtime).
 
 One process, the same images and the same face boxes for every method, on each
 ``--data`` set (repeatable; default the shared ytf68):
@@ -14,9 +14,10 @@ One process, the same images and the same face boxes for every method, on each
   ensemble of regression trees (Kazemi and Sullivan, "One Millisecond Face Alignment
   with an Ensemble of Regression Trees", CVPR 2014), trained on iBUG 300-W;
 - ours: the ResNet18 weights (``--weights``, default shipped) in PyTorch, their fp32
-  ONNX export in ONNX Runtime (CPU), the shipped int8 ONNX model (the default
-  backend; ``tools/quantize_onnx.py``), and the latter with test-time flip averaging
-  (``Landmarker(flip_average=True)``: the mirrored crop too, twice the network time).
+  ONNX export in ONNX Runtime (CPU), the shipped int8 ONNX model (``tools/quantize_onnx.py``)
+  on each installed engine (:mod:`landmarker.model.engines`; the default one first), and the
+  latter on the default engine with test-time flip averaging (``Landmarker(flip_average=True)``:
+  the mirrored crop too, twice the network time).
 
 Times cover the landmark stage only, on decoded images with known boxes: for dlib
 the ``shape_predictor`` call; for ours crop + network + mapping back
@@ -47,7 +48,6 @@ import argparse
 import importlib.util
 import json
 import os
-import platform
 import time
 from pathlib import Path
 
@@ -170,7 +170,14 @@ def best_of(repeat: int, fn):
     return res, best
 
 
-TORCH, FP32, INT8 = "ours, PyTorch fp32", "ours, ONNX Runtime fp32", "ours, ONNX Runtime int8 (default)"
+TORCH, FP32 = "ours, PyTorch fp32", "ours, ONNX Runtime fp32"
+
+
+def int8_label(engine: str, default: bool) -> str:
+    """The table's name for the int8 model on ``engine`` (:mod:`landmarker.model.engines`)."""
+    from landmarker.model.engines import LABELS
+
+    return f"ours, {LABELS[engine]} int8" + (" (default)" if default else "")
 
 
 def measure_dataset(samples, models, args):
@@ -220,7 +227,7 @@ def measure_dataset(samples, models, args):
         ms = {k: 1000 * v[1] / found for k, v in timed.items()}
         curves[label] = per_face
         results[label] = {**stats, **{f"ms_per_face_{k}": v for k, v in ms.items()}}
-    other = INT8 if INT8 in runs else FP32  # a --weights run without --int8 has no int8 model
+    other = next((k for k in runs if k.endswith("int8 (default)")), FP32)  # --weights without --int8: no int8 model
     diff = float(np.nanmax(np.abs(runs[TORCH]["single"][0] - runs[other]["single"][0])))
     return {"n": n, "images": len(images), "found": found, "curves": curves, "results": results, "diff": diff,
             "diff_to": other}
@@ -256,6 +263,7 @@ def main() -> None:
     from landmarker.inference.detect import HogDetector
     from landmarker.inference.predictor import Landmarker
     from landmarker.model.card import SHIPPED_ONNX
+    from landmarker.model.engines import ENGINES, default_engine, installed, version
     from landmarker.model.export import export_onnx
     from landmarker.training.evaluate import dataset_name
     from landmarker.training.metrics import FAILURE_THRESHOLD, plot_ced
@@ -272,9 +280,11 @@ def main() -> None:
     kw = dict(detector=None, batch_size=args.batch_size, num_threads=threads)
     int8 = args.int8 or (None if args.weights else SHIPPED_ONNX)
     ours = {TORCH: Landmarker(args.weights, backend="torch", **kw), FP32: Landmarker(onnx_path, **kw)}
+    engines = [default_engine()] + [e for e in ENGINES if e != default_engine() and installed(e)]
     if int8:
-        ours[INT8] = Landmarker(int8, **kw)
-        ours[INT8 + ", flip-averaged"] = Landmarker(int8, flip_average=True, **kw)
+        for engine in engines:  # each engine a row; the int8 check may move a run to another engine: said below
+            ours[int8_label(engine, engine == engines[0])] = Landmarker(int8, backend=engine, **kw)
+        ours[int8_label(engines[0], True) + ", flip-averaged"] = Landmarker(int8, flip_average=True, **kw)
     models = (dlib.shape_predictor(str(dlib_model_path())), HogDetector(), ours)
 
     rows, results, notes = [], {}, []
@@ -301,10 +311,15 @@ def main() -> None:
         raise SystemExit("the HOG detector found none of the faces")
     (args.out_dir / "landmarks_vs_dlib.json").write_text(json.dumps(results, indent=2) + "\n")
 
-    print(f"machine: {platform.machine()} {threads} CPUs, load average {os.getloadavg()[0]:.1f}; torch "
-          f"{torch.__version__} ({torch.get_num_threads()} threads), onnxruntime {onnxruntime.__version__} "
-          f"({threads} intra-op threads), dlib {dlib.__version__}; best of {args.repeat} passes; boxes: dlib HOG "
-          f"detector")
+    from landmarker.model.int8_check import describe_cpu
+
+    print(f"machine: {describe_cpu()}, {threads} CPUs, load average {os.getloadavg()[0]:.1f}; torch "
+          f"{torch.__version__} ({torch.get_num_threads()} threads), onnxruntime {onnxruntime.__version__}, "
+          f"{', '.join(version(e) for e in engines)} ({threads} threads), dlib {dlib.__version__}; best of "
+          f"{args.repeat} passes; boxes: dlib HOG detector")
+    for label, model in ours.items():
+        if getattr(model.backend, "check", None) is not None:
+            print(f"- {label}: runs on {version(model.backend.engine)}, {model.backend.check.describe()}")
     print("\n".join(notes) + "\n")
     print("| dataset | method | ms/face, one image at a time | ms/face, all faces batched | NME mean (%) | "
           f"NME median (%) | failure rate (%, NME > {FAILURE_THRESHOLD:.2f}) | mean offset x (% IOD) | "
@@ -318,10 +333,13 @@ def main() -> None:
           f"+x right, +y down.")
     for _spec, r in results.items():
         m = r["methods"]
-        if INT8 in m and "dlib ERT 68" in m:
-            print(f"{r['name']}: int8 ONNX landmark stage {m[INT8]['ms_per_face_batched']:.2f} ms/face batched, "
-                  f"{m[INT8]['ms_per_face_batched'] / m['dlib ERT 68']['ms_per_face_single']:.2f}x dlib's "
-                  f"{m['dlib ERT 68']['ms_per_face_single']:.2f} ms")
+        dlib_ms = m["dlib ERT 68"]["ms_per_face_single"]
+        for label in (int8_label(e, e == engines[0]) for e in engines):
+            if label in m:
+                print(f"{r['name']}: {label} landmark stage {m[label]['ms_per_face_batched']:.2f} ms/face batched "
+                      f"({m[label]['ms_per_face_batched'] / dlib_ms:.2f}x dlib's {dlib_ms:.2f} ms), "
+                      f"{m[label]['ms_per_face_single']:.2f} ms one image at a time "
+                      f"({m[label]['ms_per_face_single'] / dlib_ms:.2f}x)")
     print(f"JSON: {args.out_dir / 'landmarks_vs_dlib.json'}")
 
 

@@ -47,9 +47,10 @@ from tqdm import tqdm
 from landmarker.inference.labelling import ImageResult, ModelSpec, label_images, overlay_path
 from landmarker.inference.parallel import cluster, label_chunks
 from landmarker.io.dlib_xml import write_dlib_xml, xml_safe
+from landmarker.io.face import scaled_faces
 from landmarker.io.files import find_images, mark_output
 from landmarker.io.landmarks_csv import parse_row
-from landmarker.io.overlay import OVERLAY_SIDE, write_overlay
+from landmarker.io.overlay import OVERLAY_SIDE, save_overlay, write_overlay
 from morphkit.errors import InvalidInput
 
 from .bulk_output import REPORT_HEADER, STATUSES, Journal, faces_by_image, fingerprint
@@ -203,7 +204,8 @@ def bulk_label(
             try:
                 if chunks:
                     journal.write_csv(final=False)  # a killed run's CSV files may lag behind its journal
-                    results = label_chunks(label_images, chunks, n_jobs, client, spec=spec)
+                    results = label_chunks(label_images, chunks, n_jobs, client, spec=spec,
+                                           preview_side=overlay_side if overlays is not None else None)
                     with tqdm(
                         total=counts["resumed"] + sum(len(c) for c in chunks), initial=counts["resumed"],
                         desc="bulk-label", unit="image", disable=not progress,
@@ -217,11 +219,12 @@ def bulk_label(
                             for r in chunk_results:
                                 _count(counts, r.status, len(r.faces))
                             if overlays is not None:
-                                _draw(overlays, journal, paths, [r.name for r in chunk_results if r.status != "error"])
+                                _draw(overlays, journal, paths, [r.name for r in chunk_results if r.status != "error"],
+                                      {r.name: (r.preview, r.size) for r in chunk_results})
                             bar.update(len(chunk_results))
                 if overlays is not None and done:
                     missing = [n for n in done if n in paths and done[n].status != "error"
-                               and not overlay_path(overlays.folder, n).exists()]
+                               and not _has_overlay(overlays.folder, n)]
                     _draw(overlays, journal, paths, missing)
                     counts["overlays_added"] = len(missing)
             except BaseException:
@@ -260,12 +263,21 @@ def drop_low_scores(result: ImageResult, min_score: float | None) -> tuple[Image
                    message=note if kept else f"no face found; {note}"), dropped
 
 
+def _has_overlay(overlay_dir, name: str) -> bool:
+    """Whether ``name``'s overlay is there and not empty (overlays are not fsync'ed: a power cut can leave
+    an empty one, drawn again by the next run)."""
+    try:
+        return overlay_path(overlay_dir, name).stat().st_size > 0
+    except OSError:
+        return False
+
+
 def old_overlay(overlay_dir, name: str) -> Path:
     """Where an earlier version put the overlay of ``name``: a full-size PNG (``<image>.png``)."""
     return overlay_path(overlay_dir, name).with_suffix(".png")
 
 
-def redraw_overlay(photo, name: str, faces, overlay_dir, max_side: int | None = None) -> Path:
+def redraw_overlay(photo, name: str, faces, overlay_dir, max_side: int | None = None, preview=None) -> Path:
     """Draw the overlay of image ``name`` (the file ``photo``) with ``faces`` (box and landmarks in the
     photo's pixels) into ``overlay_dir`` (:func:`landmarker.io.overlay.write_overlay`), and remove
     its full-size PNG of an earlier version; returns the overlay's path.
@@ -273,6 +285,9 @@ def redraw_overlay(photo, name: str, faces, overlay_dir, max_side: int | None = 
     Args:
         max_side: its longest side, pixels; None: that of the overlay there (a redraw keeps the
             run's ``--overlay-size``), else :data:`landmarker.io.overlay.OVERLAY_SIDE`.
+        preview: ``(image, (width, height))``: the photo already decoded and reduced
+            (:attr:`landmarker.inference.labelling.ImageResult.preview`) and its full size, drawn on
+            instead of decoding ``photo`` again; None: decode it.
 
     Raises:
         ImageDecodeError: the photo cannot be decoded.
@@ -288,20 +303,26 @@ def redraw_overlay(photo, name: str, faces, overlay_dir, max_side: int | None = 
                 max_side = max(im.size)
         except (OSError, ValueError):
             pass
-    write_overlay(photo, faces, path, max_side)
+    if preview is not None and preview[0] is not None:
+        image, (width, _) = preview
+        save_overlay(image, scaled_faces(faces, image.shape[1] / width), path, max_side)
+    else:
+        write_overlay(photo, faces, path, max_side)
     old_overlay(overlay_dir, name).unlink(missing_ok=True)
     return path
 
 
-def _draw(overlays: OverlayWriter, journal: Journal, paths: dict, names: list[str]) -> None:
+def _draw(overlays: OverlayWriter, journal: Journal, paths: dict, names: list[str],
+          previews: dict | None = None) -> None:
     """Queue the overlays of ``names`` with their faces as ``landmarks.csv`` has them (corrections in
-    place, rejected faces left out, added ones in)."""
+    place, rejected faces left out, added ones in); ``previews``: name -> ``(image, size)`` of
+    :func:`redraw_overlay` for photos still in memory."""
     shown: dict[str, list] = {n: [] for n in names}
     for name, _, row, rejected in journal.faces(names):
         if not rejected:
             shown[name].append(parse_row(row).face)
     for name in names:
-        overlays.put(paths[name], name, shown[name])
+        overlays.put(paths[name], name, shown[name], (previews or {}).get(name))
 
 
 class OverlayWriter:
@@ -326,9 +347,10 @@ class OverlayWriter:
         self._thread = threading.Thread(target=self._run, name="bulk-label overlays", daemon=True)
         self._thread.start()
 
-    def put(self, photo, name: str, faces) -> None:
-        """Queue the overlay of image ``name`` (the file ``photo``) with ``faces`` (full-size pixels)."""
-        self._queue.put((photo, name, faces))
+    def put(self, photo, name: str, faces, preview=None) -> None:
+        """Queue the overlay of image ``name`` (the file ``photo``) with ``faces`` (full-size pixels);
+        ``preview``: the photo in memory, as :func:`redraw_overlay` takes it."""
+        self._queue.put((photo, name, faces, preview))
 
     def _run(self) -> None:
         from landmarker.io.decode import ImageDecodeError
@@ -340,9 +362,9 @@ class OverlayWriter:
         while (item := self._queue.get()) is not None:
             if self._cancel.is_set() or self._error is not None:
                 continue  # drain: put() never blocks on a writer that stopped
-            photo, name, faces = item
+            photo, name, faces, preview = item
             try:
-                redraw_overlay(photo, name, faces, self.folder, self.max_side)
+                redraw_overlay(photo, name, faces, self.folder, self.max_side, preview)
                 self.written += 1
             except (ImageDecodeError, OSError) as err:
                 self.failed += 1

@@ -197,6 +197,7 @@ def faces_json(faces) -> list[dict]:
 
 def model_info(landmarker, weights: str | os.PathLike | None = None) -> dict:
     """What ``/healthz`` reports about a loaded :class:`landmarker.inference.predictor.Landmarker`."""
+    from landmarker.model.backends import engine_name
     from landmarker.model.card import SHIPPED_ONNX, SHIPPED_WEIGHTS
 
     card = landmarker.card
@@ -207,6 +208,8 @@ def model_info(landmarker, weights: str | os.PathLike | None = None) -> dict:
         "architecture": card.architecture,
         "img_size": landmarker.img_size,
         "backend": kind,
+        # what runs the network: the ONNX engine and its version (after any fallback), or PyTorch
+        "engine": engine_name(landmarker.backend),
         "device": str(landmarker.device),
         "detector": getattr(landmarker.detector, "name", type(landmarker.detector).__name__),
         # ONNX: int8 kernels or the float path, the drift measured at load, the CPU's int8 features
@@ -325,7 +328,7 @@ def serve_command(args) -> int:
         info = app.state.info
         print(
             f"landmarker serve: http://{host if ':' not in host else f'[{host}]'}:{port} "
-            f"(weights {info['weights']}, detector {info['detector']}, {info['backend']} on {info['device']}, "
+            f"(weights {info['weights']}, detector {info['detector']}, {info['engine']} on {info['device']}, "
             f"max upload {args.max_upload_mb:g} MB)",
             file=sys.stderr, flush=True,
         )

@@ -147,17 +147,42 @@ _FRONTAL_LOCK = threading.Lock()
 def frontal_face_detector():
     """A dlib frontal face detector of this caller's own.
 
-    dlib's detectors are not safe to share between threads, and building one takes
-    about 0.25 s (it deserialises its HOG filters); each call copies one built once
-    per process instead (a pickle round trip in memory: about 1 ms).
+    dlib's detectors are not safe to share between threads, and building one with
+    ``dlib.get_frontal_face_detector`` takes 0.4-0.7 s on a 2-core AMD EPYC (it decodes its
+    HOG filters from text, holding the interpreter, so two worker threads take twice that).
+    The first call of a process loads the detector that an earlier process saved in the
+    cache (:func:`landmarker.io.cache.cache_dir`, dlib's own file format, one file per dlib
+    version: about 2 ms), or builds it and saves it there; each call copies that one (a
+    pickle round trip in memory: about 3 ms).
     """
     global _FRONTAL
     with _FRONTAL_LOCK:
         if _FRONTAL is None:
-            import dlib
-
-            _FRONTAL = pickle.dumps(dlib.get_frontal_face_detector())
+            _FRONTAL = pickle.dumps(_load_or_build_frontal())
     return pickle.loads(_FRONTAL)  # our own bytes, made just above
+
+
+def _load_or_build_frontal():
+    import dlib
+
+    from landmarker.io.atomic import atomic_path
+    from landmarker.io.cache import cache_dir
+
+    folder = cache_dir("dlib")
+    saved = None if folder is None else folder / f"frontal_face_detector-dlib-{dlib.__version__}.svm"
+    if saved is not None and saved.is_file():
+        try:
+            return dlib.fhog_object_detector(str(saved))
+        except RuntimeError:  # a damaged file: built and saved again below
+            pass
+    detector = dlib.get_frontal_face_detector()
+    if saved is not None:
+        try:
+            with atomic_path(saved) as tmp:
+                detector.save(str(tmp))
+        except (OSError, RuntimeError):  # a cache we cannot write: build it again next time
+            pass
+    return detector
 
 
 def by_visible_area(dets: list[Detection], shape) -> list[Detection]:

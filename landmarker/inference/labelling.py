@@ -19,12 +19,14 @@ import threading
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from landmarker.inference.detect import DEFAULT_DETECTOR, DETECTORS, SEARCH_MAX_PIXELS, SEARCH_SIDE
 from landmarker.io.decode import ImageDecodeError, read_image, read_image_reduced
 from landmarker.io.face import scaled_faces, visible_area
 from landmarker.io.files import file_sha1
-from landmarker.io.overlay import OVERLAY_SUFFIX
-from landmarker.model.backends import BACKENDS, load_backend, resolve_backend
+from landmarker.io.overlay import OVERLAY_SUFFIX, overlay_base
+from landmarker.model.backends import BACKENDS, describe_backend, load_backend, resolve_backend
 
 __all__ = ["ModelSpec", "ImageResult", "add_model_options", "label_images", "faces_for_boxes", "overlay_path"]
 
@@ -84,27 +86,24 @@ class ModelSpec:
         """
         spec = self.resolved()
         backend = load_backend(spec.backend, spec.weights)
-        if backend.name == "onnx":
-            how = f"ONNX Runtime, {backend.check.describe()}"
-        else:
-            how = f"PyTorch on {backend.device}"
-        return f"model: {spec.weights} ({how}); detector: {spec.detector or 'boxes given'}"
+        return f"model: {spec.weights} ({describe_backend(backend)}); detector: {spec.detector or 'boxes given'}"
 
 
 def add_model_options(parser: argparse.ArgumentParser, detector: bool = True) -> None:
     """Add ``--weights``, ``--backend``, ``--detector`` and ``--flip-average`` to ``parser``."""
-    parser.add_argument("--weights", help="model file: .onnx (ONNX Runtime) or .safetensors (PyTorch, needs "
-                        "the [train] extra); model card beside it (default: the shipped model, int8 ONNX)")
+    parser.add_argument("--weights", help="model file: .onnx (OpenVINO or ONNX Runtime) or .safetensors (PyTorch, "
+                        "needs the [train] extra); model card beside it (default: the shipped model, int8 ONNX)")
     parser.add_argument("--backend", choices=BACKENDS, default=None,
-                        help="run the network in ONNX Runtime or PyTorch (default: from --weights: onnx for .onnx "
-                        "and the shipped model, torch for .safetensors)")
+                        help="what runs the network: onnx (the .onnx file on the faster engine installed, OpenVINO, "
+                        "else ONNX Runtime), openvino or onnxruntime (that engine), torch (PyTorch); default: from "
+                        "--weights: onnx for .onnx and the shipped model, torch for .safetensors")
     if detector:
         parser.add_argument("--detector", default=DEFAULT_DETECTOR, choices=DETECTORS,
                             help="face detector: dlib HOG with a Haar-verified fallback, dlib HOG, OpenCV Haar")
     parser.add_argument("-v", "--verbose", action="store_true",
-                        help="say which model labels the faces: weights, backend and, for ONNX, whether ONNX Runtime's "
-                        "int8 kernels or its float path runs (checked on this CPU when the model loads), and the "
-                        "CPU's int8 features")
+                        help="say which model labels the faces: weights, engine and, for ONNX, whether the int8 "
+                        "kernels or ONNX Runtime's float path runs (checked on this CPU when the model loads), and "
+                        "the CPU's int8 features")
     parser.add_argument("--flip-average", action="store_true",
                         help="also predict each mirrored face crop and average (test-time augmentation: lower "
                         "error, twice the network time)")
@@ -122,6 +121,9 @@ class ImageResult:
         size: the decoded (upright) image's ``(width, height)`` in pixels; None for an error.
         sha1: the hex SHA-1 of the file's bytes (:func:`landmarker.io.files.file_sha1`): which photo
             the faces belong to; None for an error.
+        preview: with :func:`label_images`'s ``preview_side``: the decoded photo, RGB uint8, reduced to
+            at most that many pixels on its long side (:func:`landmarker.io.overlay.overlay_base`), so
+            an overlay is drawn without decoding the photo again; else None.
     """
 
     name: str
@@ -130,6 +132,7 @@ class ImageResult:
     message: str = ""
     size: tuple[int, int] | None = None
     sha1: str | None = None
+    preview: np.ndarray | None = field(default=None, repr=False, compare=False)
 
 
 _LOCAL = threading.local()
@@ -184,7 +187,7 @@ def faces_for_boxes(model, images, boxes) -> list[list]:
 
 
 def label_images(items, spec: ModelSpec = ModelSpec(), overlay_dir=None, threads: int | None = None,
-                 boxes: dict | None = None, model=None) -> list[ImageResult]:
+                 boxes: dict | None = None, model=None, preview_side: int | None = None) -> list[ImageResult]:
     """Faces and landmarks for a chunk of image files; never raises for a bad file.
 
     The decoded images of the chunk go through the network together (one batch).
@@ -199,6 +202,8 @@ def label_images(items, spec: ModelSpec = ModelSpec(), overlay_dir=None, threads
             instead of the detector (score ``nan``); every item must have an entry.
         model: a loaded :class:`~landmarker.inference.predictor.Landmarker` to use instead of
             this thread's model of ``spec`` (``landmarker serve`` shares one).
+        preview_side: also return each decoded photo reduced to this long side (:attr:`ImageResult.preview`),
+            for overlays drawn elsewhere (``bulk-label``'s writer thread) without a second decode.
 
     JPEG photos over 24 MP are decoded reduced (:func:`landmarker.io.decode.read_image_reduced`,
     long side at least 2,400 px, the size the detector searches such photos at anyway),
@@ -240,7 +245,8 @@ def label_images(items, spec: ModelSpec = ModelSpec(), overlay_dir=None, threads
     for (i, image, scale, size, sha1), faces in zip(decoded, found):
         name = items[i][1]
         full = scaled_faces(faces, scale)
-        result = ImageResult(name, "ok" if faces else "no_face", full, "" if faces else "no face found", size, sha1)
+        result = ImageResult(name, "ok" if faces else "no_face", full, "" if faces else "no face found", size, sha1,
+                             None if preview_side is None else overlay_base(image, preview_side))
         if overlay_dir is not None:
             from landmarker.io.overlay import save_overlay
 
@@ -252,5 +258,5 @@ def label_images(items, spec: ModelSpec = ModelSpec(), overlay_dir=None, threads
     for i, (path, name) in enumerate(items):  # repeats share the result of their file's first position
         if results[i] is None:
             r = results[first[str(path)]]
-            results[i] = ImageResult(name, r.status, r.faces, r.message, r.size, r.sha1)
+            results[i] = ImageResult(name, r.status, r.faces, r.message, r.size, r.sha1, r.preview)
     return results

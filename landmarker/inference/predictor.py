@@ -13,7 +13,6 @@ from collections.abc import Sequence
 import numpy as np
 
 from landmarker.inference.detect import DEFAULT_DETECTOR, by_visible_area, make_detector
-from landmarker.io.decode import to_gray
 from landmarker.io.face import Face
 from landmarker.model import crop as C
 from landmarker.model.backends import load_backend
@@ -36,10 +35,10 @@ def _as_image(image) -> np.ndarray:
 class Landmarker:
     """Detect faces and predict their 68 landmarks.
 
-    Inference needs no torch with the default ONNX Runtime backend.
+    Inference needs no torch with the default onnx backend (OpenVINO or ONNX Runtime).
 
     Args:
-        weights: an ``.onnx`` file (ONNX Runtime) or safetensors (PyTorch) with its
+        weights: an ``.onnx`` file (OpenVINO or ONNX Runtime) or safetensors (PyTorch) with its
             model card beside it; None: the shipped model (int8 ONNX, or its
             safetensors with ``backend="torch"``).
         detector: ``"hog+haar"`` (default: dlib's HOG with a Haar-verified fallback),
@@ -48,10 +47,11 @@ class Landmarker:
             Named detectors search photos over 24 MP at a reduced size.
         device: torch device name; default CUDA when available, else CPU (torch backend only).
         batch_size: most face crops per network call.
-        num_threads: CPU threads: torch's (process-wide) or ONNX Runtime's intra-op
-            threads (None leaves the library's default).
-        backend: ``"onnx"`` (ONNX Runtime, CPU), ``"torch"``, or None (the default:
-            from the weights file, see :func:`landmarker.model.backends.resolve_backend`).
+        num_threads: CPU threads: torch's (process-wide) or the ONNX engine's threads per call
+            (None leaves the library's default).
+        backend: ``"onnx"`` (the ONNX file on the default engine, :mod:`landmarker.model.engines`),
+            ``"openvino"``, ``"onnxruntime"``, ``"torch"``, or None (the default: from the weights file,
+            see :func:`landmarker.model.backends.resolve_backend`).
         flip_average: also predict each mirrored crop, un-mirror its landmarks with
             the 68-point permutation and average the two (test-time augmentation;
             twice the network time), and give every face a fit score (:attr:`Face.fit`:
@@ -85,10 +85,11 @@ class Landmarker:
         self.batch_size = batch_size
         self.flip_average = flip_average
 
-    def _crops(self, gray: np.ndarray, boxes) -> tuple[np.ndarray, list[np.ndarray]]:
+    def _crops(self, image: np.ndarray, boxes) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Each box's normalised grayscale crop (only its region of ``image`` is read, :func:`C.warp_crop`)."""
         crops, inverses = [], []
         for box in boxes:
-            crop, m = C.face_crop(gray, box, self.img_size, self.crop_scale, self.crop_shift_y)
+            crop, m = C.face_crop(image, box, self.img_size, self.crop_scale, self.crop_shift_y)
             crops.append(C.normalise(crop))
             inverses.append(C.invert_affine(m))
         return np.stack(crops) if crops else np.zeros((0, self.img_size, self.img_size), np.float32), inverses
@@ -159,7 +160,7 @@ class Landmarker:
         """
         all_crops, all_inv, counts = [], [], []
         for image, bxs in zip(images, boxes):
-            crops, inv = self._crops(to_gray(image), bxs)
+            crops, inv = self._crops(image, bxs)
             all_crops.append(crops)
             all_inv.extend(inv)
             counts.append(len(inv))

@@ -104,25 +104,42 @@ def render_overlay(image: np.ndarray, faces, max_side: int = OVERLAY_SIDE) -> np
     Raises:
         ValueError: ``max_side`` under 16.
     """
+    w = image.shape[1]
+    image = overlay_base(image, max_side)
+    if image.shape[1] != w:
+        faces = scaled_faces(faces, image.shape[1] / w)
+    return draw_faces(image, faces)
+
+
+def overlay_base(image: np.ndarray, max_side: int = OVERLAY_SIDE) -> np.ndarray:
+    """The image an overlay is drawn on: ``image`` (uint8 ``(H, W, 3)``) reduced by area averaging so that
+    its long side is at most ``max_side`` pixels (never enlarged; the same array when it fits).
+
+    Raises:
+        ValueError: ``max_side`` under 16.
+    """
     if max_side < 16:
         raise ValueError(f"overlay size {max_side}: give 16 px or more")
     h, w = image.shape[:2]
     k = min(1.0, max_side / max(h, w))
-    if k < 1:
-        size = (max(1, round(w * k)), max(1, round(h * k)))
-        image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
-        faces = scaled_faces(faces, size[0] / w)
-    return draw_faces(image, faces)
+    if k == 1:
+        return image
+    return cv2.resize(image, (max(1, round(w * k)), max(1, round(h * k))), interpolation=cv2.INTER_AREA)
 
 
 def save_jpeg(image: np.ndarray, path: str | os.PathLike, quality: int = OVERLAY_QUALITY) -> None:
-    """Write an RGB uint8 image as JPEG through a temporary file and a rename (never half-written).
+    """Write an RGB uint8 image as JPEG (OpenCV's libjpeg-turbo encoder, 3x Pillow's speed on a 225 x 275
+    overlay) through a temporary file and a rename: never half-written, but not fsync'ed, since an
+    overlay is made again from its photo at will (a resumed ``bulk-label`` redraws a missing or empty one).
 
     Raises:
         OSError: the file cannot be written.
     """
-    with atomic_write(path, "wb") as fh:
-        Image.fromarray(image).save(fh, format="JPEG", quality=quality)
+    ok, data = cv2.imencode(".jpg", np.ascontiguousarray(image[..., ::-1]), [cv2.IMWRITE_JPEG_QUALITY, quality])
+    if not ok:
+        raise OSError(f"{path}: OpenCV could not encode the overlay as JPEG")
+    with atomic_write(path, "wb", fsync=False) as fh:
+        fh.write(data.tobytes())
 
 
 def save_overlay(image: np.ndarray, faces, path: str | os.PathLike, max_side: int = OVERLAY_SIDE) -> None:

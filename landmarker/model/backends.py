@@ -6,10 +6,12 @@ and ``targets`` float32 ``(N, 136)``: ``x0, y0, ..., x67, y67`` as offsets from 
 crop centre over the crop side (:func:`landmarker.model.crop.to_targets`). Crops are run
 in chunks of at most ``batch_size``.
 
-- :class:`OnnxBackend` (the default): an ``.onnx`` file in ONNX Runtime on the
-  CPU; the shipped one is int8 (``tools/quantize_onnx.py``), checked against its
-  reference outputs when it loads (:mod:`landmarker.model.int8_check`); one's own weights
-  are exported with ``landmarker export`` (:mod:`landmarker.model.export`). Needs no torch.
+- :class:`OnnxBackend` (the default): an ``.onnx`` file on the CPU, run by OpenVINO or
+  ONNX Runtime (:mod:`landmarker.model.engines`: the faster one on the CPUs measured,
+  OpenVINO, when it is installed); the shipped file is int8 (``tools/quantize_onnx.py``),
+  checked against its reference outputs when it loads (:mod:`landmarker.model.int8_check`);
+  one's own weights are exported with ``landmarker export`` (:mod:`landmarker.model.export`).
+  Needs no torch.
 - :class:`TorchBackend`: safetensors weights in PyTorch (CPU or CUDA); needs the
   ``[train]`` extra (torch, torchvision).
 
@@ -27,10 +29,14 @@ from pathlib import Path
 import numpy as np
 
 from landmarker.model.card import N_OUTPUTS, SHIPPED_ONNX, SHIPPED_WEIGHTS, ModelCard
+from landmarker.model.engines import default_engine, installed, open_session, version
 from landmarker.model.int8_check import DRIFT_BOUND, Int8Check, describe_cpu, drift_iod, load_reference, reference_path
 from morphkit.errors import InvalidInput, MissingDependency, extra_hint
 
-BACKENDS = ("onnx", "torch")
+#: ``--backend`` choices: ``onnx`` is the ONNX file on this machine's default engine; ``openvino`` and
+#: ``onnxruntime`` name the engine; ``torch`` runs safetensors weights in PyTorch.
+BACKENDS = ("onnx", "openvino", "onnxruntime", "torch")
+ONNX_KINDS = ("onnx", "openvino", "onnxruntime")
 log = logging.getLogger(__name__)
 
 
@@ -83,45 +89,50 @@ class TorchBackend:
 
 
 class OnnxBackend:
-    """The network exported to ONNX, run by ONNX Runtime's CPU execution provider.
+    """The network exported to ONNX, run on the CPU by OpenVINO or ONNX Runtime (:mod:`landmarker.model.engines`).
 
     A quantised (int8) model is checked when it loads (:mod:`landmarker.model.int8_check`):
-    its reference crops run through the int8 kernels, and if any face's landmarks
+    its reference crops run through the engine's int8 kernels, and if any face's landmarks
     drift more than ``drift_bound`` of its inter-ocular distance from the fp32
-    network's, a one-line warning says so and the same file runs on ONNX Runtime's
-    float path instead (``session.disable_quant_qdq``: no int8 kernels, about 2x
-    slower), checked in turn. A quantised file without reference outputs runs on the
-    float path. The check runs once per process for a file.
+    network's, a one-line warning says so and the next way to run the same file is
+    checked in turn: ONNX Runtime's int8 kernels (when the engine was OpenVINO), then
+    ONNX Runtime's float path (``session.disable_quant_qdq``: no int8 kernels, about 2x
+    slower). A quantised file without reference outputs runs on the float path. The
+    check runs once per process for a file and engine.
 
     Args:
         path: the ``.onnx`` file, with its model card (``.json``) beside it.
-        num_threads: ONNX Runtime intra-op threads (None: its default, one per core).
-        batch_size: most crops per session run.
+        num_threads: the engine's CPU threads (None: its default, one per core).
+        batch_size: most crops per engine call.
         drift_bound: the largest drift allowed, a fraction of the IOD (default 2%).
+        engine: ``openvino``, ``onnxruntime`` or None (:func:`landmarker.model.engines.default_engine`).
 
     Attributes:
-        session: the ONNX Runtime session in use; card: the model card.
-        check: :class:`landmarker.model.int8_check.Int8Check`: which path runs (``fp32``,
-            ``int8`` or ``float``), the drift measured at load, the CPU's int8 features.
+        session: the :class:`landmarker.model.engines.Session` in use; card: the model card.
+        check: :class:`landmarker.model.int8_check.Int8Check`: which engine and arithmetic run
+            (``fp32``, ``int8`` or ``float``), the drift measured at load, the CPU's int8 features.
+        engine: the engine that runs (after any fallback).
 
     Raises:
         FileNotFoundError: the file or its card is missing.
-        ValueError: the file is not an ONNX model ONNX Runtime can load, or its
+        ValueError: the file is not an ONNX model the engine can load, or its
             reference outputs are unusable or not reproduced even on the float path
             (the model and its reference file do not belong together).
+        MissingDependency: the engine asked for is not installed.
     """
 
     name = "onnx"
 
     def __init__(self, path: str | os.PathLike, num_threads: int | None = None, batch_size: int = 64,
-                 drift_bound: float = DRIFT_BOUND):
+                 drift_bound: float = DRIFT_BOUND, engine: str | None = None):
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"{path}: no such ONNX file (make one with `landmarker export --format onnx`)")
         self.card = ModelCard.load(path)
         self.batch_size = batch_size
-        self.check, self.session = _checked_session(path, self.card, num_threads, drift_bound)
-        self.input_name = self.session.get_inputs()[0].name
+        self.check, self.session = _checked_session(path, self.card, engine or default_engine(), num_threads,
+                                                    drift_bound)
+        self.engine = self.session.engine
 
     def __call__(self, crops: np.ndarray) -> np.ndarray:
         """float32 ``(N, S, S)`` crops -> float32 ``(N, 136)`` targets."""
@@ -129,7 +140,8 @@ class OnnxBackend:
 
 
 def onnx_session(path: str | os.PathLike, num_threads: int | None = None, float_path: bool = False):
-    """An ONNX Runtime CPU session of ``path``; ``float_path`` runs a quantised (QDQ) model without int8 kernels.
+    """An ONNX Runtime CPU :class:`~landmarker.model.engines.Session` of ``path``; ``float_path`` runs a
+    quantised (QDQ) model without int8 kernels.
 
     ``float_path`` sets ONNX Runtime's ``session.disable_quant_qdq``: the
     QuantizeLinear/DequantizeLinear nodes stay float operations instead of being
@@ -139,77 +151,82 @@ def onnx_session(path: str | os.PathLike, num_threads: int | None = None, float_
     Raises:
         ValueError: not an ONNX model ONNX Runtime can load.
     """
-    import onnxruntime as ort
-
-    opts = ort.SessionOptions()
-    if num_threads is not None:
-        opts.intra_op_num_threads = int(num_threads)
-    if float_path:
-        opts.add_session_config_entry("session.disable_quant_qdq", "1")
-    try:
-        return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
-    except Exception as err:  # onnxruntime raises its own exception types
-        raise InvalidInput(f"{path}: not an ONNX model ONNX Runtime can load ({str(err).splitlines()[0]})") from err
+    return open_session("onnxruntime", path, num_threads, float_path)
 
 
 def run_session(session, crops: np.ndarray, batch_size: int = 64) -> np.ndarray:
-    """Normalised crops float32 ``(N, S, S)`` through an ONNX Runtime session in chunks of
-    ``batch_size``; returns float32 ``(N, 136)``."""
-    name = session.get_inputs()[0].name
+    """Normalised crops float32 ``(N, S, S)`` through a :class:`~landmarker.model.engines.Session` in
+    chunks of ``batch_size``; returns float32 ``(N, 136)``."""
     outs = [np.zeros((0, N_OUTPUTS), np.float32)]
     for i in range(0, len(crops), batch_size):
-        x = np.ascontiguousarray(crops[i : i + batch_size][:, None], dtype=np.float32)
-        outs.append(np.asarray(session.run(None, {name: x})[0], np.float32))
+        outs.append(session(np.ascontiguousarray(crops[i : i + batch_size][:, None], dtype=np.float32)))
     return np.concatenate(outs)
 
 
-_CHECKS: dict[tuple, Int8Check] = {}  # one int8 check per file and bound in a process
+_CHECKS: dict[tuple, Int8Check] = {}  # one int8 check per file, engine and bound in a process
 _CHECKS_LOCK = threading.Lock()
 
 
-def _checked_session(path: Path, card: ModelCard, num_threads, bound: float):
-    """``(Int8Check, session)``: the path a model runs on (checked once per process) and its session."""
+def _checked_session(path: Path, card: ModelCard, engine: str, num_threads, bound: float):
+    """``(Int8Check, session)``: the engine and arithmetic a model runs on (checked once per process) and its
+    session."""
     ref = reference_path(path)
     quantised = bool((card.data.get("onnx") or {}).get("quantisation")) or ref.is_file()
     if not quantised:
-        return Int8Check("fp32", bound), onnx_session(path, num_threads)
+        return Int8Check("fp32", bound, engine=engine), open_session(engine, path, num_threads)
     st = path.stat()
-    key = (str(path.resolve()), st.st_size, st.st_mtime_ns, ref.stat().st_mtime_ns if ref.is_file() else None, bound)
+    key = (str(path.resolve()), st.st_size, st.st_mtime_ns, ref.stat().st_mtime_ns if ref.is_file() else None,
+           bound, engine)
     with _CHECKS_LOCK:  # other threads loading the same file wait for this check instead of repeating it
         if key not in _CHECKS:
-            check, session = _check_int8(path, card, ref, num_threads, bound)
+            check, session = _check_int8(path, card, ref, engine, num_threads, bound)
             _CHECKS[key] = check
             return check, session
     check = _CHECKS[key]
-    return check, onnx_session(path, num_threads, float_path=check.path == "float")
+    return check, open_session(check.engine, path, num_threads, float_path=check.path == "float")
 
 
-def _check_int8(path: Path, card: ModelCard, ref: Path, num_threads, bound: float):
+def _ways(engine: str) -> list[tuple[str, bool]]:
+    """The ways to run a quantised model, in the order they are tried: ``(engine, float_path)``."""
+    ways = [(engine, False)]
+    if engine != "onnxruntime" and installed("onnxruntime"):
+        ways.append(("onnxruntime", False))
+    return ways + [("onnxruntime", True)] if installed("onnxruntime") else ways
+
+
+def _check_int8(path: Path, card: ModelCard, ref: Path, engine: str, num_threads, bound: float):
     if not ref.is_file():
         log.warning(f"{path}: an int8 model without reference outputs ({ref.name}) to check this CPU's int8 "
-                    f"kernels against: running it without them (float path, about 2x slower)")
-        return Int8Check("float", bound, reason=f"no {ref.name}"), onnx_session(path, num_threads, float_path=True)
+                    f"kernels against: running it without them (ONNX Runtime's float path, about 2x slower)")
+        return (Int8Check("float", bound, reason=f"no {ref.name}", engine="onnxruntime"),
+                open_session("onnxruntime", path, num_threads, float_path=True))
     reference = load_reference(ref)
     if reference.crops.shape[1] != card.img_size:
         raise InvalidInput(f"{ref}: reference crops are {reference.crops.shape[1]} px, the model takes {card.img_size}")
     inputs = reference.inputs()
-    session = onnx_session(path, num_threads)
-    drift = float(drift_iod(run_session(session, inputs), reference.targets).max())
-    if drift <= bound:
-        return Int8Check("int8", bound, drift, faces=len(inputs)), session
-    session = onnx_session(path, num_threads, float_path=True)
-    float_drift = float(drift_iod(run_session(session, inputs), reference.targets).max())
-    if float_drift > bound:
+    drifts: dict[tuple[str, bool], float] = {}
+    for way in _ways(engine):
+        session = open_session(way[0], path, num_threads, float_path=way[1])
+        drifts[way] = float(drift_iod(run_session(session, inputs), reference.targets).max())
+        if drifts[way] <= bound:
+            break
+    else:
         raise InvalidInput(
-            f"{path}: landmarks {100 * float_drift:.1f}% of the inter-ocular distance from its reference outputs "
+            f"{path}: landmarks {100 * drifts[way]:.1f}% of the inter-ocular distance from its reference outputs "
             f"({ref.name}) even without int8 kernels (bound {100 * bound:.0f}%): the model and its reference "
             f"outputs do not belong together (re-make both with tools/quantize_onnx.py)"
         )
-    check = Int8Check("float", bound, drift, float_drift, faces=len(inputs),
-                      reason=f"int8 kernels drift {100 * drift:.1f}% of IOD on this CPU")
-    log.warning(f"{path.name}: int8 landmarks on this CPU ({describe_cpu(check.cpu)}) are {100 * drift:.1f}% of "
-                f"the inter-ocular distance from the fp32 network's (bound {100 * bound:.0f}%): running without "
-                f"the int8 kernels (float path, about 2x slower)")
+    tried = list(drifts)
+    first = tried[0]
+    if way == first:
+        return Int8Check("int8", bound, drifts[way], faces=len(inputs), engine=way[0]), session
+    failed = ", ".join(f"{version(e)}'s int8 kernels drift {100 * drifts[(e, f)]:.1f}% of IOD" for e, f in tried[:-1])
+    check = Int8Check("float" if way[1] else "int8", bound, drifts.get((way[0], False), drifts[first]),
+                      drifts[way] if way[1] else None, faces=len(inputs), reason=f"{failed} on this CPU",
+                      engine=way[0])
+    log.warning(f"{path.name}: on this CPU ({describe_cpu(check.cpu)}) {failed} from the fp32 network's "
+                f"landmarks (bound {100 * bound:.0f}%): running on {version(way[0])}"
+                + ("'s float path (int8 kernels off, about 2x slower)" if way[1] else "'s int8 kernels"))
     return check, session
 
 
@@ -218,11 +235,13 @@ def resolve_backend(kind: str | None, weights: str | os.PathLike | None) -> tupl
 
     ``kind`` None chooses from the file: ``.onnx`` -> ``onnx``, any other file
     (safetensors) -> ``torch``, no file -> ``onnx`` with the shipped int8 model.
-    With ``kind="torch"`` and no file: the shipped safetensors.
+    ``onnx``, ``openvino`` and ``onnxruntime`` all run an ``.onnx`` file (``onnx``: on
+    :func:`landmarker.model.engines.default_engine`). With ``kind="torch"`` and no file: the
+    shipped safetensors.
 
     Raises:
         ValueError: unknown kind, or a file the chosen backend cannot run
-            (safetensors with ``onnx``: export it first; ``.onnx`` with ``torch``).
+            (safetensors with an ONNX engine: export it first; ``.onnx`` with ``torch``).
     """
     if kind is not None and kind not in BACKENDS:
         raise InvalidInput(f"unknown backend {kind!r}; choose one of {', '.join(BACKENDS)}")
@@ -230,12 +249,12 @@ def resolve_backend(kind: str | None, weights: str | os.PathLike | None) -> tupl
     if kind is None:
         kind = "onnx" if weights is None or is_onnx else "torch"
     if weights is None:
-        return kind, SHIPPED_ONNX if kind == "onnx" else SHIPPED_WEIGHTS
+        return kind, SHIPPED_ONNX if kind in ONNX_KINDS else SHIPPED_WEIGHTS
     if kind == "torch" and is_onnx:
         raise InvalidInput(f"{weights}: an ONNX file runs on the onnx backend (leave out --backend torch)")
-    if kind == "onnx" and not is_onnx:
+    if kind in ONNX_KINDS and not is_onnx:
         raise InvalidInput(
-            f"{weights}: the onnx backend needs an .onnx file; make one with "
+            f"{weights}: the {kind} backend needs an .onnx file; make one with "
             f"`landmarker export --format onnx --weights {weights} --out MODEL.onnx`, or use --backend torch"
         )
     return kind, Path(weights)
@@ -246,21 +265,23 @@ def load_backend(kind: str | None = None, weights=None, device=None, batch_size:
     """The backend that runs ``weights`` (see :func:`resolve_backend`).
 
     Args:
-        kind: ``"onnx"``, ``"torch"`` or None (from the file; the default).
+        kind: ``"onnx"`` (the default engine), ``"openvino"``, ``"onnxruntime"``, ``"torch"`` or None
+            (from the file; the default).
         weights: ``.onnx`` or safetensors file; None: the shipped model.
         device: torch device (torch only).
         batch_size: most crops per network call.
-        num_threads: CPU threads: intra-op threads for ONNX Runtime,
+        num_threads: CPU threads: the ONNX engine's threads per call,
             ``torch.set_num_threads`` for torch (process-wide).
 
     Raises:
         ValueError: unknown kind, or unusable weights.
         FileNotFoundError: missing weights or model card.
-        ImportError: the torch backend without torch installed (the ``[train]`` extra).
+        ImportError: the torch backend without torch installed (the ``[train]`` extra), or an ONNX
+            engine named that is not installed.
     """
     kind, path = resolve_backend(kind, weights)
-    if kind == "onnx":
-        return OnnxBackend(path, num_threads, batch_size)
+    if kind in ONNX_KINDS:
+        return OnnxBackend(path, num_threads, batch_size, engine=None if kind == "onnx" else kind)
     try:
         import torch
     except ImportError:
@@ -270,3 +291,21 @@ def load_backend(kind: str | None = None, weights=None, device=None, batch_size:
     if num_threads is not None:
         torch.set_num_threads(num_threads)
     return TorchBackend(path, device=device, batch_size=batch_size)
+
+
+def engine_name(backend) -> str:
+    """What runs the network, with its version: e.g. ``OpenVINO 2026.4.1``, ``ONNX Runtime 1.22.0``,
+    ``PyTorch 2.5.1``."""
+    if isinstance(backend, OnnxBackend):
+        return version(backend.engine)
+    import torch
+
+    return f"PyTorch {torch.__version__}"
+
+
+def describe_backend(backend) -> str:
+    """One line saying what runs the network, e.g. ``OpenVINO 2026.4.1, int8 kernels (...); CPU ...``
+    or ``PyTorch 2.5.1 on cpu``."""
+    if isinstance(backend, OnnxBackend):
+        return f"{engine_name(backend)}, {backend.check.describe()}"
+    return f"{engine_name(backend)} on {getattr(backend, 'device', 'cpu')}"

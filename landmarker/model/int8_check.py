@@ -175,8 +175,9 @@ class Int8Check:
         drift: the int8 kernels' worst reference face, fraction of the IOD (None: not run).
         float_drift: the float path's worst reference face (None: not run).
         faces: how many reference faces were run.
-        reason: why the float path runs ("" otherwise).
+        reason: why the float path or a fallback engine runs ("" otherwise).
         cpu: :func:`cpu_int8_features` of this machine.
+        engine: the engine that runs (:mod:`landmarker.model.engines`) after any fallback.
     """
 
     path: str
@@ -186,6 +187,7 @@ class Int8Check:
     faces: int = 0
     reason: str = ""
     cpu: dict = field(default_factory=lambda: cpu_int8_features())
+    engine: str = "onnxruntime"
 
     def describe(self) -> str:
         """One line for ``-v`` and logs, e.g.
@@ -194,12 +196,12 @@ class Int8Check:
             text = "fp32 (not quantised)"
         elif self.path == "int8":
             text = (f"int8 kernels ({self.faces} reference faces within {100 * self.drift:.2f}% of the IOD of fp32, "
-                    f"bound {100 * self.bound:.0f}%)")
+                    f"bound {100 * self.bound:.0f}%)") + (f"; {self.reason}" if self.reason else "")
         else:
             text = f"float path, int8 kernels off ({self.reason})"
         return f"{text}; CPU {describe_cpu(self.cpu)}"
 
     def as_dict(self) -> dict:
-        """JSON-able: path, bound, drift, float_drift, faces, reason, cpu."""
+        """JSON-able: path, bound, drift, float_drift, faces, reason, cpu, engine."""
         return {"path": self.path, "bound": self.bound, "drift": self.drift, "float_drift": self.float_drift,
-                "faces": self.faces, "reason": self.reason, "cpu": self.cpu}
+                "faces": self.faces, "reason": self.reason, "cpu": self.cpu, "engine": self.engine}

@@ -19,7 +19,7 @@ from jobs.team_means import team_means
 
 JOBS = {"bulk-label": bulk_label, "team-means": team_means, "morph-movie": morph_movie, "transform": run_tool,
         "caricature": run_tool, "continuum": run_tool, "symmetrize": run_tool, "review": review_command,
-        "export": export}
+        "export": export, "align": run_tool}
 RENAMED = {"landmarks": "landmarks_csv", "format": "fmt", "what": "sym"}  # option dest -> parameter
 
 

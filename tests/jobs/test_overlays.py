@@ -119,3 +119,47 @@ def test_a_resumed_run_replaces_old_png_overlays(tmp_path):
     r = bulk_label(arch, out, n_jobs=1, progress=False, overlay=True)
     assert r.overlays_added == 1
     assert [p.name for p in (out / "overlays").iterdir()] == ["B001242.jpg.jpg"]
+
+
+def test_overlays_are_drawn_from_the_decoded_photo_as_from_the_file(tmp_path, monkeypatch):
+    """bulk-label hands the writer the photo it decoded (no second decode); the overlay is the one a redraw
+    from the file makes, for a small photo and for one reduced to the overlay size."""
+    from jobs import bulk_label as bl
+
+    arch = tmp_path / "arch"
+    arch.mkdir()
+    shutil.copy(SAMPLE / "B001242.jpg", arch / "small.jpg")
+    photo = cv2.imread(str(SAMPLE / "B001242.jpg"))
+    cv2.imwrite(str(arch / "big.png"), cv2.resize(photo, (1800, 2200), interpolation=cv2.INTER_CUBIC))
+    from landmarker.inference import labelling
+    from landmarker.io import decode
+
+    decoded = []
+    real = decode.read_image_reduced
+
+    def counting(path, *args, **kwargs):
+        decoded.append(str(path))
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(decode, "read_image_reduced", counting)  # overlays drawn from the file decode here
+    monkeypatch.setattr(labelling, "read_image_reduced", counting)
+    out = tmp_path / "run"
+    assert bulk_label(arch, out, n_jobs=1, progress=False, overlay=True).faces == 2
+    assert sorted(decoded) == sorted(str(p) for p in arch.iterdir())  # each photo decoded once, for labelling
+    for name in ("small.jpg", "big.png"):
+        drawn = cv2.imread(str(out / "overlays" / f"{name}.jpg")).astype(int)
+        faces = [r.face for r in iter_records(out / "landmarks.csv") if r.image == name]
+        again = bl.redraw_overlay(arch / name, name, faces, tmp_path / "again")
+        assert np.abs(drawn - cv2.imread(str(again)).astype(int)).mean() < 0.5
+
+
+def test_a_resumed_run_redraws_an_empty_overlay(tmp_path):
+    arch = tmp_path / "arch"
+    arch.mkdir()
+    shutil.copy(SAMPLE / "B001242.jpg", arch / "B001242.jpg")
+    out = tmp_path / "run"
+    bulk_label(arch, out, n_jobs=1, progress=False, overlay=True)
+    (out / "overlays" / "B001242.jpg.jpg").write_bytes(b"")  # what a power cut can leave of an un-synced file
+    assert bulk_label(arch, out, n_jobs=1, progress=False, overlay=True).overlays_added == 1
+    with Image.open(out / "overlays" / "B001242.jpg.jpg") as im:
+        assert im.format == "JPEG" and im.size == (225, 275)

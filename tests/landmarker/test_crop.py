@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 
 from landmarker.model import crop as C
 from landmarker.training.data import Augment, augmented_crop
@@ -75,3 +76,37 @@ def test_warp_crop_downscales_without_shifting():
     crop = C.warp_crop(big, m, 100)
     ys, xs = np.nonzero(crop > 100)
     assert abs(xs.mean() - 49.5) < 0.6 and abs(ys.mean() - 49.5) < 0.6
+
+
+def _whole_image_crop(gray, m, n):
+    """The reference: area-average the whole image by the integer factor, then warp (image sides divisible by it)."""
+    import cv2
+
+    scale = float(np.sqrt(abs(np.linalg.det(m[:, :2]))))
+    f = int(1.0 / scale) if scale < 0.5 else 1
+    if f > 1:
+        h, w = gray.shape
+        assert h % f == 0 and w % f == 0
+        gray = cv2.resize(gray, (w // f, h // f), interpolation=cv2.INTER_AREA)
+        m = m @ np.array([[f, 0.0, (f - 1) / 2], [0.0, f, (f - 1) / 2], [0.0, 0.0, 1.0]])
+    return cv2.warpAffine(gray, m, (n, n), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+
+@pytest.mark.parametrize("side", [60.0, 300.0, 700.0, 1400.0])
+def test_warp_crop_reads_only_the_face_region_and_gives_the_whole_image_crop(side):
+    """Cutting the footprint (and the gray of the region only) changes no pixel of the crop, for crops inside the
+    photo, across its edge and wholly outside it, at every area-averaging factor."""
+    import cv2
+
+    rng = np.random.default_rng(int(side))
+    h, w = 1680, 1260  # divisible by every factor these crops use
+    rgb = cv2.GaussianBlur(rng.integers(0, 256, (h, w, 3), dtype=np.uint8), (0, 0), 3)
+    gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+    centres = [(630.0, 840.0), (40.0, 900.0), (1250.0, 20.0), (-400.0, 300.0), (w + 900.0, h + 900.0)]
+    for (cx, cy), angle, flip in zip(centres, (0.0, 17.0, -25.0, 5.0, 40.0), (False, True, False, True, False)):
+        m = C.crop_matrix(cx, cy, side, 128, angle, flip)
+        want = _whole_image_crop(gray, m, 128)
+        got = C.warp_crop(rgb, m, 128)
+        assert got.shape == (128, 128) and got.dtype == np.uint8
+        assert np.abs(got.astype(int) - want).max() <= 1, (cx, cy, angle)
+        np.testing.assert_array_equal(got, C.warp_crop(gray, m, 128))  # RGB in: the region's gray is the image's

@@ -226,3 +226,24 @@ def test_detectors_order_faces_by_the_box_area_inside_the_photo():
     cut, whole = Detection((-400.0, 0.0, 20.0, 250.0), 1.0), Detection((80.0, 90.0, 200.0, 210.0), 1.0)
     assert cut.area > whole.area  # the whole box is larger, its visible part (20 x 250) is not
     assert by_visible_area([cut, whole], (275, 225, 3)) == [whole, cut]
+
+
+def test_the_frontal_detector_is_saved_once_and_loaded_after_and_a_damaged_file_rebuilt(tmp_path, monkeypatch):
+    import dlib
+
+    from landmarker.inference import detect
+
+    monkeypatch.setenv("MORPHKIT_CACHE_DIR", str(tmp_path))
+    built = []
+    real = dlib.get_frontal_face_detector
+    monkeypatch.setattr(dlib, "get_frontal_face_detector", lambda: built.append(1) or real())
+    image = read_image(DATA / "portraits" / "A000360.jpg")
+    want = HogDetector(upsample=0, threshold=-0.5).run(image)
+    saved = tmp_path / "dlib" / f"frontal_face_detector-dlib-{dlib.__version__}.svm"
+    for content, builds in ((None, 1), ("kept", 1), (b"not a detector", 2)):
+        if isinstance(content, bytes):
+            saved.write_bytes(content)
+        monkeypatch.setattr(detect, "_FRONTAL", None)  # a new process
+        got = HogDetector(upsample=0, threshold=-0.5).run(image)
+        assert [(d.box, round(d.score, 6)) for d in got] == [(d.box, round(d.score, 6)) for d in want]
+        assert len(built) == builds and saved.stat().st_size > 100_000

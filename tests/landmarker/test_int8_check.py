@@ -8,8 +8,11 @@ int8 kernels are simulated by a session whose int8 outputs are pushed away.
 import json
 import logging
 import shutil
+import socket
 import subprocess
 import sys
+import threading
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +25,7 @@ from landmarker.io.decode import read_image
 from landmarker.io.landmarks_csv import read_landmarks_csv
 from landmarker.model import backends
 from landmarker.model.card import SHIPPED_ONNX, ModelCard, card_path
+from landmarker.model.engines import ENGINES, installed
 from landmarker.model.int8_check import (
     DRIFT_BOUND,
     cpu_int8_features,
@@ -48,30 +52,25 @@ def _copy_model(dst: Path, name: str = "model") -> Path:
     return onnx
 
 
-class _BrokenInt8Session:
-    """An ONNX Runtime session whose int8 kernels 'saturate': every output moved by 5% of the crop."""
+def _broken(session):
+    """A session whose int8 kernels 'saturate': every output moved by 5% of the crop."""
+    return replace(session, run=lambda x: session(x) + np.float32(0.05))
 
-    def __init__(self, session):
-        self.session = session
 
-    def get_inputs(self):
-        return self.session.get_inputs()
+def _break_int8_of(monkeypatch, engines):
+    real = backends.open_session
 
-    def run(self, names, feeds):
-        out = self.session.run(names, feeds)
-        return [out[0] + np.float32(0.05)]
+    def session(engine, path, num_threads=None, float_path=False):
+        s = real(engine, path, num_threads, float_path)
+        return _broken(s) if engine in engines and not float_path else s
+
+    monkeypatch.setattr(backends, "open_session", session)
 
 
 @pytest.fixture
 def broken_int8(monkeypatch):
-    """Int8 kernels that drift on 'this CPU'; the float path is left as it is."""
-    real = backends.onnx_session
-
-    def session(path, num_threads=None, float_path=False):
-        s = real(path, num_threads, float_path)
-        return s if float_path else _BrokenInt8Session(s)
-
-    monkeypatch.setattr(backends, "onnx_session", session)
+    """Int8 kernels that drift on 'this CPU' in every engine; ONNX Runtime's float path is left as it is."""
+    _break_int8_of(monkeypatch, ENGINES)
 
 
 def test_shipped_model_has_reference_outputs_and_passes_its_check_here():
@@ -91,10 +90,11 @@ def test_drifting_int8_kernels_fall_back_to_the_float_path_with_one_warning(tmp_
     model = _copy_model(tmp_path)
     with caplog.at_level(logging.WARNING, logger="landmarker.model.backends"):
         backend = backends.OnnxBackend(model)
-    assert backend.check.path == "float"
+    assert backend.check.path == "float" and backend.engine == "onnxruntime"
     assert backend.check.drift > DRIFT_BOUND and backend.check.float_drift <= DRIFT_BOUND
     lines = [r.getMessage() for r in caplog.records]
     assert len(lines) == 1 and "float path" in lines[0] and "model.onnx" in lines[0] and "\n" not in lines[0]
+    assert lines[0].count("int8 kernels drift") == 2 and "OpenVINO" in lines[0] and "ONNX Runtime" in lines[0]
     ref = load_reference(reference_path(model))
     want = backends.run_session(backends.onnx_session(model, float_path=True), ref.inputs())
     np.testing.assert_array_equal(backend(ref.inputs()), want)  # the float session runs, not the broken one
@@ -223,3 +223,73 @@ def test_every_shipped_weights_file_is_package_data():
     for f in weights.iterdir():
         rel = f"{weights.name}/{f.name}"
         assert any(fnmatch.fnmatch(rel, g) for g in globs), f"{rel} is not in [tool.setuptools.package-data]"
+
+
+needs_openvino = pytest.mark.skipif(not installed("openvino"), reason="openvino is not installed")
+
+
+@needs_openvino
+def test_openvino_is_the_default_engine_and_each_engine_can_be_named():
+    ref = load_reference(reference_path(SHIPPED_ONNX))
+    assert backends.load_backend().engine == "openvino"
+    outs = {}
+    for kind in ("openvino", "onnxruntime"):
+        backend = backends.load_backend(kind)
+        assert backend.engine == kind and backend.check.path == "int8" and backend.check.engine == kind
+        outs[kind] = backend(ref.inputs())
+        assert drift_iod(outs[kind], ref.targets).max() <= DRIFT_BOUND
+    assert backends.describe_backend(backends.load_backend("openvino")).startswith("OpenVINO ")
+    # two engines, two sets of int8 kernels: close, not identical
+    assert 0 < drift_iod(outs["openvino"], outs["onnxruntime"]).max() < 2 * DRIFT_BOUND
+
+
+def test_without_openvino_the_default_is_onnx_runtime(monkeypatch):
+    from landmarker.model import engines
+
+    monkeypatch.setattr(engines, "installed", lambda name: name != "openvino")
+    assert engines.default_engine() == "onnxruntime"
+    with pytest.raises(ImportError, match="pip install openvino"):
+        engines.open_session("openvino", SHIPPED_ONNX)
+
+
+@needs_openvino
+def test_openvino_int8_drifting_falls_back_to_onnx_runtime_int8(tmp_path, monkeypatch, caplog):
+    _break_int8_of(monkeypatch, ("openvino",))
+    model = _copy_model(tmp_path)
+    with caplog.at_level(logging.WARNING, logger="landmarker.model.backends"):
+        backend = backends.OnnxBackend(model, engine="openvino")
+    assert backend.engine == "onnxruntime" and backend.check.path == "int8"
+    assert "OpenVINO" in backend.check.reason and "OpenVINO" in backend.check.describe()
+    [line] = [r.getMessage() for r in caplog.records]
+    assert "OpenVINO" in line and "running on ONNX Runtime" in line and "int8 kernels" in line
+    ref = load_reference(reference_path(model))
+    assert drift_iod(backend(ref.inputs()), ref.targets).max() <= DRIFT_BOUND
+
+
+@needs_openvino
+def test_openvino_sends_nothing_and_serves_threads_at_once(monkeypatch):
+    """We only read and compile models: no socket is opened (telemetry belongs to openvino.convert_model)."""
+    opened = []
+
+    def refuse(*args, **kwargs):
+        opened.append(args)
+        raise OSError("network blocked by the test")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    ref = load_reference(reference_path(SHIPPED_ONNX))
+    backend = backends.OnnxBackend(SHIPPED_ONNX, num_threads=1, engine="openvino", batch_size=3)
+    want = backend(ref.inputs())
+    got = [None] * 4
+
+    def work(i):
+        got[i] = backend(ref.inputs()[i:] if i % 2 else ref.inputs())
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for i, g in enumerate(got):
+        np.testing.assert_allclose(g, want[i:] if i % 2 else want, atol=1e-5)
+    assert not opened

@@ -34,7 +34,8 @@ def test_import_morphkit_and_labelling_never_import_torch(data_dir):
         "assert r[0].status == 'ok' and r[0].faces[0].landmarks.shape == (68, 2)\n"
         "import jobs.bulk_label, jobs.team_means, jobs.morph_movie, landmarker.predict, landmarker.training.evaluate"
     )
-    assert "onnxruntime" in mods
+    assert "openvino" in mods  # the default engine ran; the fallback engine was not even imported
+    assert "onnxruntime" not in mods
     assert "torch" not in mods and "torchvision" not in mods
 
 
