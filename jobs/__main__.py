@@ -50,8 +50,10 @@ def _collection(p, func) -> None:
     _option(p, func, "--landmarks", "landmarks_csv",
             help="use this landmarks.csv (from bulk-label) instead of detecting; a photo that is not the one a row was "
             "made from (its size or sha1 differs) is labelled again")
-    _option(p, func, "--width", type=int, help="output width in pixels")
-    _option(p, func, "--height", type=int, help="output height in pixels")
+    _option(p, func, "--width", type=int, help="output width in pixels (default: chosen from the faces, so that "
+            "their median eye-centre distance is kept: neither enlarged nor shrunk; one of --width/--height alone: "
+            "the other in the proportions of 450 x 550)")
+    _option(p, func, "--height", type=int, help="output height in pixels (default: chosen from the faces)")
 
 
 def _spec(args: argparse.Namespace, labels: bool = True) -> ModelSpec:
@@ -92,7 +94,7 @@ def run_team_means(args: argparse.Namespace, prog: str) -> int:
                    texture=args.texture, max_fit_score=args.max_fit_score)
     means = ", ".join(f"{g} {n}" for g, n in r.groups.items())
     print(f"team-means: {r.images} images, {r.used} used, {r.skipped} skipped; "
-          f"means: {means}; {r.seconds:.1f} s -> {args.out}/comparison.png")
+          f"means: {means}; frame {r.frame}; {r.seconds:.1f} s -> {args.out}/comparison.png")
     return 0
 
 
@@ -103,8 +105,8 @@ def run_morph_movie(args: argparse.Namespace, prog: str) -> int:
                     transition_fraction=args.transition_fraction, loop=args.loop, background=args.background,
                     n_jobs=args.n_jobs, width=args.width, height=args.height,
                     spec=_spec(args, labels=not args.landmarks), scheduler=args.scheduler)
-    print(f"morph-movie: {count(r.faces, 'face')}, {r.skipped} skipped, {count(r.frames, 'frame')}, "
-          f"{r.seconds:.1f} s -> {r.path}")
+    print(f"morph-movie: {count(r.faces, 'face')}, {r.skipped} skipped, {count(r.frames, 'frame')}; "
+          f"frame {r.frame}; {r.seconds:.1f} s -> {r.path}")
     return 0
 
 
@@ -159,7 +161,7 @@ def run_export(args: argparse.Namespace, prog: str) -> int:
     """``export``: run :func:`jobs.export.export`, print its summary line; the exit code."""
     r = export(args.run_dir, args.out, fmt=args.format)
     print(f"export: {count(r.faces, 'face')} ({r.reviewed} reviewed), {count(r.files, 'file')}, "
-          f"{r.seconds:.1f} s -> {r.path}")
+          f"frame {r.frame}; {r.seconds:.1f} s -> {r.path}")
     return 0
 
 

@@ -33,6 +33,7 @@ from landmarker.io.landmarks_csv import iter_records, read_landmarks_table
 from landmarker.io.names import AmbiguousName, NameIndex
 from morphkit import CanonicalFrame
 from morphkit.errors import InvalidInput
+from morphkit.frame import MAX_WIDTH, MIN_WIDTH, collection_frame, eye_distance
 
 from .bulk_label import CHUNK
 from .bulk_output import JOURNAL
@@ -77,15 +78,53 @@ def check_options(*checks: tuple[str, object, bool, str]) -> None:
             raise CollectionError(f"{flag} {value}: {rule}")
 
 
-def frame_of(width: int, height: int) -> CanonicalFrame:
-    """The output frame of ``--width`` x ``--height`` pixels.
+def frame_of(width: int | None, height: int | None) -> CanonicalFrame:
+    """The output frame of ``--width`` x ``--height`` pixels; a side not given (None) follows the given one in
+    the default frame's proportions (450 x 550), rounded to an even number.
 
     Raises:
-        CollectionError: a side under 16 pixels (the message names the flag).
+        CollectionError: neither side given, or a side under 16 pixels (the message names the flag).
     """
-    check_options(("--width", width, width >= 16, "must be 16 pixels or more"),
-                  ("--height", height, height >= 16, "must be 16 pixels or more"))
-    return CanonicalFrame(width=width, height=height)
+    if width is None and height is None:
+        raise CollectionError("--width/--height: give one or both")
+    base = CanonicalFrame()
+    check_options(*((flag, v, v >= 16, "must be 16 pixels or more") for flag, v in (("--width", width),
+                                                                                   ("--height", height))
+                    if v is not None))
+    width = width if width is not None else max(16, 2 * round(height * base.width / base.height / 2))
+    height = height if height is not None else max(16, 2 * round(width * base.height / base.width / 2))
+    return CanonicalFrame(width=int(width), height=int(height))
+
+
+def output_frame(width: int | None, height: int | None, portraits: list[Portrait]) -> tuple[CanonicalFrame, str]:
+    """The frame of a job's means, movie or stimuli, and why: ``--width/--height`` when given (:func:`frame_of`),
+    else chosen from the faces of ``portraits`` that have landmarks (:func:`morphkit.frame.collection_frame`:
+    their median eye-centre distance kept, so the median face is neither enlarged nor shrunk), else the
+    default 450 x 550. The one rule every job's default frame follows.
+
+    Returns:
+        ``(frame, why)``: ``why`` a phrase for the console and the report, e.g. ``"210 x 256, from the faces
+        (median eye-centre distance 52.5 px, warped at scale 1.00)"``.
+
+    Raises:
+        CollectionError: a bad ``--width`` or ``--height``.
+    """
+    if width is not None or height is not None:
+        frame = frame_of(width, height)
+        given = " and ".join(f"--{k} {v}" for k, v in (("width", width), ("height", height)) if v is not None)
+        rest = "" if width is not None and height is not None else ", the other side in the default proportions"
+        return frame, f"{frame.width} x {frame.height}, from {given}{rest}"
+    lms = [p.landmarks for p in portraits if p.landmarks is not None]
+    if not lms:
+        frame = CanonicalFrame()
+        return frame, f"{frame.width} x {frame.height}, the default (no face to size it from)"
+    frame = collection_frame(np.stack(lms))
+    d = eye_distance(np.stack(lms))
+    scale = frame.eye_distance * frame.width / d
+    natural = d / frame.eye_distance
+    clamp = f"; clamped to {MIN_WIDTH}..{MAX_WIDTH} px wide" if not MIN_WIDTH <= natural <= MAX_WIDTH else ""
+    return frame, (f"{frame.width} x {frame.height}, from the faces (median eye-centre distance {d:.1f} px, "
+                   f"warped at scale {scale:.2f}{clamp}; --width/--height to choose)")
 
 
 def load_collection(

@@ -53,7 +53,7 @@ from morphkit.parallel import ordered_map
 from morphkit.research import caricature, continuum, symmetrize, transform, yaw_note
 
 from .align import IMAGE_FORMATS, REPORT_COLUMNS, check_align, placed, plan_of, upscale_note
-from .collection import CollectionError, Portrait, attach_landmarks, check_options, frame_of
+from .collection import CollectionError, Portrait, attach_landmarks, check_options, frame_of, output_frame
 from .outputs import RunOutputs
 from .results import ToolResult
 from .workers import job_workers, preload
@@ -284,8 +284,10 @@ class _Job:
         p = self.protos[flag]
         if p.landmarks is None:
             raise CollectionError(f"{flag} {p.path}: {p.note or 'no face'}")
-        result = _render((p.path, p.landmarks, "mean" in p.extra),
-                         _Recipe(frame if frame is not None or "mean" in p.extra else CanonicalFrame()))
+        if frame is None and "mean" not in p.extra:  # a photo: the frame the prototypes' faces keep their size in
+            frame, why = output_frame(None, None, [q for q in self.protos.values() if "mean" not in q.extra])
+            log.info(f"{self.tool}: frame {why}")
+        result = _render((p.path, p.landmarks, "mean" in p.extra), _Recipe(frame))
         if isinstance(result, str):
             raise CollectionError(f"{flag} {p.path}: {result}")
         return Face(p.path, result[0], result[1], "shapes.csv" if "mean" in p.extra else "landmarker")
@@ -361,7 +363,8 @@ def _continuum(job: _Job) -> None:
     """``continuum``: the faces between two input faces at even steps, and ``strip.png`` of them."""
     o = job.options
     first_mean = next((p for p in job.portraits if "mean" in p.extra), None)
-    frame = CanonicalFrame()
+    frame, why = output_frame(None, None, job.portraits)  # photos: the frame their faces keep their size in
+    log.info(f"continuum: frame {why}")
     if first_mean is not None:
         try:
             h, w = read_image(first_mean.path).shape[:2]

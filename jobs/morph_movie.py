@@ -7,6 +7,7 @@ streamed into the encoder, so memory does not grow with the movie's length.
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from pathlib import Path
@@ -14,7 +15,6 @@ from pathlib import Path
 from landmarker.inference.labelling import ModelSpec
 from landmarker.io.files import mark_output
 from morphkit import (
-    CanonicalFrame,
     morph_sequence_frames,
     morph_sequence_length,
     write_video,
@@ -28,6 +28,7 @@ from .collection import (
     frame_of,
     load_collection,
     note_grayscale,
+    output_frame,
     write_report,
 )
 from .html_report import write_report as write_html
@@ -35,6 +36,8 @@ from .manifest import read_manifest
 from .outputs import RunOutputs
 from .results import MorphMovieResult
 from .workers import job_workers, preload
+
+log = logging.getLogger(__name__)
 
 
 def _group_column(manifest: str, group: str) -> str:
@@ -72,8 +75,8 @@ def morph_movie(
     loop: bool = False,
     background: str = "frame",
     n_jobs: int = -1,
-    width: int = CanonicalFrame.width,
-    height: int = CanonicalFrame.height,
+    width: int | None = None,
+    height: int | None = None,
     spec: ModelSpec = ModelSpec(),
     scheduler: str | None = None,
 ) -> MorphMovieResult:
@@ -95,7 +98,9 @@ def morph_movie(
         loop: morph from the last face back to the first, for looping playback.
         background: ``frame`` (whole frame) or ``face`` (the face on a plain background).
         n_jobs: cores to use (-1: all) for labelling and rendering.
-        width, height: frame size in pixels (default: :class:`morphkit.CanonicalFrame`'s, 450 x 550).
+        width, height: frame size in pixels (a GIF's width); one alone: the other in the default frame's
+            proportions; neither: chosen from the faces (:func:`jobs.collection.output_frame`: their median
+            eye-centre distance kept). The console line and the report say which and why.
         spec: the model that labels faces (not used with ``landmarks_csv``).
         scheduler: Dask scheduler address: run the per-image work on that cluster.
 
@@ -115,7 +120,8 @@ def morph_movie(
     check_options(("--fps", fps, fps > 0, "must be above 0"),
                   ("--seconds-per-face", seconds_per_face, seconds_per_face > 0, "must be above 0"),
                   ("--transition-fraction", transition_fraction, 0 <= transition_fraction <= 1, "must be in 0..1"))
-    frame = frame_of(width, height)
+    if width is not None or height is not None:
+        frame_of(width, height)  # refused before any work
     if len(sources) > 1 and any(Path(s).is_dir() for s in sources):
         raise CollectionError("give one collection folder, or two or more image files")
     if len(sources) == 1 and not Path(sources[0]).is_dir():
@@ -144,6 +150,7 @@ def morph_movie(
             if len(used) < 2:
                 raise CollectionError(f"only {len(used)} usable face(s); a morph movie needs two or more "
                                       f"(see {report_csv})")
+            frame, frame_why = output_frame(width, height, used)
             frames = morph_sequence_frames(
                 *face_sources(used),
                 frame=frame,
@@ -157,11 +164,12 @@ def morph_movie(
 
             total = morph_sequence_length(len(used), fps, seconds_per_face, transition_fraction, loop)
             n = write_video(tqdm(frames, total=total, desc="morph-movie", unit="frame"), outputs.add(out_path), fps=fps,
-                            gif_width=width)
+                            gif_width=frame.width)
         mark_output(thumbs)  # a later job over this folder does not take the thumbnails for photos
         write_html(outputs.add(report_html), f"Morph movie {out_path.name}",
-                   f"{len(used)} faces, {len(portraits) - len(used)} skipped, {n} frames at {fps:g} fps",
+                   f"{len(used)} faces, {len(portraits) - len(used)} skipped, {n} frames at {fps:g} fps; "
+                   f"frame {frame_why}",
                    portraits, groups_order=list(dict.fromkeys(p.group for p in portraits if p.group)),
                    movie=out_path, files=[out_path, report_csv], thumbs=thumbs)
     return MorphMovieResult(faces=len(used), skipped=len(portraits) - len(used), frames=n,
-                            seconds=round(time.time() - t0, 1), path=str(out_path))
+                            seconds=round(time.time() - t0, 1), path=str(out_path), frame=frame_why)

@@ -51,6 +51,7 @@ class TeamMeansResult:
             comparison grid.
         files: group name -> the file name of its mean (``<group>.png``, in the output folder).
         seconds: wall-clock seconds of the job, rounded to 0.1.
+        frame: the means' size and why (``--width/--height``, or chosen from the faces).
     """
 
     images: int
@@ -59,6 +60,7 @@ class TeamMeansResult:
     groups: dict[str, int]
     files: dict[str, str]
     seconds: float
+    frame: str = ""
 
 
 @dataclass(frozen=True)
@@ -71,6 +73,7 @@ class MorphMovieResult:
         frames: frames written.
         seconds: wall-clock seconds of the job, rounded to 0.1.
         path: the movie file written (``out`` as given).
+        frame: the frame size and why (``--width/--height``, or chosen from the faces).
     """
 
     faces: int
@@ -78,6 +81,7 @@ class MorphMovieResult:
     frames: int
     seconds: float
     path: str
+    frame: str = ""
 
 
 @dataclass(frozen=True)

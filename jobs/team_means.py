@@ -38,6 +38,7 @@ from .collection import (
     frame_of,
     load_collection,
     note_grayscale,
+    output_frame,
     write_report,
 )
 from .html_report import write_report as write_html
@@ -86,8 +87,8 @@ def team_means(
     landmarks_csv: str | os.PathLike | None = None,
     n_jobs: int = -1,
     background: str = "frame",
-    width: int = CanonicalFrame.width,
-    height: int = CanonicalFrame.height,
+    width: int | None = None,
+    height: int | None = None,
     spec: ModelSpec = ModelSpec(),
     scheduler: str | None = None,
     min_faces: int = 2,
@@ -110,7 +111,9 @@ def team_means(
         landmarks_csv: use a bulk-label ``landmarks.csv`` instead of labelling.
         n_jobs: cores to use (-1: all) for labelling and warping.
         background: ``frame`` (whole frame) or ``face`` (the face on a plain background).
-        width, height: output size in pixels (default: :class:`morphkit.CanonicalFrame`'s, 450 x 550).
+        width, height: output size in pixels; one alone: the other in the default frame's proportions; neither:
+            chosen from the faces (:func:`jobs.collection.output_frame`: their median eye-centre distance
+            kept), the same for every group. The console line and the report say which and why.
         spec: the model that labels faces (not used with ``landmarks_csv``).
         scheduler: Dask scheduler address: run the per-image work on that cluster.
         min_faces: a group with fewer usable faces gets no mean (a one-face "mean" is
@@ -132,7 +135,8 @@ def team_means(
     """
     t0 = time.time()
     check_options(("--min-faces", min_faces, min_faces >= 1, "must be 1 or more"))
-    frame = frame_of(width, height)
+    if width is not None or height is not None:
+        frame_of(width, height)  # refused before any work
     out_dir = Path(out)
     if out_dir.exists() and not out_dir.is_dir():
         raise CollectionError(f"--out {out_dir}: is a file; team-means writes a folder")
@@ -168,6 +172,7 @@ def team_means(
                 log.warning(f"team-means: {dropped} face(s) dropped for a fit score above {max_fit_score:g}% IOD "
                             "(see report.csv)")
             note_grayscale([by_group[g] for g in order], "team-means")
+            frame, frame_why = output_frame(width, height, [p for g in order for p in by_group[g]])
             for group in order:
                 members = by_group[group]
                 usable = sum(p.landmarks is not None for p in members)
@@ -199,17 +204,17 @@ def team_means(
                 f"(see {out_dir / 'report.csv'})"
             )
         save_png(image_grid(means, labels), outputs.add(out_dir / "comparison.png"))
-        write_shapes(shapes, outputs.add(out_dir / "shapes.csv"), width, height)
+        write_shapes(shapes, outputs.add(out_dir / "shapes.csv"), frame.width, frame.height)
         used = sum(p.landmarks is not None for p in portraits)
         write_html(outputs.add(out_dir / "index.html"), f"Mean faces of {Path(collection).name}",
                    f"{len(portraits)} images, {used} used, {len(portraits) - used} skipped; "
-                   + ", ".join(f"{g}: {n} faces" for g, n in counts.items()),
+                   + ", ".join(f"{g}: {n} faces" for g, n in counts.items()) + f"; frame {frame_why}",
                    portraits, groups_order=order, comparison=out_dir / "comparison.png",
                    means={g: (out_dir / f, counts[g]) for g, f in files.items()},
                    files=[out_dir / "report.csv", out_dir / "shapes.csv", out_dir / "comparison.png"])
         _remove_stale(out_dir, previous, keep=set(files.values()))
     return TeamMeansResult(images=len(portraits), used=used, skipped=len(portraits) - used, groups=counts,
-                           files=files, seconds=round(time.time() - t0, 1))
+                           files=files, seconds=round(time.time() - t0, 1), frame=frame_why)
 
 
 def _previous_means(out_dir: Path) -> set[str]:

@@ -6,14 +6,19 @@ so a ``W x H`` image spans pixel centres ``0..W-1`` by ``0..H-1``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
-from ._checks import check_points
+from ._checks import check_landmark_stack, check_points
 from .errors import InvalidInput
+from .ibug68 import eye_centres
 
 N_BORDER = 8
+#: The widths :func:`collection_frame` chooses between, in pixels: below, a mean face or movie is too small to
+#: look at; above, the texture means' memory (about one float32 plane of the frame per face) and the warps grow
+#: for detail a screen does not show.
+MIN_WIDTH, MAX_WIDTH = 160, 900
 
 _BORDER_MODES = ("replicate", "reflect", "constant")
 
@@ -121,3 +126,52 @@ def with_border(points, width: int, height: int) -> np.ndarray:
     return np.concatenate([pts, border_points(width, height).astype(np.float64)], axis=0)
 
 
+
+
+def collection_frame(landmarks, frame: CanonicalFrame = CanonicalFrame(), min_width: int = MIN_WIDTH,
+                     max_width: int = MAX_WIDTH) -> CanonicalFrame:
+    """The frame for a collection: ``frame`` scaled so that its faces keep the size they have in their photos.
+
+    The default frame (450 x 550) holds eye centres 112.5 px apart: a collection of 225 x 275
+    headshots (eye centres about 52 px apart) would be enlarged twice, enlarging their noise
+    and JPEG blocks with it, and 1350 px studio portraits shrunk three times. Here the frame's
+    eye-centre distance (``frame.eye_distance * width``) is the faces' median eye-centre
+    distance (points 36-41 and 42-47, in their photos' pixels): the median face is warped at
+    scale 1, half of them are enlarged, half shrunk. The width is clamped to
+    ``min_width..max_width`` and rounded to an even number (MP4 needs even sides), the height
+    keeps ``frame``'s proportions (even too); the eye positions and border are ``frame``'s.
+
+    Args:
+        landmarks: ``(n, 68, 2)`` landmarks of the faces, pixels of their photos (n >= 1).
+        frame: the frame to scale (its proportions, eye height and distance, border).
+        min_width, max_width: the range of widths, even, ``16 <= min_width <= max_width``.
+
+    Returns:
+        :class:`CanonicalFrame` of ``frame``'s geometry at the chosen size.
+
+    Raises:
+        InvalidInput: bad landmarks (none, NaN, not ``(n, 68, 2)``), a median eye-centre distance of 0,
+            a bad width range.
+    """
+    if not (16 <= int(min_width) <= int(max_width)):
+        raise InvalidInput(f"need 16 <= min_width <= max_width, got {min_width!r}, {max_width!r}")
+    distance = eye_distance(landmarks)
+    width = distance / float(frame.eye_distance)
+    width = min(max(width, float(min_width)), float(max_width))
+    w = max(2, 2 * int(round(width / 2)))
+    h = max(2, 2 * int(round(w * frame.height / frame.width / 2)))
+    return replace(frame, width=w, height=h)
+
+
+def eye_distance(landmarks) -> float:
+    """The median eye-centre distance of ``(n, 68, 2)`` landmarks, in their pixels (what :func:`collection_frame`
+    matches).
+
+    Raises:
+        InvalidInput: bad landmarks, a median of 0 (eye centres that coincide).
+    """
+    eyes = eye_centres(check_landmark_stack(landmarks))
+    distance = float(np.median(np.linalg.norm(eyes[:, 1] - eyes[:, 0], axis=-1)))
+    if not distance > 1e-6:
+        raise InvalidInput("the two eye centres (points 36-41 and 42-47) coincide in most faces")
+    return distance

@@ -26,7 +26,7 @@ from .frame import CanonicalFrame, with_border
 from .masks import composite_on_background, face_mask, face_region
 from .parallel import CHUNK_SIZE, map_chunks
 from .procrustes import mean_shape
-from .texture import coefficient_energy, texture_prototype
+from .texture import energy_shapes, inlier_details, local_energy, texture_prototype, texture_target
 from .triangulation import triangulate
 from .warp import WarpTarget
 
@@ -48,16 +48,12 @@ class MeanFace:
     count: int
 
 
-def _sum_chunk(faces, start: int, target: np.ndarray, triangles: np.ndarray,
-               frame: CanonicalFrame, texture: bool = False):
-    """Sums (float64) of ``faces`` - ``(image source, landmarks)`` pairs - warped onto the target:
-    the images, and with ``texture`` their squared wavelet detail coefficients (else None)."""
+def _warped(faces, start: int, target: np.ndarray, triangles: np.ndarray, frame: CanonicalFrame):
+    """Each of ``faces`` - ``(image source, landmarks, ...)`` - warped onto the target: uint8 ``(H, W, 3)``."""
     width, height = frame.size
     warp_target = WarpTarget(target, triangles, width, height)
-    total = np.zeros(frame.shape, dtype=np.float64)
-    energy = None
     fill = tuple(int(c) for c in frame.fill)
-    for offset, (source, lm) in enumerate(faces):
+    for offset, (source, lm, *_) in enumerate(faces):
         image = load_image(source, start + offset)
         matrix = similarity_to_frame(lm, frame)
         small, m = prescale(image, matrix)
@@ -66,12 +62,32 @@ def _sum_chunk(faces, start: int, target: np.ndarray, triangles: np.ndarray,
         # straight from the photo composes alignment and shape warp into one resampling.
         aligned = transform_points(lm, matrix)
         src = transform_points(with_border(aligned, width, height), np.linalg.inv(m))
-        warped = warp_target.warp(small, src, frame.border, fill)
+        yield warp_target.warp(small, src, frame.border, fill)
+
+
+def _sum_chunk(faces, start: int, target: np.ndarray, triangles: np.ndarray,
+               frame: CanonicalFrame, texture: bool = False):
+    """The sum (float64) of ``faces`` - ``(image source, landmarks)`` pairs - warped onto the target, and with
+    ``texture`` each face's :func:`~morphkit.texture.local_energy`, per level stacked ``(k, 3, h, w)`` (else None)."""
+    total = np.zeros(frame.shape, dtype=np.float64)
+    energies = []
+    for warped in _warped(faces, start, target, triangles, frame):
         total += warped
         if texture:
-            mags = coefficient_energy(warped)
-            energy = mags if energy is None else energy + mags
-    return total, energy
+            energies.append(local_energy(warped))
+    return total, [np.stack(level) for level in zip(*energies)] if texture else None
+
+
+def _detail_chunk(faces, start: int, target: np.ndarray, triangles: np.ndarray, frame: CanonicalFrame,
+                  energy_target: list):
+    """Sums over ``faces`` - ``(image source, landmarks, local energy)`` - warped onto the target of their
+    :func:`~morphkit.texture.inlier_details`: per level, the weighted detail coefficients and the weights."""
+    sums = weights = None
+    for warped, (_, _, energy) in zip(_warped(faces, start, target, triangles, frame), faces):
+        c, w = inlier_details(warped, energy, energy_target)
+        sums = c if sums is None else [a + b for a, b in zip(sums, c)]
+        weights = w if weights is None else [a + b for a, b in zip(weights, w)]
+    return sums, weights
 
 
 def mean_face(images: list[ImageSource], landmarks, frame: CanonicalFrame = CanonicalFrame(),
@@ -84,7 +100,7 @@ def mean_face(images: list[ImageSource], landmarks, frame: CanonicalFrame = Cano
     (:func:`~morphkit.procrustes.mean_shape`) and Delaunay-triangulated once with the 8
     frame border points; each photo is piecewise-affine warped straight onto that shape
     (alignment and warp in one resampling) and added to a float64 running sum, which is
-    divided by the count and rounded. Memory does not grow with the number of faces.
+    divided by the count and rounded. The plain mean's memory does not grow with the number of faces.
 
     Work runs in joblib processes in fixed chunks of :data:`~morphkit.parallel.CHUNK_SIZE`
     faces whose partial sums are added in chunk order, so the result is identical for
@@ -106,8 +122,13 @@ def mean_face(images: list[ImageSource], landmarks, frame: CanonicalFrame = Cano
         background_color: RGB of the plain background for ``"face"``; default ``frame.fill``.
         feather: mask sigma in pixels for ``"face"`` (default: 8% of the eye distance).
         texture: a texture-preserving mean (Tiddeman, Burt and Perrett 2001,
-            :mod:`morphkit.texture`): the wavelet detail coefficients take the mean
-            amplitude of the faces', so skin texture is not averaged away; only inside the
+            :mod:`morphkit.texture`): the detail of the faces that are not outliers at each
+            place (:func:`~morphkit.texture.inlier_details`), rescaled to their mean local
+            amplitude there (a trimmed mean, :func:`~morphkit.texture.texture_target`), so that
+            texture most faces share (skin, brows, lashes) is not averaged away and what a
+            minority has (fringes, glasses frames) is neither amplified nor kept as a faint
+            trace. It takes a second pass over the faces, and memory grows by about one float32
+            plane of the frame per face (their local energies); only inside the
             face region of the mean shape (:func:`morphkit.masks.face_region`: the landmark
             hull and a forehead, feathered), where the faces are in correspondence, with the
             plain mean outside (hair, ears, neck and background are not aligned by the 68
@@ -135,16 +156,27 @@ def mean_face(images: list[ImageSource], landmarks, frame: CanonicalFrame = Cano
     target = with_border(shape, width, height)
     triangles = triangulate(target)
     total = np.zeros(frame.shape, dtype=np.float64)
-    energy = None
-    faces = list(zip(sources, lm))
-    for part, mags in map_chunks(_sum_chunk, faces, n_jobs, CHUNK_SIZE, target=target,
-                                 triangles=triangles, frame=frame, texture=texture):
-        total += part
-        if texture:
-            energy = mags if energy is None else energy + mags
     n = lm.shape[0]
-    if texture:
-        image = texture_prototype(total / n, energy / n, face_region(shape, width, height))
+    # every face's local texture energy (about one float32 plane of the frame each): the target needs their median
+    energies = [np.empty((n, *s), np.float32) for s in energy_shapes(height, width)] if texture else []
+    faces = list(zip(sources, lm))
+    done = 0
+    for part, levels in map_chunks(_sum_chunk, faces, n_jobs, CHUNK_SIZE, target=target,
+                                   triangles=triangles, frame=frame, texture=texture):
+        total += part
+        for stack, level in zip(energies, levels or []):
+            stack[done:done + len(level)] = level
+        done += len(levels[0]) if texture else 0
+    if texture:  # a second pass: the detail of the faces that are not outliers at each place
+        energy_target = texture_target(energies)
+        items = [(s, lm_i, [e[i] for e in energies]) for i, (s, lm_i) in enumerate(faces)]
+        sums = weights = None
+        for c, w in map_chunks(_detail_chunk, items, n_jobs, CHUNK_SIZE, target=target, triangles=triangles,
+                               frame=frame, energy_target=energy_target):
+            sums = c if sums is None else [a + b for a, b in zip(sums, c)]
+            weights = w if weights is None else [a + b for a, b in zip(weights, w)]
+        details = [a / np.maximum(b, 1e-12) for a, b in zip(sums, weights)]
+        image = texture_prototype(total / n, energy_target, face_region(shape, width, height), details)
     else:
         image = np.clip(np.rint(total / n), 0, 255).astype(np.uint8)
     if background == "face":

@@ -28,16 +28,25 @@ def test_team_means_by_subfolder(tmp_path, collection, capsys):
     for name in ("senate.png", "house.png", "comparison.png", "report.csv"):
         assert (out / name).is_file(), name
     mean = np.asarray(Image.open(out / "senate.png"))
-    assert mean.shape == (550, 450, 3)
+    # the frame follows the faces (225 x 275 headshots, eye centres about 50 px apart: about 200 x 244, not the
+    # 450 x 550 that enlarged them twice), and the console and the report say so
+    assert 180 <= mean.shape[1] <= 230 and mean.shape[0] == 2 * round(mean.shape[1] * 550 / 450 / 2)
     assert mean.std() > 10  # a picture, not a flat fill
     grid = np.asarray(Image.open(out / "comparison.png"))
-    assert grid.shape[1] >= 2 * 300  # two means side by side
+    assert grid.shape[1] >= 2 * mean.shape[1]  # two means side by side
     with open(out / "report.csv") as fh:
         report = {r["image"]: r for r in csv.DictReader(fh)}
     assert report["house/broken.jpg"]["status"] == "skipped"
     assert "not an image" in report["house/broken.jpg"]["message"]
     assert sum(r["status"] == "used" for r in report.values()) == 4
-    assert "senate 2" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "senate 2" in printed
+    assert f"frame {mean.shape[1]} x {mean.shape[0]}, from the faces (median eye-centre distance" in printed
+    assert "from the faces" in (out / "index.html").read_text()
+    fixed = tmp_path / "fixed"
+    assert jobs_main(["team-means", str(collection), "--out", str(fixed), "--width", "300"]) == 0
+    assert np.asarray(Image.open(fixed / "senate.png")).shape == (366, 300, 3)  # --width alone: 450 x 550 proportions
+    assert "frame 300 x 366, from --width 300" in capsys.readouterr().out
 
 
 def test_team_means_with_manifest_and_landmarks_csv(tmp_path, collection):
