@@ -362,14 +362,22 @@ def is_grayscale(path: str | os.PathLike) -> bool:
     return bool(spread.mean() < 1.5 and np.percentile(spread, 99) <= 6)
 
 
-def note_grayscale(groups: list[list[Portrait]], job: str) -> int:
+def note_grayscale(groups: list[list[Portrait]], job: str, n_jobs: int | None = 1) -> int:
     """Note grayscale photos averaged together with colour ones: in each list of portraits (a group's mean,
     a movie's faces) that holds both, every grayscale portrait in use gets a note for the report, and one
-    console line says how many. Returns how many were noted."""
+    console line says how many. The photos are checked on ``n_jobs`` threads (the job's ``--n-jobs``).
+    Returns how many were noted."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from landmarker.inference.parallel import workers_for
+
     noted = []
-    for members in groups:
-        used = [p for p in members if p.landmarks is not None]
-        gray = [p for p in used if is_grayscale(p.path)]
+    used_in = [[p for p in members if p.landmarks is not None] for members in groups]
+    paths = list(dict.fromkeys(p.path for used in used_in for p in used))
+    with ThreadPoolExecutor(workers_for(n_jobs, max(1, len(paths)))[0]) as pool:  # decoding releases the GIL
+        grayscale = dict(zip(paths, pool.map(is_grayscale, paths)))
+    for used in used_in:
+        gray = [p for p in used if grayscale[p.path]]
         if gray and len(gray) < len(used):
             for p in gray:
                 p.note = "; ".join(n for n in (p.note, "grayscale photo, averaged with colour ones") if n)

@@ -15,18 +15,18 @@ import os
 from pathlib import Path
 from urllib.parse import quote
 
-import cv2
 import numpy as np
 
 from landmarker.io.atomic import atomic_write
-from landmarker.io.decode import ImageDecodeError, read_image
+from landmarker.io.decode import ImageDecodeError
 from landmarker.io.face import Face
 from landmarker.io.names import bounded_file_stem
-from landmarker.io.overlay import draw_faces
+from landmarker.io.overlay import write_overlay
 
 from .review.server import REVIEW_URL
 
-THUMB_WIDTH = 260
+#: A thumbnail's longest side, pixels (shown 130 px wide: twice that for high-density screens).
+THUMB_SIDE = 320
 
 
 def _href(path: Path, base: Path) -> str:
@@ -34,23 +34,17 @@ def _href(path: Path, base: Path) -> str:
 
 
 def _thumbnail(portrait, path: Path) -> Path | None:
-    """Write a small copy of a portrait's photo with its landmarks drawn to ``path``; None when it no longer decodes."""
-    try:
-        image = read_image(portrait.path)
-    except ImageDecodeError:
-        return None
-    drawn = image
+    """Write a small copy of a portrait's photo with its landmarks drawn to ``path`` (an overlay, long side
+    :data:`THUMB_SIDE`: :func:`landmarker.io.overlay.write_overlay`, decoded reduced); None when it no longer
+    decodes."""
+    faces = []
     if portrait.landmarks is not None:
         lm = np.asarray(portrait.landmarks, np.float32)
-        box = (*map(float, lm.min(axis=0)), *map(float, lm.max(axis=0)))
-        drawn = draw_faces(image, [Face(box, 0.0, lm)])
-    k = THUMB_WIDTH / drawn.shape[1]
-    if k < 1:
-        drawn = cv2.resize(drawn, (THUMB_WIDTH, max(1, round(drawn.shape[0] * k))), interpolation=cv2.INTER_AREA)
-    from PIL import Image
-
-    with atomic_write(path, "wb", fsync=False) as fh:  # a thumbnail: cheap to make again
-        Image.fromarray(np.ascontiguousarray(drawn)).save(fh, format="JPEG", quality=85)
+        faces = [Face((*map(float, lm.min(axis=0)), *map(float, lm.max(axis=0))), 0.0, lm)]
+    try:
+        write_overlay(portrait.path, faces, path, THUMB_SIDE)
+    except ImageDecodeError:
+        return None
     return path
 
 

@@ -144,7 +144,7 @@ def morph_movie(
         with job_workers(n_jobs, scheduler) as executor:  # an unreachable scheduler: refused before the folder
             out_path.parent.mkdir(parents=True, exist_ok=True)
             attach_landmarks(portraits, landmarks_csv, n_jobs, spec, executor, whole_faces=True)  # no edge smear
-            note_grayscale([portraits], "morph-movie")
+            note_grayscale([portraits], "morph-movie", n_jobs)
             used = [p for p in portraits if p.landmarks is not None]
             write_report(portraits, outputs.add(report_csv))
             if len(used) < 2:

@@ -171,7 +171,7 @@ def team_means(
             if dropped:
                 log.warning(f"team-means: {dropped} face(s) dropped for a fit score above {max_fit_score:g}% IOD "
                             "(see report.csv)")
-            note_grayscale([by_group[g] for g in order], "team-means")
+            note_grayscale([by_group[g] for g in order], "team-means", n_jobs)
             frame, frame_why = output_frame(width, height, [p for g in order for p in by_group[g]])
             for group in order:
                 members = by_group[group]

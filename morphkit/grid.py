@@ -27,12 +27,13 @@ _FONT_FILES = (
 
 
 def _font_paths() -> list[str]:
+    import importlib.util
     import os
 
-    import matplotlib
-
     found = []
-    mpl = os.path.join(matplotlib.get_data_path(), "fonts", "ttf")  # matplotlib's public data folder
+    spec = importlib.util.find_spec("matplotlib")  # its data folder, without importing it (0.2 s)
+    package = list(spec.submodule_search_locations)[0] if spec and spec.submodule_search_locations else ""
+    mpl = os.path.join(package, "mpl-data", "fonts", "ttf")  # matplotlib.get_data_path()'s fonts
     for name in _FONT_FILES:
         path = os.path.join(mpl, name)  # an absolute name stays as it is
         if os.path.isfile(path) and path not in found:
