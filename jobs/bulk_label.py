@@ -355,10 +355,6 @@ class OverlayWriter:
     def _run(self) -> None:
         from landmarker.io.decode import ImageDecodeError
 
-        try:  # Linux: this thread only, nicer than the labelling threads
-            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
-        except (AttributeError, OSError):
-            pass
         while (item := self._queue.get()) is not None:
             if self._cancel.is_set() or self._error is not None:
                 continue  # drain: put() never blocks on a writer that stopped

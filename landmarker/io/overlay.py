@@ -135,7 +135,8 @@ def save_jpeg(image: np.ndarray, path: str | os.PathLike, quality: int = OVERLAY
     Raises:
         OSError: the file cannot be written.
     """
-    ok, data = cv2.imencode(".jpg", np.ascontiguousarray(image[..., ::-1]), [cv2.IMWRITE_JPEG_QUALITY, quality])
+    bgr = cv2.cvtColor(image, cv2.COLOR_RGB2BGR) if image.ndim == 3 else image  # not image[..., ::-1]: 10x slower
+    ok, data = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, quality])
     if not ok:
         raise OSError(f"{path}: OpenCV could not encode the overlay as JPEG")
     with atomic_write(path, "wb", fsync=False) as fh:
