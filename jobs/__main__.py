@@ -161,7 +161,7 @@ def run_export(args: argparse.Namespace, prog: str) -> int:
     """``export``: run :func:`jobs.export.export`, print its summary line; the exit code."""
     r = export(args.run_dir, args.out, fmt=args.format)
     print(f"export: {count(r.faces, 'face')} ({r.reviewed} reviewed), {count(r.files, 'file')}, "
-          f"frame {r.frame}; {r.seconds:.1f} s -> {r.path}")
+          f"{r.seconds:.1f} s -> {r.path}")
     return 0
 
 
