@@ -114,8 +114,8 @@ def test_morphkit_command_version_help_and_defaults():
     # installed under its own distribution name ("morphkit" on the registry is another project)
     assert "unknown" not in version.stdout, version.stdout
     help_text = subprocess.run([*exe, "team-means", "--help"], capture_output=True, text=True).stdout
-    for shown in ("--weights", "--backend", "--detector", "--scheduler", "(default: hog+haar)", "(default: chosen from the",
-                  "(default: -1)"):
+    for shown in ("--weights", "--backend", "--detector", "--scheduler", "(default: hog+haar)",
+                  "(default: chosen from the", "(default: -1)"):
         assert shown in help_text, shown
     old = subprocess.run([sys.executable, "-m", "jobs", "bulk-label", "--help"], capture_output=True, text=True)
     assert old.returncode == 0 and "python -m jobs bulk-label" in old.stdout  # the old spelling still works
