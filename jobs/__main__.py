@@ -222,7 +222,8 @@ def build_parser(prog: str = "morphkit") -> argparse.ArgumentParser:
     p.add_argument("--format", required=True, metavar="FORMAT",
                    help=f"one of {', '.join(EXPORT_FORMATS)}: tem and pts write OUT/<image without extension>_<face>"
                    ".tem|.pts, the others one file in OUT")
-    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--out", required=True, help="output folder; for coco, dlib-xml and jsonl also a file name "
+                   "with the format's suffix (labels.json, faces.xml, faces.jsonl)")
 
     p = job("team-means", "one mean face per group + a labelled comparison grid", run_team_means)
     p.add_argument("collection", help="folder of portraits (groups from --manifest, else sub-folders)")

@@ -220,7 +220,7 @@ def bulk_label(
                                 _count(counts, r.status, len(r.faces))
                             if overlays is not None:
                                 _draw(overlays, journal, paths, [r.name for r in chunk_results if r.status != "error"],
-                                      {r.name: (r.preview, r.size) for r in chunk_results})
+                                      {r.name: (r.preview, r.size) for r in chunk_results if r.preview is not None})
                             bar.update(len(chunk_results))
                 if overlays is not None and done:
                     missing = [n for n in done if n in paths and done[n].status != "error"
@@ -303,7 +303,7 @@ def redraw_overlay(photo, name: str, faces, overlay_dir, max_side: int | None = 
                 max_side = max(im.size)
         except (OSError, ValueError):
             pass
-    if preview is not None and preview[0] is not None:
+    if preview is not None:
         image, (width, _) = preview
         save_overlay(image, scaled_faces(faces, image.shape[1] / width), path, max_side)
     else:

@@ -33,7 +33,7 @@ from landmarker.io.landmarks_csv import iter_records, read_landmarks_table
 from landmarker.io.names import AmbiguousName, NameIndex
 from morphkit import CanonicalFrame
 from morphkit.errors import InvalidInput
-from morphkit.frame import MAX_WIDTH, MIN_WIDTH, collection_frame, eye_distance
+from morphkit.frame import MAX_WIDTH, MIN_WIDTH, collection_frame, eye_distance, resized
 
 from .bulk_label import CHUNK
 from .bulk_output import JOURNAL
@@ -87,13 +87,10 @@ def frame_of(width: int | None, height: int | None) -> CanonicalFrame:
     """
     if width is None and height is None:
         raise CollectionError("--width/--height: give one or both")
-    base = CanonicalFrame()
     check_options(*((flag, v, v >= 16, "must be 16 pixels or more") for flag, v in (("--width", width),
                                                                                    ("--height", height))
                     if v is not None))
-    width = width if width is not None else max(16, 2 * round(height * base.width / base.height / 2))
-    height = height if height is not None else max(16, 2 * round(width * base.height / base.width / 2))
-    return CanonicalFrame(width=int(width), height=int(height))
+    return resized(CanonicalFrame(), width, height, minimum=16)
 
 
 def output_frame(width: int | None, height: int | None, portraits: list[Portrait]) -> tuple[CanonicalFrame, str]:
@@ -118,8 +115,8 @@ def output_frame(width: int | None, height: int | None, portraits: list[Portrait
     if not lms:
         frame = CanonicalFrame()
         return frame, f"{frame.width} x {frame.height}, the default (no face to size it from)"
-    frame = collection_frame(np.stack(lms))
-    d = eye_distance(np.stack(lms))
+    stack = np.stack(lms)
+    frame, d = collection_frame(stack), eye_distance(stack)
     scale = frame.eye_distance * frame.width / d
     natural = d / frame.eye_distance
     clamp = f"; clamped to {MIN_WIDTH}..{MAX_WIDTH} px wide" if not MIN_WIDTH <= natural <= MAX_WIDTH else ""

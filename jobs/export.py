@@ -4,7 +4,8 @@ in the formats other tools read.
 The faces are those of the run's ``landmarks.csv``, read from its journal by the one path that
 writes that file (:meth:`jobs.bulk_output.Journal.faces`): the model's points with every review
 correction in place, the faces a person added, and no rejected face ("not a face"). ``OUT`` is a
-folder (made when missing); per format:
+folder (made when missing), or for coco, dlib-xml and jsonl a file name with the format's suffix
+(``--out faces.json``), written instead of the default name; per format:
 
 - ``tem``: ``OUT/<image path without extension>_<face>.tem`` for each face, mirroring the archive's
   folders: Psychomorph/WebMorph templates of 68 points in iBUG order with the contours as lines
@@ -110,17 +111,30 @@ def face_file_names(faces: list[_Face], suffix: str) -> list[str]:
     return names
 
 
-def _manifest(out: Path, fmt: str) -> Path:
-    return out / f".morphkit-export-{fmt}.json"
+def _manifest(out: Path, fmt: str, file: str | None = None) -> Path:
+    """The manifest of the ``fmt`` export into the folder ``out`` (``file``: into that file of it)."""
+    return out / (f".morphkit-export-{fmt}.json" if file is None else f".morphkit-export-{fmt}-{file}.json")
 
 
-def _previous(out: Path, fmt: str, run: Path) -> list[str]:
+def _destination(out: Path, fmt: str) -> tuple[Path, str | None]:
+    """``(folder, file name or None)``: ``--out labels.json`` (a single-file format, the format's suffix, not
+    a folder) names the file itself; any other ``--out`` is the folder."""
+    single = SINGLE.get(fmt)
+    if single and out.suffix.lower() == Path(single).suffix and not out.is_dir():
+        return out.parent, out.name
+    if out.exists() and not out.is_dir():
+        raise InvalidInput(f"--out {out}: is a file; give a folder" + (
+            f" (or a {Path(single).suffix} file name)" if single else ""))
+    return out, None
+
+
+def _previous(out: Path, fmt: str, run: Path, file: str | None = None) -> list[str]:
     """The files of an earlier export of ``run`` in ``fmt`` into ``out`` (none: []).
 
     Raises:
         OutputError: ``out`` holds another run's export in ``fmt``.
     """
-    path = _manifest(out, fmt)
+    path = _manifest(out, fmt, file)
     if not path.is_file():
         return []
     try:
@@ -165,7 +179,8 @@ def export(run_dir: str | os.PathLike, out: str | os.PathLike, *, fmt: str) -> E
 
     Args:
         run_dir: a bulk-label ``--out`` folder (its journal, ``.bulk-label.sqlite``).
-        out: the output folder (made when missing).
+        out: the output folder (made when missing); for coco, dlib-xml and jsonl also a file name with the
+            format's suffix (``labels.json``, ``faces.xml``, ``faces.jsonl``), written instead of the default name.
         fmt: one of :data:`FORMATS` (the module docstring describes each).
 
     Returns:
@@ -181,22 +196,20 @@ def export(run_dir: str | os.PathLike, out: str | os.PathLike, *, fmt: str) -> E
     t0 = time.time()
     if fmt not in FORMATS:
         raise InvalidInput(f"--format {fmt}: use one of {', '.join(FORMATS)}")
-    out_dir = Path(out)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise InvalidInput(f"--out {out_dir}: is a file; give a folder")
+    out_dir, file = _destination(Path(out), fmt)
     run = Path(run_dir).resolve()
     archive, faces = run_faces(run)
-    previous = _previous(out_dir, fmt, run)
+    previous = _previous(out_dir, fmt, run, file)
     if fmt in ("tem", "pts"):
         names = face_file_names(faces, f".{fmt}")
     else:
-        names = [SINGLE[fmt]]
+        names = [file or SINGLE[fmt]]
     taken = [n for n in names if (out_dir / n).exists() and n not in previous]
     if taken:
         raise OutputError(f"--out {out_dir}: {taken[0]} is there and no export of this run wrote it; "
                           "give another --out")
     with RunOutputs(out_dir) as outputs:
-        out_dir.mkdir(parents=True, exist_ok=True)
+        out_dir.mkdir(parents=True, exist_ok=True)  # the folder, or a named file's folder
         if fmt in ("tem", "pts"):
             text = tem_text if fmt == "tem" else pts_text
             for f, name in zip(faces, names):
@@ -218,7 +231,7 @@ def export(run_dir: str | os.PathLike, out: str | os.PathLike, *, fmt: str) -> E
             _write_xml(out_dir, outputs.add(out_dir / names[0]), archive, faces)
         for stale in set(previous) - set(names):
             (out_dir / stale).unlink(missing_ok=True)
-        with atomic_write(outputs.add(_manifest(out_dir, fmt))) as fh:
+        with atomic_write(outputs.add(_manifest(out_dir, fmt, file))) as fh:
             json.dump({"run": str(run), "format": fmt, "files": names}, fh, indent=1)
     path = out_dir if fmt in ("tem", "pts") else out_dir / names[0]
     return ExportResult(faces=len(faces), files=len(names), reviewed=sum(f.row.reviewed for f in faces),

@@ -363,14 +363,16 @@ def _continuum(job: _Job) -> None:
     """``continuum``: the faces between two input faces at even steps, and ``strip.png`` of them."""
     o = job.options
     first_mean = next((p for p in job.portraits if "mean" in p.extra), None)
-    frame, why = output_frame(None, None, job.portraits)  # photos: the frame their faces keep their size in
-    log.info(f"continuum: frame {why}")
-    if first_mean is not None:
+    frame = None
+    if first_mean is not None:  # a mean's own frame
         try:
             h, w = read_image(first_mean.path).shape[:2]
             frame = CanonicalFrame(width=w, height=h)
         except ImageDecodeError:
             pass
+    if frame is None:  # photos: the frame their faces keep their size in
+        frame, why = output_frame(None, None, job.portraits)
+        log.info(f"continuum: frame {why}")
     done = []
     job.each(job.recipe(frame, None), lambda p, result: done.append((p, result)))
     if len(done) != 2:
@@ -398,9 +400,10 @@ def _align(job: _Job) -> None:
 
     def done(p: Portrait, result) -> None:
         image, moved, _ = result
-        scale = scale_of(plan.matrix_of(p.landmarks))
-        note = "; ".join(n for n in (p.note, upscale_note(scale)) if n)
-        if upscale_note(scale):
+        scale = scale_of(plan.matrix_of(p.landmarks))  # the worker's matrix again: a 68-point fit, microseconds
+        upscale = upscale_note(scale)
+        note = "; ".join(n for n in (p.note, upscale) if n)
+        if upscale:
             upscaled.append(scale)
         path = job.save(p.path.stem, image, p.path, note, (p.extra.get("face", 0), plan.mode, f"{scale:.3f}"),
                         suffix, writer)

@@ -158,7 +158,7 @@ def similarity_to_ffhq(landmarks, size: int = 1024) -> np.ndarray:
         float64 ``(3, 3)`` homogeneous matrix mapping source pixels to output pixels.
 
     Raises:
-        ValueError: bad landmarks, a size under 2.
+        ValueError: bad landmarks, eyes and mouth all at one place, a size under 2.
     """
     if isinstance(size, bool) or int(size) != size or size < 2:
         raise InvalidInput(f"size must be an integer >= 2, got {size!r}")
@@ -168,9 +168,17 @@ def similarity_to_ffhq(landmarks, size: int = 1024) -> np.ndarray:
 
 
 def scale_of(matrix) -> float:
-    """The scale factor of a similarity (or the area scale's square root of an affine) ``matrix``:
-    above 1 the face is enlarged (upsampled), below 1 shrunk."""
-    return float(np.sqrt(abs(np.linalg.det(np.asarray(matrix, dtype=np.float64)[:2, :2]))))
+    """The scale factor of a similarity ``matrix``, ``(2, 3)`` or ``(3, 3)`` (of an affine one, the square root
+    of its area scale, ``|det|`` of the linear part): output pixels per source pixel, above 1 the face is
+    enlarged (upsampled), below 1 shrunk. Returns a float >= 0.
+
+    Raises:
+        ValueError: a matrix that is not ``(2, 3)`` or ``(3, 3)`` numbers.
+    """
+    m = np.asarray(matrix, dtype=np.float64)
+    if m.shape not in ((2, 3), (3, 3)):
+        raise InvalidInput(f"matrix must be a (2, 3) or (3, 3) affine map, got shape {m.shape}")
+    return float(np.sqrt(abs(np.linalg.det(m[:2, :2]))))
 
 
 def transform_points(points, matrix) -> np.ndarray:

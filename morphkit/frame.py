@@ -126,6 +126,31 @@ def with_border(points, width: int, height: int) -> np.ndarray:
     return np.concatenate([pts, border_points(width, height).astype(np.float64)], axis=0)
 
 
+def resized(frame: CanonicalFrame, width: int | None = None, height: int | None = None,
+            minimum: int = 2) -> CanonicalFrame:
+    """``frame`` at another size in pixels, its eye position (fractions of the size), border and fill kept.
+
+    A side given is taken as it is; a side not given (None) follows the other in ``frame``'s proportions,
+    rounded to an even number (MP4 needs even sides) and at least ``minimum``.
+
+    Args:
+        frame: the frame whose proportions, eye fractions, border and fill are kept.
+        width, height: the new sides in pixels (integers), one of them or both.
+        minimum: the least size in pixels of a side not given.
+
+    Returns:
+        :class:`CanonicalFrame` of ``width x height``.
+
+    Raises:
+        InvalidInput: neither side given, or a side :class:`CanonicalFrame` refuses (under 2 pixels).
+    """
+    if width is None and height is None:
+        raise InvalidInput("give a width, a height or both")
+    if width is None:
+        width = max(int(minimum), 2 * int(round(height * frame.width / frame.height / 2)))
+    if height is None:
+        height = max(int(minimum), 2 * int(round(width * frame.height / frame.width / 2)))
+    return replace(frame, width=int(width), height=int(height))
 
 
 def collection_frame(landmarks, frame: CanonicalFrame = CanonicalFrame(), min_width: int = MIN_WIDTH,
@@ -158,17 +183,21 @@ def collection_frame(landmarks, frame: CanonicalFrame = CanonicalFrame(), min_wi
     distance = eye_distance(landmarks)
     width = distance / float(frame.eye_distance)
     width = min(max(width, float(min_width)), float(max_width))
-    w = max(2, 2 * int(round(width / 2)))
-    h = max(2, 2 * int(round(w * frame.height / frame.width / 2)))
-    return replace(frame, width=w, height=h)
+    return resized(frame, width=max(2, 2 * int(round(width / 2))))
 
 
 def eye_distance(landmarks) -> float:
-    """The median eye-centre distance of ``(n, 68, 2)`` landmarks, in their pixels (what :func:`collection_frame`
-    matches).
+    """The median eye-centre distance of faces (what :func:`collection_frame` matches).
+
+    Args:
+        landmarks: ``(n, 68, 2)`` ``(x, y)`` pixels, iBUG 300-W order, ``n >= 1``; the eye centres are the means
+            of points 36-41 and 42-47 (:func:`morphkit.ibug68.eye_centres`).
+
+    Returns:
+        float, in the landmarks' pixels.
 
     Raises:
-        InvalidInput: bad landmarks, a median of 0 (eye centres that coincide).
+        InvalidInput: bad landmarks (none, NaN, not ``(n, 68, 2)``), a median of 0 (eye centres that coincide).
     """
     eyes = eye_centres(check_landmark_stack(landmarks))
     distance = float(np.median(np.linalg.norm(eyes[:, 1] - eyes[:, 0], axis=-1)))

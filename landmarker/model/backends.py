@@ -187,11 +187,12 @@ def _checked_session(path: Path, card: ModelCard, engine: str, num_threads, boun
 
 
 def _ways(engine: str) -> list[tuple[str, bool]]:
-    """The ways to run a quantised model, in the order they are tried: ``(engine, float_path)``."""
+    """The ways to run a quantised model, in the order they are tried: ``(engine, float_path)``: the engine's
+    int8 kernels, then ONNX Runtime's int8 kernels and its float path (where it is installed)."""
     ways = [(engine, False)]
-    if engine != "onnxruntime" and installed("onnxruntime"):
-        ways.append(("onnxruntime", False))
-    return ways + [("onnxruntime", True)] if installed("onnxruntime") else ways
+    if installed("onnxruntime"):
+        ways += [w for w in (("onnxruntime", False), ("onnxruntime", True)) if w != ways[0]]
+    return ways
 
 
 def _check_int8(path: Path, card: ModelCard, ref: Path, engine: str, num_threads, bound: float):
@@ -216,15 +217,16 @@ def _check_int8(path: Path, card: ModelCard, ref: Path, engine: str, num_threads
             f"({ref.name}) even without int8 kernels (bound {100 * bound:.0f}%): the model and its reference "
             f"outputs do not belong together (re-make both with tools/quantize_onnx.py)"
         )
-    tried = list(drifts)
-    first = tried[0]
-    if way == first:
+    failed = [w for w in drifts if w != way]
+    if not failed:
         return Int8Check("int8", bound, drifts[way], faces=len(inputs), engine=way[0]), session
-    failed = ", ".join(f"{version(e)}'s int8 kernels drift {100 * drifts[(e, f)]:.1f}% of IOD" for e, f in tried[:-1])
-    check = Int8Check("float" if way[1] else "int8", bound, drifts.get((way[0], False), drifts[first]),
-                      drifts[way] if way[1] else None, faces=len(inputs), reason=f"{failed} on this CPU",
-                      engine=way[0])
-    log.warning(f"{path.name}: on this CPU ({describe_cpu(check.cpu)}) {failed} from the fp32 network's "
+    said = ", ".join(f"{version(e)}'s int8 kernels drift {100 * drifts[(e, f)]:.1f}% of IOD" for e, f in failed)
+    if way[1]:  # the float path: drift is the first engine's int8 drift, float_drift the float path's
+        check = Int8Check("float", bound, drifts[failed[0]], drifts[way], faces=len(inputs),
+                          reason=f"{said} on this CPU", engine=way[0])
+    else:  # another engine's int8 kernels
+        check = Int8Check("int8", bound, drifts[way], faces=len(inputs), reason=f"{said} on this CPU", engine=way[0])
+    log.warning(f"{path.name}: on this CPU ({describe_cpu(check.cpu)}) {said} from the fp32 network's "
                 f"landmarks (bound {100 * bound:.0f}%): running on {version(way[0])}"
                 + ("'s float path (int8 kernels off, about 2x slower)" if way[1] else "'s int8 kernels"))
     return check, session

@@ -7,11 +7,12 @@ batch ``(N, 1, S, S)`` and return float32 ``(N, 136)``. Which engine runs by def
 (``benchmarks/landmarks_vs_dlib.py``, one row per engine; the README's speed table):
 
 - **OpenVINO** (``openvino``, Intel's runtime; its CPU plugin uses oneDNN's int8
-  kernels): on an AMD EPYC (Zen 3, AVX2, no VNNI) 1.2x ONNX Runtime's speed batched
-  on 2 threads and 1.5x on one thread, the way the jobs' workers run it; on an Intel
-  Xeon (Sapphire Rapids: AVX-512 VNNI, AMX) 4.2x. Imports in 0.3 s (ONNX Runtime:
-  0.2 s), compiles the model in 0.3-0.7 s, 0.08 s from its cache of compiled models
-  (:func:`landmarker.io.cache.cache_dir`), and installs 180 MB (ONNX Runtime: 78 MB).
+  kernels): on a 2-core AMD EPYC (Zen 3, AVX2, no VNNI) 1.06-1.2x ONNX Runtime's speed
+  batched on 2 threads and 1.2-1.36x on one thread, the way the jobs' workers run it
+  (``benchmarks/bench_engines.py``); on an Intel Xeon (Sapphire Rapids: AVX-512 VNNI,
+  AMX) 4.2x. Imports in 0.23 s (ONNX Runtime: 0.11-0.15 s), compiles the model in
+  0.4-0.5 s, 0.2 s from its cache of compiled models (:func:`landmarker.io.cache.cache_dir`),
+  and installs 185 MB (ONNX Runtime: 80 MB).
   We only read and compile models with ``openvino.Core``; its telemetry belongs to the
   model-conversion API (``openvino.convert_model``), which we never call, so nothing is
   sent (a test runs it with sockets blocked).
@@ -27,6 +28,7 @@ import importlib.util
 import os
 import platform
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -72,19 +74,18 @@ def version(engine: str) -> str:
     return f"{LABELS[engine]} {v}"
 
 
-@dataclass
+@dataclass(frozen=True)
 class Session:
-    """A model compiled by one engine.
+    """A model compiled by one engine; call it with a float32 ``(N, 1, S, S)`` batch of normalised crops
+    for float32 ``(N, 136)`` outputs (safe to call from several threads at once).
 
     Attributes:
         engine: ``openvino`` or ``onnxruntime``.
-        float_path: a quantised model run without int8 kernels (ONNX Runtime only).
-        run: float32 ``(N, 1, S, S)`` -> float32 ``(N, 136)``; safe to call from several threads.
+        run: the engine's call, the same contract.
     """
 
     engine: str
-    float_path: bool
-    run: object
+    run: Callable[[np.ndarray], np.ndarray]
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         return self.run(x)
@@ -110,10 +111,10 @@ def open_session(engine: str, path: str | os.PathLike, num_threads: int | None =
     if not installed(engine):
         raise MissingDependency(f"the {engine} backend needs its package: pip install {engine}")
     if engine == "onnxruntime":
-        return Session(engine, float_path, _onnxruntime(path, num_threads, float_path))
+        return Session(engine, _onnxruntime(path, num_threads, float_path))
     if float_path:
         raise InvalidInput("OpenVINO has no float path for a quantised model; use onnxruntime")
-    return Session(engine, False, _openvino(path, num_threads))
+    return Session(engine, _openvino(path, num_threads))
 
 
 def _onnxruntime(path, num_threads, float_path: bool):

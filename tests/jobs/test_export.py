@@ -158,3 +158,23 @@ def test_file_names_cannot_collide(reviewed_run):
                                               "d/a_10.pts", "b_2.pts"]
     with pytest.raises(ValueError, match="inside the archive"):
         face_file_names([_Face("../x.jpg", 0, row)], ".pts")
+
+
+def test_out_may_name_the_file_of_a_single_file_format(reviewed_run, tmp_path, capsys):
+    """``--out faces.json`` writes that file (not a folder called faces.json); a file of that name that no export
+    of this run wrote is refused; a second file in the same folder leaves the first."""
+    run, _, _ = reviewed_run
+    out = tmp_path / "exports" / "faces.json"
+    assert str(out) in _export(run, "coco", out, capsys)
+    assert out.is_file() and json.loads(out.read_text())["annotations"]
+    other = tmp_path / "exports" / "again.json"
+    _export(run, "coco", other, capsys)
+    assert out.is_file() and other.is_file()
+    assert str(tmp_path / "exports" / "f.jsonl") in _export(run, "jsonl", tmp_path / "exports" / "f.jsonl", capsys)
+    mine = tmp_path / "exports" / "mine.json"
+    mine.write_text("{}")
+    capsys.readouterr()
+    assert jobs_main(["export", str(run), "--format", "coco", "--out", str(mine)]) == 2
+    assert mine.read_text() == "{}"
+    assert jobs_main(["export", str(run), "--format", "pts", "--out", str(mine)]) == 2  # pts needs a folder
+    assert "give a folder" in capsys.readouterr().err

@@ -79,27 +79,29 @@ def test_warp_crop_downscales_without_shifting():
 
 
 def _whole_image_crop(gray, m, n):
-    """The reference: area-average the whole image by the integer factor, then warp (image sides divisible by it)."""
+    """The reference: the whole image, its edge replicated to whole blocks of the integer factor, area-averaged,
+    then warped."""
     import cv2
 
     scale = float(np.sqrt(abs(np.linalg.det(m[:, :2]))))
     f = int(1.0 / scale) if scale < 0.5 else 1
     if f > 1:
         h, w = gray.shape
-        assert h % f == 0 and w % f == 0
-        gray = cv2.resize(gray, (w // f, h // f), interpolation=cv2.INTER_AREA)
+        gray = cv2.copyMakeBorder(gray, 0, -h % f, 0, -w % f, cv2.BORDER_REPLICATE)
+        gray = cv2.resize(gray, (gray.shape[1] // f, gray.shape[0] // f), interpolation=cv2.INTER_AREA)
         m = m @ np.array([[f, 0.0, (f - 1) / 2], [0.0, f, (f - 1) / 2], [0.0, 0.0, 1.0]])
     return cv2.warpAffine(gray, m, (n, n), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
 
-@pytest.mark.parametrize("side", [60.0, 300.0, 700.0, 1400.0])
-def test_warp_crop_reads_only_the_face_region_and_gives_the_whole_image_crop(side):
+@pytest.mark.parametrize("side, h, w", [(60.0, 1680, 1260), (300.0, 1680, 1260), (700.0, 1680, 1260),
+                                         (1400.0, 1680, 1260), (700.0, 1683, 1262), (1400.0, 1687, 1261)])
+def test_warp_crop_reads_only_the_face_region_and_gives_the_whole_image_crop(side, h, w):
     """Cutting the footprint (and the gray of the region only) changes no pixel of the crop, for crops inside the
-    photo, across its edge and wholly outside it, at every area-averaging factor."""
+    photo, across its edge and wholly outside it, at every area-averaging factor, for photo sides that are
+    whole blocks of it and sides that are not (the last blocks replicate the edge)."""
     import cv2
 
-    rng = np.random.default_rng(int(side))
-    h, w = 1680, 1260  # divisible by every factor these crops use
+    rng = np.random.default_rng(int(side) + h)
     rgb = cv2.GaussianBlur(rng.integers(0, 256, (h, w, 3), dtype=np.uint8), (0, 0), 3)
     gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
     centres = [(630.0, 840.0), (40.0, 900.0), (1250.0, 20.0), (-400.0, 300.0), (w + 900.0, h + 900.0)]
