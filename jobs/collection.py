@@ -15,6 +15,7 @@ they were made from (its recorded size and ``sha1``): another photo is labelled 
 from __future__ import annotations
 
 import csv
+import json
 import logging
 import os
 from dataclasses import dataclass, field
@@ -36,7 +37,7 @@ from morphkit.errors import InvalidInput
 from morphkit.frame import MAX_WIDTH, MIN_WIDTH, collection_frame, eye_distance, resized
 
 from .bulk_label import CHUNK
-from .bulk_output import JOURNAL
+from .bulk_output import JOURNAL, SETTINGS
 from .manifest import ManifestError, manifest_groups
 from .review.store import face_id
 
@@ -196,8 +197,10 @@ def attach_landmarks(
 ) -> list[Portrait]:
     """Fill in ``landmarks`` (the face of the largest visible box area), ``faces`` and ``note`` of each portrait.
 
-    From ``landmarks_csv`` when given (rows matched by image name, or by file name
-    when the CSV was written for another folder; the corrected points where ``morphkit review``
+    From ``landmarks_csv`` when given (rows matched by the file itself when the CSV is a bulk-label run's,
+    whose settings name its archive; else by image name, or by file name when the CSV was written for
+    another folder, several rows of one file name told apart by their ``sha1``: :func:`_row_of`; the
+    corrected points where ``morphkit review``
     corrected them, and with a bulk-label run's file ``extra["review"]`` = ``(run folder, face id)``
     for the report's link to the face's review page; a photo whose size differs from the
     image size the row records, or whose bytes differ from those its ``sha1`` records, or, in
@@ -230,13 +233,12 @@ def attach_landmarks(
     if review_run is not None:
         for row in iter_records(landmarks_csv):
             numbers.setdefault(row.image, []).append(row.number)
-    index = NameIndex([(Path(k), k) for k in table])
+    archive = _archive_of(run) if review_run is not None else None
+    index = NameIndex([(archive / k if archive else Path(k), k) for k in table])
     hits = 0
     for p in wanted:
-        try:
-            key = index.find(p.name, where=str(landmarks_csv))
-        except AmbiguousName as err:
-            raise CollectionError(str(err)) from err
+        key = _row_of(index, p, digests, str(landmarks_csv))
+
         hits += key is not None
         why = _other_photo(p.path, sizes.get(key), digests.get(key), table.get(key, [])) if key else ""
         if why:
@@ -261,6 +263,39 @@ def attach_landmarks(
         for p in relabel:  # keep why it was labelled again (a face note, if any, after it)
             p.note = notes[id(p)] + (f"; {p.note}" if p.note and p.note != notes[id(p)] else "")
     return portraits
+
+
+def _archive_of(run: Path) -> Path | None:
+    """The archive a bulk-label run labelled (its settings file), None when unreadable."""
+    try:
+        return Path(json.loads((run / SETTINGS).read_text(encoding="utf-8"))["archive"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _row_of(index: NameIndex, p: Portrait, digests: dict, where: str) -> str | None:
+    """The landmarks CSV's image name for portrait ``p``: the row of its very file (a bulk-label run's rows are
+    paths in its archive), else the one its name matches; of several rows sharing a file name (``a/x.jpg``,
+    ``b/x.jpg`` for inputs ``a`` and ``b``) the one whose recorded SHA-1 is the file's.
+
+    Raises:
+        CollectionError: several rows match and none records the file's SHA-1.
+    """
+    here = index.at_path(p.path)
+    if here is not None:
+        return here
+    try:
+        return index.find(p.name, where=where)
+    except AmbiguousName as err:
+        candidates = index.find_all(p.name)
+        try:
+            sha1 = file_sha1(p.path)
+        except OSError:
+            raise CollectionError(str(err)) from err
+        same = [c for c in candidates if digests.get(c) == sha1]
+        if same:  # several: copies of one photo, labelled alike
+            return same[0]
+        raise CollectionError(str(err)) from err
 
 
 def _other_photo(path: Path, recorded: tuple[int, int] | None, sha1: str | None, faces: list) -> str:
@@ -423,6 +458,35 @@ def drop_bad_fits(portraits: list[Portrait], max_fit: float | None, source: str)
             p.note = f"fit score {p.extra['fit']:.2f}% IOD above --max-fit-score {max_fit:g}: dropped"
             p.landmarks = None
             dropped += 1
+    return dropped
+
+
+def drop_repeated_photos(groups: list[list[Portrait]]) -> int:
+    """In each group, skip the portraits whose file has the bytes of one used before it (the same photo under
+    another name: averaged twice it would count twice), with a note naming the first.
+
+    Args:
+        groups: lists of portraits (a group's mean each); those without landmarks are left alone.
+
+    Returns:
+        how many were skipped.
+    """
+    dropped = 0
+    for members in groups:
+        first: dict[str, str] = {}  # sha1 -> the name of the portrait that uses it
+        for p in members:
+            if p.landmarks is None:
+                continue
+            try:
+                digest = file_sha1(p.path)
+            except OSError:
+                continue  # reported when the job decodes it
+            if digest in first:
+                p.note = f"the same photo as {first[digest]} (identical bytes): used once"
+                p.landmarks = None
+                dropped += 1
+            else:
+                first[digest] = p.name
     return dropped
 
 

@@ -34,6 +34,7 @@ from .collection import (
     attach_landmarks,
     check_options,
     drop_bad_fits,
+    drop_repeated_photos,
     face_sources,
     frame_of,
     load_collection,
@@ -171,6 +172,10 @@ def team_means(
             if dropped:
                 log.warning(f"team-means: {dropped} face(s) dropped for a fit score above {max_fit_score:g}% IOD "
                             "(see report.csv)")
+            repeated = drop_repeated_photos([by_group[g] for g in order])
+            if repeated:
+                log.warning(f"team-means: {repeated} photo(s) repeat another of their group byte for byte: each "
+                            "photo is used once (see report.csv)")
             note_grayscale([by_group[g] for g in order], "team-means", n_jobs)
             frame, frame_why = output_frame(width, height, [p for g in order for p in by_group[g]])
             for group in order:

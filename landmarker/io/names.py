@@ -51,6 +51,10 @@ class NameIndex:
             return list(self.by_stem[PurePosixPath(base).stem.lower()])
         return []
 
+    def at_path(self, path: str | os.PathLike) -> str | None:
+        """The name of the image at ``path`` (the same file as indexed, compared as absolute paths), or None."""
+        return self.by_path.get(os.path.normcase(os.path.abspath(path)))
+
     def find(self, ref: str, stems: bool = False, where: str = "") -> str | None:
         """The one image name ``ref`` matches, or None.
 

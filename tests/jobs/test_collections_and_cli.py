@@ -307,3 +307,39 @@ def test_a_manifest_name_that_two_photos_share_is_refused_and_paths_work(tmp_pat
     assert jobs_main([*argv, "--out", str(tmp_path / "m2"), "--manifest", str(paths)]) == 0
     assert {r["image"]: r["group"] for r in _rows(tmp_path / "m2" / "report.csv")} == {"a/x.jpg": "red",
                                                                                         "b/x.jpg": "blue"}
+
+
+def test_landmarks_of_a_run_follow_the_file_when_two_inputs_share_a_name(tmp_path):
+    """Inputs ``a`` and ``b`` each holding an ``x.jpg`` (two different people): each gets its own row of the run
+    that labelled their parent folder, and of a copy of its landmarks.csv (no run beside it) by the sha1."""
+    from jobs.bulk_label import bulk_label
+    from jobs.collection import Portrait, attach_landmarks
+    from landmarker.io.landmarks_csv import read_landmarks_csv
+
+    sample = REPO_ROOT / "sample_data" / "images"
+    for sub, photo in (("a", "B001242.jpg"), ("b", "B001256.jpg")):
+        (tmp_path / "set" / sub).mkdir(parents=True)
+        shutil.copy(sample / photo, tmp_path / "set" / sub / "x.jpg")
+    bulk_label(tmp_path / "set", tmp_path / "run", n_jobs=1, progress=False)
+    rows = read_landmarks_csv(tmp_path / "run" / "landmarks.csv")
+    copy = tmp_path / "elsewhere" / "landmarks.csv"
+    copy.parent.mkdir()
+    shutil.copy(tmp_path / "run" / "landmarks.csv", copy)
+    for csv_path in (tmp_path / "run" / "landmarks.csv", copy):
+        portraits = [Portrait(tmp_path / "set" / sub / "x.jpg", "x.jpg", "input") for sub in ("a", "b")]
+        attach_landmarks(portraits, csv_path, n_jobs=1)
+        for p, sub in zip(portraits, ("a", "b")):
+            np.testing.assert_allclose(p.landmarks, rows[f"{sub}/x.jpg"][0].landmarks, atol=1e-3)
+
+
+def test_a_photo_copied_under_another_name_counts_once_in_its_groups_mean(tmp_path, team):
+    coll = tmp_path / "coll"
+    shutil.copytree(team["coll"], coll)
+    first = team["rows"][0]["image"]
+    shutil.copy(coll / first, coll / "copy.jpg")  # the same bytes again, in the same (only) group
+    out = tmp_path / "out"
+    assert jobs_main(["team-means", str(coll), "--out", str(out), "--n-jobs", "1"]) == 0
+    rows = {r["image"]: r for r in _rows(out / "report.csv")}
+    assert rows["copy.jpg"]["status"] == "skipped" and first in rows["copy.jpg"]["message"]
+    assert rows[first]["status"] == "used"
+    assert sum(r["status"] == "used" for r in rows.values()) == len(team["rows"])
